@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine with python3 (3.10-3.13) and make:
+#   make book   build the HTML book, executing every chapter, to _build/html/index.html
+#   make test   run the library's tests and every chapter in fast mode (MER_FAST=1)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test venv sync clean bench
+
+venv: $(STAMP)
+
+# The stamp is remade whenever the dependency list changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --progress-bar off -e '.[all]'
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	@echo "The book is at _build/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Rewrite every chapter's .ipynb from its .md (after editing a chapter).
+sync: $(STAMP)
+	$(PY) tools/sync_chapters.py
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build
