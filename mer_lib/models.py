@@ -1,0 +1,221 @@
+"""The paper's two-stream 3D CNN and the baselines of its Table 3, in Keras 3.
+
+Chapter ``book/09_two_stream_network.md`` derives every shape of the paper's
+Table 1. The models use only backend-independent Keras layers, so they build
+and run under the TensorFlow (default), JAX and PyTorch backends.
+
+Input layout. Clips are (T, H, W, 1): time first, then space, one channel.
+The frame stream takes 8 grey frames, (8, 64, 64, 1); the flow stream takes
+16 flow maps, the 8 horizontal ones followed by the 8 vertical ones,
+(16, 64, 64, 1), "connected in series" as the paper says.
+
+The paper's variant. Table 1's shapes (conv 32*64*64*8, pooled 10*21*21*8,
+flattened 35280) come out only of a *channels-first* convolution over the
+paper's 64*64*8 input (space, space, time), with 'same' padding and the
+3*3*15 kernel's 15 along time, followed by a *channels-last* max pooling,
+which then reads the 32 filters as depth and the 8 frames as channels: it pools
+over groups of three filters and over space, never over time. TensorFlow has
+no CPU kernel for channels-first Conv3D, so the convolution is a channels-last
+Conv3D followed by a Permute that moves the filters in front.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+__all__ = ["two_stream", "one_stream_3dcnn", "cnn_rnn", "TABLE1", "compile_model"]
+
+#: Table 1 of the paper: layer name -> output shape (batch left out).
+TABLE1 = {
+    "conv3d_1": (32, 64, 64, 8), "max_pooling3d_1": (10, 21, 21, 8), "dropout_1": (10, 21, 21, 8),
+    "flatten_1": (35280,), "dense_1": (128,),
+    "conv3d_2": (32, 64, 64, 16), "max_pooling3d_2": (10, 21, 21, 16), "dropout_2": (10, 21, 21, 16),
+    "flatten_2": (70560,), "dense_2": (128,),
+    "merge": (256,), "softmax": (3,),
+}
+#: Total parameter count of the paper's network (from Table 1's shapes).
+TABLE1_PARAMS = 13_557_251
+
+_VARIANTS = ("paper", "corrected")
+
+
+def _check_shape(shape, name):
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4 or shape[-1] != 1 or min(shape) < 1:
+        raise ValueError(f"{name} must be (T, H, W, 1) with positive sizes, got {shape!r}")
+    return shape
+
+
+def _stream(x, index, variant, filters, kernel_size, pool_size, dropout, dense_units):
+    """One stream: (T, H, W, 1) -> Dense(dense_units). Layer names follow Table 1."""
+    # (T, H, W, 1) -> (H, W, T, 1): the paper's 64*64*8 layout, time last.
+    x = layers.Permute((2, 3, 1, 4), name=f"to_hwt_{index}")(x)
+    if variant == "paper":
+        x = layers.Conv3D(filters, kernel_size, padding="same", activation="relu",
+                          name=f"conv3d_channels_last_{index}")(x)
+        # (H, W, T, F) -> (F, H, W, T): the channels-first output of Table 1.
+        x = layers.Permute((4, 1, 2, 3), name=f"conv3d_{index}")(x)
+    else:
+        x = layers.Conv3D(filters, kernel_size, padding="same", activation="relu", name=f"conv3d_{index}")(x)
+    x = layers.MaxPooling3D(pool_size, name=f"max_pooling3d_{index}")(x)
+    x = layers.Dropout(dropout, name=f"dropout_{index}")(x)
+    x = layers.Flatten(name=f"flatten_{index}")(x)
+    return layers.Dense(dense_units, activation="relu", name=f"dense_{index}")(x)
+
+
+def two_stream(variant="paper", frames_shape=(8, 64, 64, 1), flow_shape=(16, 64, 64, 1), n_classes=3,
+               filters=32, kernel_size=(3, 3, 15), pool_size=(3, 3, 3), dropout=0.5, dense_units=128,
+               name=None):
+    """The paper's enriched two-stream 3D CNN (Table 1).
+
+    Parameters
+    ----------
+    variant : {"paper", "corrected"}
+        "paper" reproduces Table 1 exactly (channels-first convolution,
+        channels-last pooling: pools across filters and space, never time);
+        "corrected" pools over space and time as the paper's text describes.
+    frames_shape : tuple, default (8, 64, 64, 1)
+        (T, H, W, 1) of the frame stream.
+    flow_shape : tuple, default (16, 64, 64, 1)
+        (2T, H, W, 1) of the flow stream: T horizontal then T vertical maps.
+    n_classes : int, default 3
+    filters, kernel_size, pool_size, dropout, dense_units
+        Per-stream settings; the kernel is (H, W, T) = 3*3*15 as in Table 1.
+    name : str, optional
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``{"frames": (N, *frames_shape), "flow": (N, *flow_shape)}``,
+        output (N, n_classes) softmax probabilities. Uncompiled.
+
+    Examples
+    --------
+    >>> model = two_stream()
+    >>> model.count_params()
+    13557251
+    """
+    if variant not in _VARIANTS:
+        raise ValueError(f"variant must be one of {_VARIANTS}, got {variant!r}")
+    frames_shape = _check_shape(frames_shape, "frames_shape")
+    flow_shape = _check_shape(flow_shape, "flow_shape")
+    if int(n_classes) < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
+    frames = keras.Input(frames_shape, name="frames")
+    flow = keras.Input(flow_shape, name="flow")
+    args = (variant, filters, kernel_size, pool_size, dropout, dense_units)
+    a = _stream(frames, 1, *args)
+    b = _stream(flow, 2, *args)
+    merged = layers.Concatenate(name="merge")([a, b])
+    out = layers.Dense(int(n_classes), activation="softmax", name="softmax")(merged)
+    return keras.Model({"frames": frames, "flow": flow}, out, name=name or f"two_stream_{variant}")
+
+
+def _fit(k, n):
+    return min(int(k), int(n))
+
+
+def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel_size=(3, 3, 15),
+                     pool_size=(3, 3, 3), dropout=0.5, dense_units=128, name="one_stream_3dcnn"):
+    """The one-stream 3D CNN baseline of Table 3, after MicroExpSTCNN (Reddy et al., IJCNN 2019).
+
+    Conv3D(32, 3*3*15, valid, relu) -> MaxPooling3D(3*3*3) -> Dropout ->
+    Flatten -> Dense(128, relu) -> Dropout -> Dense(n_classes, softmax), on raw
+    grey frames, pooling over space and time. MicroExpSTCNN was designed for
+    clips of 18 or more frames: with fewer frames than the kernel's 15 (the
+    paper's 8), the kernel's and the pool's extent along time are capped at
+    what fits, so that 'valid' keeps its meaning.
+
+    Parameters
+    ----------
+    input_shape : tuple, default (8, 64, 64, 1)
+        (T, H, W, 1).
+    n_classes, filters, kernel_size, pool_size, dropout, dense_units, name
+        As in :func:`two_stream`; the kernel is given as (H, W, T).
+
+    Returns
+    -------
+    keras.Model
+        Input (N, *input_shape), output (N, n_classes). Uncompiled.
+    """
+    t, h, w, _ = _check_shape(input_shape, "input_shape")
+    kernel = (_fit(kernel_size[0], h), _fit(kernel_size[1], w), _fit(kernel_size[2], t))
+    conv_out = (h - kernel[0] + 1, w - kernel[1] + 1, t - kernel[2] + 1)
+    pool = tuple(_fit(p, n) for p, n in zip(pool_size, conv_out))
+    inp = keras.Input((t, h, w, 1), name="frames")
+    x = layers.Permute((2, 3, 1, 4), name="to_hwt")(inp)
+    x = layers.Conv3D(filters, kernel, padding="valid", activation="relu", name="conv3d")(x)
+    x = layers.MaxPooling3D(pool, name="max_pooling3d")(x)
+    x = layers.Dropout(dropout, name="dropout_1")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = layers.Dropout(dropout, name="dropout_2")(x)
+    out = layers.Dense(int(n_classes), activation="softmax", name="softmax")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_units=128, lstm_units=128,
+            dropout=0.5, name="cnn_rnn"):
+    """The CNN_RNN baseline of Table 3: a per-frame 2D CNN, then an LSTM over time.
+
+    After the CNN + LSTM designs the paper cites (Kim et al. 2016; Khor et al.
+    2018): each frame goes through the same small 2D CNN
+    (Conv2D -> MaxPooling2D, twice, -> Flatten -> Dense), giving one feature
+    vector per frame; an LSTM reads the sequence, and a softmax classifies its
+    last state.
+
+    Parameters
+    ----------
+    input_shape : tuple, default (8, 64, 64, 1)
+        (T, H, W, 1).
+    n_classes : int
+    filters : tuple of 2 ints
+        Filters of the two Conv2D layers.
+    dense_units, lstm_units : int
+    dropout : float
+    name : str
+
+    Returns
+    -------
+    keras.Model
+        Input (N, *input_shape), output (N, n_classes). Uncompiled.
+    """
+    t, h, w, _ = _check_shape(input_shape, "input_shape")
+    frame = keras.Input((h, w, 1))
+    x = frame
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv2d_{i + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"max_pooling2d_{i + 1}")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(dense_units, activation="relu", name="frame_features")(x)
+    encoder = keras.Model(frame, x, name="frame_encoder")
+    inp = keras.Input((t, h, w, 1), name="frames")
+    seq = layers.TimeDistributed(encoder, name="per_frame_cnn")(inp)
+    seq = layers.LSTM(lstm_units, name="lstm")(seq)
+    seq = layers.Dropout(dropout, name="dropout")(seq)
+    out = layers.Dense(int(n_classes), activation="softmax", name="softmax")(seq)
+    return keras.Model(inp, out, name=name)
+
+
+def compile_model(model, learning_rate=1e-3, jit_compile="auto"):
+    """Compile a model as the paper trains it: categorical cross-entropy and Adam.
+
+    The paper says only "the default learning rate scheduling"; Adam at
+    Keras' default rate 1e-3 is the assumption made here.
+
+    Parameters
+    ----------
+    model : keras.Model
+    learning_rate : float
+    jit_compile : bool or "auto"
+        XLA compilation ("auto": Keras decides; on for a GPU).
+
+    Returns
+    -------
+    keras.Model
+        The same model, compiled with accuracy as metric.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
+    return model
