@@ -57,3 +57,49 @@ def pipeline_diagram(ax=None):
     ax.text(3.2, 3.85, "pre-processing", ha="center", fontsize=9, color="0.35", style="italic")
     ax.text(9.6, 3.85, "two-stream 3D CNN (Table 1)", ha="center", fontsize=9, color="0.35", style="italic")
     return fig
+
+
+def two_stream_diagram(model, ax=None):
+    """Draw both streams of a two-stream model, each layer with its output shape.
+
+    The shapes are read from the model, so the diagram always matches it.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`mer_lib.models.two_stream`.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(12, 4.6))
+    else:
+        fig = ax.figure
+    ax.axis("off")
+    names = ["{}", "conv3d_{}", "max_pooling3d_{}", "dropout_{}", "flatten_{}", "dense_{}"]
+    inputs = {1: "frames", 2: "flow"}
+    colors = ["#eeeeee", "#d9e8f5", "#dff0d8", "#f2e6d9", "#fdf5d6", "#f9e0e0"]
+    n = len(names)
+    ax.set_xlim(-0.2, n + 1.6)
+    ax.set_ylim(-0.4, 3.0)
+    for row, stream in ((2.2, 1), (0.4, 2)):
+        for col, pattern in enumerate(names):
+            name = inputs[stream] if col == 0 else pattern.format(stream)
+            shape = tuple(model.get_layer(name).output.shape[1:])
+            label = f"{name}\n{'x'.join(str(s) for s in shape)}"
+            _box(ax, col + 0.5, row, 0.9, 0.7, label, colors[col])
+            if col:
+                _arrow(ax, col + 0.05 - 0.0, row, col + 0.05, row)
+                _arrow(ax, col - 0.05, row, col + 0.05, row)
+    merge = tuple(model.get_layer("merge").output.shape[1:])
+    out = tuple(model.get_layer("softmax").output.shape[1:])
+    _box(ax, n + 0.45, 1.3, 0.8, 0.7, f"merge\n{merge[0]}", "#e6e0f5")
+    _box(ax, n + 1.25, 1.3, 0.6, 0.7, f"softmax\n{out[0]}", "#f9e0e0")
+    _arrow(ax, n - 0.05, 2.0, n + 0.2, 1.6)
+    _arrow(ax, n - 0.05, 0.6, n + 0.2, 1.0)
+    _arrow(ax, n + 0.85, 1.3, n + 0.95, 1.3)
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters", fontsize=11)
+    return fig

@@ -90,6 +90,9 @@ def print_setup() -> None:
     """
     from mer_lib import __version__
 
+    # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) buries the
+    # chapters' own output; keep errors only, unless the reader set a level.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     gpus = gpu_names()
     gpu = ", ".join(gpus) if gpus else "none (CPU only)"
     mode = "fast (MER_FAST=1)" if fast_mode() else "full"

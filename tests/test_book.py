@@ -88,7 +88,9 @@ def test_chapter_executes_in_fast_mode(md, tmp_path):
         os.environ.update(env_before)
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
-    assert "[FAIL]" not in outputs.replace("not attempted yet", "") or "not attempted" in outputs
+    fails = [line for line in outputs.splitlines() if line.startswith("[FAIL]")]
+    assert all("not attempted yet" in line for line in fails), fails  # only the untouched stubs fail
+    assert outputs.count("[PASS]") >= len(fails)  # and every solution passes
     assert "mode: fast" in outputs
 
 

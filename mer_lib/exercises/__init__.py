@@ -272,7 +272,7 @@ def check(name: str, func: Callable, *, quiet: bool = False) -> CheckResult:
             break
     if result is None:
         result = CheckResult(name, True, f"passed on all {len(cases)} inputs "
-                             f"({', '.join(c.label for c in cases)}).")
+                             f"({'; '.join(c.label for c in cases)}).")
     if not quiet:
         print(result)
     return result
