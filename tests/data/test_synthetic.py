@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mer_lib.data import CLASS_NAMES, synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def default():
+    return synthetic_dataset(seed=0)
+
+
+def test_default_counts_follow_the_papers_table2(default):
+    assert default.counts() == {"negative": 67, "positive": 69, "surprise": 28}
+    assert len(default) == 164 and default.class_names == CLASS_NAMES
+    assert set(np.unique(default.subjects)) == set(range(22))  # 22 subjects, each with clips
+
+
+def test_shapes_dtype_and_range(default):
+    n = len(default)
+    assert default.frames.shape == (n, 8, 128, 128) and default.frames.dtype == np.float32
+    assert default.flow.shape == (n, 7, 128, 128, 2) and default.flow.dtype == np.float32
+    assert default.frames.min() >= 0 and default.frames.max() <= 1
+    assert default.labels.shape == default.subjects.shape == default.apex.shape == (n,)
+    assert np.all((default.apex >= 1) & (default.apex <= 6))
+
+
+def test_same_seed_same_arrays_other_seed_other_clips():
+    a = synthetic_dataset(seed=3, counts=(2, 2, 2), n_subjects=3, size=48)
+    b = synthetic_dataset(seed=3, counts=(2, 2, 2), n_subjects=3, size=48)
+    c = synthetic_dataset(seed=4, counts=(2, 2, 2), n_subjects=3, size=48)
+    for field in ("frames", "flow", "labels", "subjects", "apex"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert not np.array_equal(a.frames, c.frames)
+
+
+def test_motion_is_micro_at_64_pixels():
+    data = synthetic_dataset(seed=1, counts=(10, 10, 10), size=64, blinks=False, head_motion=False)
+    # displacement at the apex = the expression's flows from onset to apex, summed
+    peak = np.zeros(len(data))
+    share_under_half = []
+    for i in range(len(data)):
+        disp = data.expression_flow[i, :data.apex[i]].sum(axis=0)
+        mag = np.hypot(disp[..., 0], disp[..., 1])
+        peak[i] = mag.max()
+        moving = mag > 0.01
+        share_under_half.append(np.mean(mag[moving] < 0.5))
+    assert np.all(peak < 1.5)            # nothing moves much more than a pixel
+    assert np.median(peak) > 0.2         # but the expression does move
+    assert np.mean(share_under_half) > 0.9  # most moving pixels move well under a pixel
+
+
+def _photometric_errors(data, i):
+    h, w = data.frames.shape[2:]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inner = (slice(8, -8), slice(8, -8))
+    no_warp = warped = 0.0
+    for t in range(data.frames.shape[1] - 1):
+        f0, f1, fl = data.frames[i, t], data.frames[i, t + 1].astype(float), data.flow[i, t]
+        back = ndimage.map_coordinates(f1, [yy + fl[..., 1], xx + fl[..., 0]], order=3, mode="nearest")
+        no_warp += np.abs(f1 - f0)[inner].mean()
+        warped += np.abs(back - f0)[inner].mean()
+    return no_warp, warped
+
+
+@pytest.mark.parametrize("nuisances", [dict(blinks=False, head_motion=False),
+                                       dict(blinks=True, blink_probability=1.0, head_motion=True)])
+def test_ground_truth_flow_explains_the_frames(nuisances):
+    """frame_{t+1}(x + flow(x)) = frame_t(x): warping back cuts the error at least tenfold."""
+    data = synthetic_dataset(seed=2, counts=(2, 2, 2), noise=0, flicker=False, **nuisances)
+    for i in range(len(data)):
+        no_warp, warped = _photometric_errors(data, i)
+        assert no_warp > 10 * warped, (i, no_warp, warped)
+
+
+def test_flow_convention_signs_match_the_action_units():
+    data = synthetic_dataset(seed=5, counts=(0, 0, 3), blinks=False, head_motion=False, noise=0, flicker=False)
+    for i in range(len(data)):
+        rise = data.expression_flow[i, :data.apex[i]].sum(axis=0)
+        brows = rise[25:45, 40:90]  # brows move up (AU1+2): negative vertical flow
+        assert brows[..., 1].mean() < -0.05
+        assert abs(brows[..., 0].mean()) < abs(brows[..., 1].mean())
+
+
+def test_nuisances_can_be_turned_off():
+    clean = synthetic_dataset(seed=0, counts=(2, 2, 2), blinks=False, head_motion=False, noise=0, flicker=False)
+    np.testing.assert_allclose(clean.flow, clean.expression_flow, atol=1e-5)
+    noisy = synthetic_dataset(seed=0, counts=(2, 2, 2), blinks=False, head_motion=True, noise=0, flicker=False)
+    assert np.abs(noisy.flow - noisy.expression_flow).max() > 0.05
+
+
+@pytest.mark.parametrize("bad, match", [(dict(counts=(1, 2)), "counts"), (dict(counts=(0, 0, 0)), "counts"),
+                                        (dict(n_frames=2), "n_frames"), (dict(size=16), "size"),
+                                        (dict(amplitude=-1), "amplitude"), (dict(n_subjects=0), "n_subjects"),
+                                        (dict(blink_probability=2), "blink_probability")])
+def test_bad_arguments_are_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        synthetic_dataset(**bad)
+
+
+def test_subset_keeps_every_field_aligned():
+    data = synthetic_dataset(seed=0, counts=(2, 2, 2), size=48)
+    sub = data.subset(data.labels == 2)
+    assert len(sub) == 2 and np.all(sub.labels == 2)
+    assert sub.frames.shape[0] == sub.flow.shape[0] == len(sub.action_units) == 2
