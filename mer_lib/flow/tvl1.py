@@ -1,0 +1,252 @@
+"""TV-L1 optical flow by the duality algorithm (Zach, Pock & Bischof 2007).
+
+Following the IPOL reference (Sánchez, Meinhardt-Llopis & Facciolo, "TV-L1
+optical flow estimation", IPOL 2013), with its defaults: tau 0.25, lambda 0.15
+(images on a 0-255 scale), theta 0.3, zoom 0.5 down to about 16 pixels, 5
+warps per level, stopping threshold epsilon 0.01, at most 300 iterations.
+
+The energy is ``E(u) = sum |grad u1| + |grad u2| + lambda |rho(u)|`` with the
+linearised residual ``rho(u) = I1w + grad I1w . (u - u0) - I0``. Introducing an
+auxiliary field ``v`` close to ``u`` (weight 1/(2 theta)) splits it into
+
+1. a pointwise problem in ``v``, solved in closed form by thresholding
+   (:func:`threshold_step`), and
+2. a total-variation (ROF) problem in ``u``, solved by Chambolle's dual
+   projection (:func:`dual_step`).
+
+Chapter ``book/04_tvl1.md`` derives both steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from mer_lib.flow.common import (as_grey_pair, divergence_backward, gradient_centered, gradient_forward,
+                                 n_levels_for, normalize_pair, warp_bicubic, zoom_in, zoom_out, zoom_size)
+
+__all__ = ["tvl1", "threshold_step", "dual_step", "TVL1_DEFAULTS"]
+
+TVL1_DEFAULTS = dict(tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_warps=5, epsilon=0.01, max_iterations=300,
+                     presmooth=0.8)
+_GRAD_IS_ZERO = 1e-10
+
+
+def threshold_step(u1, u2, rho, grad_x, grad_y, grad_sq, lt):
+    """The pointwise step of TV-L1: minimise ``|v - u|^2 / (2 theta) + lambda |rho(v)|`` for each pixel.
+
+    With ``lt = lambda * theta`` and ``g = grad I1w``, the minimiser is
+
+    - ``v = u + lt g``            where ``rho(u) < -lt |g|^2``,
+    - ``v = u - lt g``            where ``rho(u) >  lt |g|^2``,
+    - ``v = u - rho(u) g / |g|^2`` otherwise (the residual is brought to 0),
+
+    and ``v = u`` where the image gradient is zero.
+
+    Parameters
+    ----------
+    u1, u2 : ndarray, shape (H, W)
+        Current flow components.
+    rho : ndarray, shape (H, W)
+        Linearised residual at ``u``.
+    grad_x, grad_y : ndarray, shape (H, W)
+        Gradient of the warped second image.
+    grad_sq : ndarray, shape (H, W)
+        ``grad_x**2 + grad_y**2``.
+    lt : float
+        ``lambda * theta``.
+
+    Returns
+    -------
+    v1, v2 : ndarray, shape (H, W)
+    """
+    # The three cases are one clipping: -rho/|g|^2 is the step that zeroes the
+    # residual, and the L1 term caps it at +-lt. Where g = 0 the step is
+    # multiplied by 0, so v = u there, as required.
+    step = np.clip(-rho / np.maximum(grad_sq, _GRAD_IS_ZERO), -lt, lt).astype(u1.dtype)
+    return u1 + step * grad_x, u2 + step * grad_y
+
+
+def dual_step(u, px, py, tau_theta, work_x, work_y):
+    """One Chambolle projection step on the dual field of one flow component (in place).
+
+    ``p <- (p + (tau/theta) grad u) / (1 + (tau/theta) |grad u|)``
+
+    Parameters
+    ----------
+    u : ndarray, shape (H, W)
+    px, py : ndarray, shape (H, W)
+        The dual variable, updated in place.
+    tau_theta : float
+        ``tau / theta``.
+    work_x, work_y : ndarray, shape (H, W)
+        Scratch buffers.
+    """
+    ux, uy = gradient_forward(u, work_x, work_y)
+    norm = ux * ux
+    norm += uy * uy
+    np.sqrt(norm, out=norm)
+    norm *= tau_theta
+    norm += 1.0
+    ux *= tau_theta
+    uy *= tau_theta
+    px += ux
+    py += uy
+    px /= norm
+    py /= norm
+
+
+def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, epsilon, max_iterations, counts):
+    """TV-L1 at one pyramid level, starting from (u1, u2) and the dual field p (all updated in place).
+
+    The loop is :func:`threshold_step` and :func:`dual_step` written with
+    preallocated buffers: at this size NumPy's time goes to allocating
+    temporaries, not to arithmetic.
+    """
+    i1x, i1y = gradient_centered(i1)
+    stack = np.stack([i1, i1x, i1y], axis=-1)  # warped together: one set of weights for three images
+    h, w = i0.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(i0.dtype)
+    lt = lam * theta
+    tau_theta = tau / theta
+    p11, p12, p21, p22 = p
+    rho, step, div, old = (np.empty_like(u1) for _ in range(4))
+    wx, wy = np.empty_like(u1), np.empty_like(u1)
+    threshold = epsilon * epsilon * h * w
+    for _ in range(n_warps):
+        x, y = xx + u1, yy + u2
+        warped = warp_bicubic(stack, x, y)
+        i1w, gx, gy = (np.ascontiguousarray(warped[..., k]) for k in range(3))
+        neg_inv_grad_sq = -1.0 / np.maximum(gx * gx + gy * gy, _GRAD_IS_ZERO)
+        rho_c = i1w - gx * u1 - gy * u2 - i0
+        n = 0
+        for n in range(1, max_iterations + 1):
+            # threshold step: v = u + clip(-rho / |g|^2, -lt, lt) g
+            np.multiply(gx, u1, out=rho)
+            rho += rho_c
+            np.multiply(gy, u2, out=step)
+            rho += step
+            np.multiply(rho, neg_inv_grad_sq, out=step)
+            np.clip(step, -lt, lt, out=step)
+            error = 0.0
+            for u, g, px, py in ((u1, gx, p11, p12), (u2, gy, p21, p22)):
+                old[...] = u
+                # u = v + theta div p, with v = u + step g
+                np.multiply(step, g, out=rho)
+                u += rho
+                divergence_backward(px, py, div)
+                div *= theta
+                u += div
+                np.subtract(u, old, out=old)
+                error += float(np.vdot(old, old))
+                dual_step(u, px, py, tau_theta, wx, wy)
+            if error <= threshold:
+                break
+        counts.append(n)
+    return u1, u2
+
+
+def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=None, n_warps=5, epsilon=0.01,
+         max_iterations=300, presmooth=0.8, initial_flow=None, return_info=False):
+    """TV-L1 optical flow from ``frame0`` to ``frame1``, coarse to fine with warping.
+
+    Parameters
+    ----------
+    frame0, frame1 : array_like, shape (H, W) or (H, W, 3)
+        Any real numeric dtype and range: the pair is min-max normalised
+        together to [0, 255], then smoothed (Gaussian, ``presmooth``).
+    tau : float, default 0.25
+        Time step of the dual projection (larger is unstable).
+    lam : float, default 0.15
+        Weight of the data term, for images on a 0-255 scale (smaller: smoother flow).
+    theta : float, default 0.3
+        Coupling between ``u`` and the auxiliary ``v``.
+    zoom : float, default 0.5
+        Downsampling factor between pyramid levels.
+    n_levels : int, optional
+        Pyramid levels; by default so that the coarsest is about 16 pixels.
+    n_warps : int, default 5
+        Warps (re-linearisations) per level.
+    epsilon : float, default 0.01
+        Stop a level's iterations when the mean squared update is below epsilon**2.
+    max_iterations : int, default 300
+        Iteration cap per warp.
+    presmooth : float, default 0.8
+        Standard deviation of the Gaussian pre-smoothing (0 turns it off).
+    initial_flow : ndarray, shape (H, W, 2), optional
+        Starting flow at the finest level (coarse levels start at zero).
+    return_info : bool
+        Also return a dict with the levels used and the iterations per warp.
+
+    Returns
+    -------
+    flow : ndarray, shape (H, W, 2), float32
+        ``flow[..., 0]`` horizontal, ``flow[..., 1]`` vertical, with
+        ``frame1(x + flow(x)) ~ frame0(x)``.
+    info : dict, only with ``return_info``
+
+    Raises
+    ------
+    ValueError
+        Bad frames (different shapes, colour against grey, NaN) or an image
+        too small for the requested pyramid.
+
+    References
+    ----------
+    Zach, Pock & Bischof, "A duality based approach for realtime TV-L1 optical
+    flow", DAGM 2007. Sánchez, Meinhardt-Llopis & Facciolo, "TV-L1 optical flow
+    estimation", Image Processing On Line 3 (2013), pp. 137-150.
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> f0 = ndimage.gaussian_filter(rng.random((64, 64)), 2)
+    >>> f1 = ndimage.shift(f0, (0.0, 0.5), order=3, mode="nearest")   # moves right by 0.5 px
+    >>> flow = tvl1(f0, f1)
+    >>> round(float(np.median(flow[..., 0])), 1)
+    0.5
+    """
+    f0, f1 = as_grey_pair(frame0, frame1)
+    for name, value in (("tau", tau), ("lam", lam), ("theta", theta), ("epsilon", epsilon)):
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not 0 < zoom < 1:
+        raise ValueError(f"zoom must be in (0, 1), got {zoom!r}")
+    auto = n_levels_for(f0.shape, zoom)
+    levels = auto if n_levels is None else int(n_levels)
+    coarsest = f0.shape
+    for _ in range(levels - 1):
+        coarsest = zoom_size(coarsest, zoom)
+    if levels < 1 or min(coarsest) < 4:
+        raise ValueError(f"an image of {f0.shape[0]} x {f0.shape[1]} pixels is smaller than the coarsest pyramid "
+                         f"level needs: {levels} levels at zoom {zoom} leave {coarsest[0]} x {coarsest[1]} pixels "
+                         f"(at least 4 x 4); use fewer levels (at most {auto} here)")
+    i0, i1 = normalize_pair(f0, f1, dtype=np.float32)
+    if presmooth > 0:
+        i0 = ndimage.gaussian_filter(i0, presmooth, mode="nearest")
+        i1 = ndimage.gaussian_filter(i1, presmooth, mode="nearest")
+    pyr0, pyr1 = [i0], [i1]
+    for _ in range(levels - 1):
+        pyr0.append(zoom_out(pyr0[-1], zoom))
+        pyr1.append(zoom_out(pyr1[-1], zoom))
+    counts: list = []
+    h, w = pyr0[-1].shape
+    u1 = np.zeros((h, w), np.float32)
+    u2 = np.zeros((h, w), np.float32)
+    p = [np.zeros((h, w), np.float32) for _ in range(4)]
+    for level in range(levels - 1, -1, -1):
+        if level == 0 and initial_flow is not None and levels == 1:
+            u1[...] = initial_flow[..., 0]
+            u2[...] = initial_flow[..., 1]
+        u1, u2 = _tvl1_level(pyr0[level], pyr1[level], u1, u2, p, lam, theta, tau, n_warps, epsilon,
+                             max_iterations, counts)
+        if level > 0:
+            shape = pyr0[level - 1].shape
+            u1 = zoom_in(u1, shape) / zoom
+            u2 = zoom_in(u2, shape) / zoom
+            p = [zoom_in(q, shape) for q in p]
+    flow = np.stack([u1, u2], axis=-1).astype(np.float32)
+    if return_info:
+        return flow, {"levels": levels, "iterations": counts}
+    return flow
