@@ -1,20 +1,8 @@
 import numpy as np
 import pytest
 from scipy import ndimage
-from skimage import color, data
 
-
-def texture(size=128, top=30, left=120):
-    """A real image texture: a crop of the astronaut photograph, float64 in [0, 1]."""
-    return color.rgb2gray(data.astronaut())[top:top + size, left:left + size]
-
-
-def translated_pair(dx, dy, size=128, **kw):
-    f0 = texture(size, **kw)
-    f1 = ndimage.shift(f0, (dy, dx), order=3, mode="nearest")  # f1(x) = f0(x - d): frame1(x + d) = frame0(x)
-    gt = np.zeros(f0.shape + (2,))
-    gt[..., 0], gt[..., 1] = dx, dy
-    return f0, f1, gt
+from mer_lib.flow.testdata import texture, translated_pair  # noqa: F401  (shared with the tests)
 
 
 def nonrigid_pair(amplitude=0.4, size=128, period=128.0):
