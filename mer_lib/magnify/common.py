@@ -1,0 +1,181 @@
+"""Input checks, colour handling and spatial pyramids shared by the magnifiers."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["check_clip", "rgb_to_yiq", "yiq_to_rgb", "gaussian_pyramid", "laplacian_pyramid",
+           "collapse_laplacian", "pyr_down", "pyr_up", "amplitude_weighted_blur"]
+
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
+
+
+def rgb_to_yiq(rgb):
+    """RGB (..., 3) to YIQ (..., 3); Y is the luma."""
+    return np.asarray(rgb) @ _RGB_TO_YIQ.T
+
+
+def yiq_to_rgb(yiq):
+    """YIQ (..., 3) back to RGB (..., 3)."""
+    return np.asarray(yiq) @ _YIQ_TO_RGB.T
+
+
+def check_clip(frames, reference=0, name="frames"):
+    """Validate a clip and split off its colour.
+
+    Parameters
+    ----------
+    frames : array_like, shape (T, H, W) or (T, H, W, 3), or a list of frames
+    reference : int
+        Index of the reference frame (negative counts from the end).
+
+    Returns
+    -------
+    luma : ndarray, shape (T, H, W), float64
+    chroma : ndarray, shape (T, H, W, 2) or None
+        The I and Q channels of colour clips (magnified in luma only).
+    reference : int
+        The reference index, made non-negative.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 frames, frames of different sizes, NaN or infinite
+        values, a reference index out of range.
+    """
+    if isinstance(frames, (list, tuple)):
+        shapes = {np.shape(f) for f in frames}
+        if len(shapes) > 1:
+            raise ValueError(f"all frames of {name} must have the same size, got shapes {sorted(shapes)}")
+    arr = np.asarray(frames)
+    if arr.dtype == object:
+        raise ValueError(f"all frames of {name} must have the same size")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
+        raise ValueError(f"{name} must have shape (T, H, W) or (T, H, W, 3), got {arr.shape}")
+    if arr.shape[0] < 2:
+        raise ValueError(f"{name} must hold at least 2 frames to have motion to magnify, got {arr.shape[0]}")
+    if min(arr.shape[1:3]) < 8:
+        raise ValueError(f"frames of {arr.shape[1]} x {arr.shape[2]} pixels are too small (at least 8 x 8)")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    t = arr.shape[0]
+    if not -t <= int(reference) < t:
+        raise ValueError(f"reference={reference} is out of range for a clip of {t} frames")
+    reference = int(reference) % t
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim == 4:
+        yiq = rgb_to_yiq(arr)
+        return yiq[..., 0], yiq[..., 1:], reference
+    return arr, None, reference
+
+
+def _check_alpha(alpha):
+    if not np.isscalar(alpha) or not np.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number (negative attenuates motion), got {alpha!r}")
+    return float(alpha)
+
+
+_KERNEL = np.array([1, 4, 6, 4, 1], float) / 16  # Burt & Adelson's 5-tap binomial
+
+
+def pyr_down(image):
+    """Blur with the 5-tap binomial kernel and keep every other pixel (Burt & Adelson)."""
+    blurred = ndimage.correlate1d(ndimage.correlate1d(image, _KERNEL, axis=0, mode="reflect"),
+                                  _KERNEL, axis=1, mode="reflect")
+    return blurred[::2, ::2]
+
+
+def pyr_up(image, shape):
+    """Upsample to ``shape`` by zero insertion and blurring with twice the binomial kernel."""
+    up = np.zeros(shape, dtype=image.dtype)
+    up[::2, ::2] = image
+    k = 2 * _KERNEL
+    return ndimage.correlate1d(ndimage.correlate1d(up, k, axis=0, mode="reflect"), k, axis=1, mode="reflect")
+
+
+def gaussian_pyramid(image, n_levels):
+    """Gaussian pyramid, finest first: each level blurred and halved.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W)
+    n_levels : int
+
+    Returns
+    -------
+    list of ndarray
+    """
+    levels = [np.asarray(image, dtype=float)]
+    for _ in range(n_levels - 1):
+        levels.append(pyr_down(levels[-1]))
+    return levels
+
+
+def laplacian_pyramid(image, n_levels):
+    """Laplacian pyramid, finest first; the last level is the low-pass residual.
+
+    ``collapse_laplacian(laplacian_pyramid(x, n))`` returns ``x`` exactly
+    (up to rounding): each band is the difference between a Gaussian level and
+    the expansion of the next.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W)
+    n_levels : int
+
+    Returns
+    -------
+    list of ndarray
+    """
+    gauss = gaussian_pyramid(image, n_levels)
+    bands = [g - pyr_up(gn, g.shape) for g, gn in zip(gauss[:-1], gauss[1:])]
+    return bands + [gauss[-1]]
+
+
+def collapse_laplacian(bands):
+    """Rebuild the image from a Laplacian pyramid.
+
+    Parameters
+    ----------
+    bands : list of ndarray
+        As returned by :func:`laplacian_pyramid`.
+
+    Returns
+    -------
+    ndarray, shape of ``bands[0]``
+    """
+    image = bands[-1]
+    for band in reversed(bands[:-1]):
+        image = band + pyr_up(image, band.shape)
+    return image
+
+
+def amplitude_weighted_blur(values, amplitude, sigma):
+    """Gaussian blur of ``values`` weighted by ``amplitude``: G*(A v) / G*A.
+
+    Phase is meaningless where the amplitude is small; weighting by it lets
+    the reliable neighbours decide.
+
+    Parameters
+    ----------
+    values, amplitude : ndarray, shape (h, w)
+    sigma : float
+        Standard deviation in pixels; 0 returns ``values``.
+
+    Returns
+    -------
+    ndarray, shape (h, w)
+    """
+    if sigma <= 0:
+        return values
+    import cv2
+
+    if values.dtype == np.float32 and amplitude.dtype == np.float32:
+        blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    else:
+        blur = lambda a: ndimage.gaussian_filter(a, sigma, mode="reflect")  # noqa: E731
+    return blur(values * amplitude) / (blur(amplitude) + np.finfo(values.dtype).eps)

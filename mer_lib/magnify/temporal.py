@@ -1,0 +1,80 @@
+"""Temporal filters applied to per-pixel signals of a clip (pyramid bands, phase differences).
+
+Three choices, shared by the linear and the phase-based magnifiers:
+
+- ``None`` / ``"reference"``: the signal minus its value in the reference frame
+  (all temporal frequencies; the right choice for 8-frame clips, where a
+  band-pass has nothing to work with);
+- ``"iir"``: the difference of two first-order low-pass filters with rates
+  ``r1 > r2`` (Wu et al. 2012), streaming from the reference frame;
+- ``"ideal"``: an ideal band-pass between ``band = (f_lo, f_hi)`` Hz at ``fps``,
+  by FFT over time (it needs the whole clip at once).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["check_temporal", "ideal_bandpass", "IIRBandpass"]
+
+_CHOICES = (None, "reference", "iir", "ideal")
+
+
+def check_temporal(temporal, fps, band, r1, r2):
+    """Validate the temporal-filter arguments; returns the normalised choice."""
+    if temporal not in _CHOICES:
+        raise ValueError(f"temporal must be None, 'reference', 'iir' or 'ideal', got {temporal!r}")
+    if temporal == "ideal":
+        if fps is None or fps <= 0:
+            raise ValueError(f"temporal='ideal' needs fps > 0, got {fps!r}")
+        if band is None or len(band) != 2 or not 0 <= band[0] < band[1] <= fps / 2:
+            raise ValueError(f"band must be (f_lo, f_hi) with 0 <= f_lo < f_hi <= fps / 2, got {band!r}")
+    if temporal == "iir" and not 0 < r2 < r1 <= 1:
+        raise ValueError(f"temporal='iir' needs 0 < r2 < r1 <= 1, got r1={r1!r}, r2={r2!r}")
+    return "reference" if temporal is None else temporal
+
+
+def ideal_bandpass(signal, fps, band, axis=0):
+    """Keep the temporal frequencies in ``band`` (Hz) of ``signal`` along ``axis``.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (T, ...)
+    fps : float
+    band : tuple of 2 floats
+    axis : int
+
+    Returns
+    -------
+    ndarray, same shape, real
+    """
+    n = signal.shape[axis]
+    freqs = np.abs(np.fft.fftfreq(n, d=1.0 / fps))
+    keep = (freqs >= band[0]) & (freqs <= band[1])
+    shape = [1] * signal.ndim
+    shape[axis] = n
+    spectrum = np.fft.fft(signal, axis=axis) * keep.reshape(shape)
+    return np.real(np.fft.ifft(spectrum, axis=axis))
+
+
+class IIRBandpass:
+    """Streaming band-pass: the difference of two exponential low-pass filters (Wu et al. 2012).
+
+    Parameters
+    ----------
+    first : ndarray
+        The signal at the reference frame (both low-pass filters start there).
+    r1, r2 : float
+        Rates of the fast and slow low-pass filters (``r1 > r2``).
+    """
+
+    def __init__(self, first, r1=0.4, r2=0.05):
+        self.low1 = np.array(first, copy=True)
+        self.low2 = np.array(first, copy=True)
+        self.r1, self.r2 = r1, r2
+
+    def __call__(self, value):
+        """Feed the next value; return the band-passed value."""
+        self.low1 += self.r1 * (value - self.low1)
+        self.low2 += self.r2 * (value - self.low2)
+        return self.low1 - self.low2
