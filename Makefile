@@ -29,6 +29,7 @@ sync: $(STAMP)
 	$(PY) tools/sync_chapters.py
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
