@@ -108,7 +108,7 @@ def two_stream(variant="paper", frames_shape=(8, 64, 64, 1), flow_shape=(16, 64,
     a = _stream(frames, 1, *args)
     b = _stream(flow, 2, *args)
     merged = layers.Concatenate(name="merge")([a, b])
-    out = layers.Dense(int(n_classes), activation="softmax", name="softmax")(merged)
+    out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(merged)
     return keras.Model({"frames": frames, "flow": flow}, out, name=name or f"two_stream_{variant}")
 
 
@@ -151,7 +151,7 @@ def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout_2")(x)
-    out = layers.Dense(int(n_classes), activation="softmax", name="softmax")(x)
+    out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(x)
     return keras.Model(inp, out, name=name)
 
 
@@ -194,7 +194,7 @@ def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_uni
     seq = layers.TimeDistributed(encoder, name="per_frame_cnn")(inp)
     seq = layers.LSTM(lstm_units, name="lstm")(seq)
     seq = layers.Dropout(dropout, name="dropout")(seq)
-    out = layers.Dense(int(n_classes), activation="softmax", name="softmax")(seq)
+    out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(seq)
     return keras.Model(inp, out, name=name)
 
 

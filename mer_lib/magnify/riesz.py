@@ -75,6 +75,8 @@ def riesz_transform(band, exact=True):
         return r1, r2
     import scipy.fft as sfft
 
+    from mer_lib.magnify.steerable import FFT_WORKERS
+
     h, w = band.shape
     key = (h, w)
     if key not in _FILTERS:
@@ -84,9 +86,9 @@ def riesz_transform(band, exact=True):
         radius[0, 0] = 1.0
         _FILTERS[key] = ((-1j * fx / radius).astype(np.complex64), (-1j * fy / radius).astype(np.complex64))
     k1, k2 = _FILTERS[key]
-    spectrum = sfft.rfft2(band, workers=-1)
-    r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=-1)
-    r2 = sfft.irfft2(spectrum * k2, s=(h, w), workers=-1)
+    spectrum = sfft.rfft2(band, workers=FFT_WORKERS)
+    r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=FFT_WORKERS)
+    r2 = sfft.irfft2(spectrum * k2, s=(h, w), workers=FFT_WORKERS)
     return r1.astype(band.dtype, copy=False), r2.astype(band.dtype, copy=False)
 
 

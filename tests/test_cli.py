@@ -1,0 +1,65 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mer_lib.cli import main
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "mer_lib.cli", *args], capture_output=True, text=True, timeout=900)
+
+
+def test_end_to_end_on_a_tiny_synthme(tmp_path):
+    out = tmp_path / "run"
+    assert main(["synth", "--out", str(out), "--fast"]) == 0
+    with np.load(out / "synthme.npz", allow_pickle=False) as f:
+        assert f["frames"].shape[0] == 10
+    assert (out / "synthme.csv").exists() and (out / "synthme_classes.png").exists()
+    assert main(["preprocess", "--dataset", "synth", "--out", str(out), "--fast", "--jobs", "1"]) == 0
+    assert list(out.glob("inputs-synth-phase-tvl1-64.npz"))
+    assert main(["train", "--dataset", "synth", "--out", str(out), "--fast"]) == 0
+    assert len(pd.read_csv(out / "history.csv")) == 1 and (out / "learning_curve.png").exists()
+    assert main(["evaluate", "--dataset", "synth", "--out", str(out), "--fast", "--protocol", "loso",
+                 "--model", "one_stream"]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores["folds"].item() == 3 and 0 <= scores["UF1"].item() <= 1
+    assert main(["reproduce", "--table", "3", "--dataset", "synth", "--out", str(out), "--fast"]) == 0
+    table = pd.read_csv(out / "table3-synth-paper.csv")
+    assert list(table["method"]) == ["CNN_RNN", "One stream 3D CNN", "Our method"]
+    assert table["paper accuracy"].tolist() == [0.58, 0.57, 0.66]
+    assert (out / "table3-synth-paper-confusion.png").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["preprocess", "--dataset", "casme2", "--root", "/nonexistent/CASME2", "--out", "{tmp}"], "CAS(ME)^2"),
+    (["preprocess", "--dataset", "casme2", "--out", "{tmp}"], "--root"),
+    (["preprocess", "--dataset", "smic-e", "--out", "{tmp}"], "invalid choice"),
+    (["reproduce", "--table", "5", "--dataset", "synth", "--out", "{tmp}"], "invalid choice"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(args, needle, tmp_path):
+    result = _run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mer: error:") and needle in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_selection_is_an_error(tmp_path):
+    from openpyxl import Workbook
+
+    from tests.data import fake_trees
+
+    root = fake_trees.casme2_tree(tmp_path / "CASME2")
+    wb = Workbook()
+    fake_trees._sheet(wb, "CASFEcode_final", [(1, "anger1_1", 100, 105, 112, "4", "others", "micro-expression", "")],
+                      first=True)
+    fake_trees._sheet(wb, "naming rule1", [(15, "s15", 1)])
+    fake_trees._sheet(wb, "naming rule2", [(401, "anger1")])
+    wb.save(root / "CAS(ME)^2code_final.xlsx")
+    result = _run("preprocess", "--dataset", "casme2", "--root", str(root), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("mer: error: no clips selected from casme2")

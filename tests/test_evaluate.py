@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from mer_lib import evaluate
+
+
+def test_uf1_and_uar_against_a_confusion_matrix_computed_by_hand():
+    # true:      0 0 0 0 1 1 1 2 2 2
+    # predicted: 0 0 1 2 1 1 0 2 1 2
+    y_true = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 0, 1, 2, 1, 1, 0, 2, 1, 2])
+    cm = evaluate.confusion_matrix(y_true, y_pred)
+    np.testing.assert_array_equal(cm, [[2, 1, 1], [1, 2, 0], [0, 1, 2]])
+    # class 0: TP 2, FP 1, FN 2 -> F1 4/7; class 1: TP 2, FP 2, FN 1 -> 4/7; class 2: TP 2, FP 1, FN 1 -> 4/6
+    assert evaluate.uf1(y_true, y_pred) == pytest.approx((4 / 7 + 4 / 7 + 4 / 6) / 3)
+    # recalls 2/4, 2/3, 2/3
+    assert evaluate.uar(y_true, y_pred) == pytest.approx((2 / 4 + 2 / 3 + 2 / 3) / 3)
+    assert evaluate.accuracy(y_true, y_pred) == pytest.approx(0.6)
+    np.testing.assert_allclose(evaluate.per_class_recall(y_true, y_pred), [0.5, 2 / 3, 2 / 3])
+
+
+def test_uf1_pools_counts_over_folds():
+    # two folds whose own F1 averages differ from the pooled UF1: MEGC pools TP/FP/FN first
+    fold_a = (np.array([0, 0, 1]), np.array([0, 1, 1]))
+    fold_b = (np.array([2, 2, 1, 0]), np.array([2, 0, 1, 0]))
+    pooled_true = np.concatenate([fold_a[0], fold_b[0]])
+    pooled_pred = np.concatenate([fold_a[1], fold_b[1]])
+    pooled = evaluate.uf1(pooled_true, pooled_pred, 3)
+    cm = evaluate.confusion_matrix(fold_a[0], fold_a[1], 3) + evaluate.confusion_matrix(fold_b[0], fold_b[1], 3)
+    tp = np.diag(cm)
+    f1 = 2 * tp / (2 * tp + (cm.sum(0) - tp) + (cm.sum(1) - tp))
+    assert pooled == pytest.approx(f1.mean())
+
+
+def test_a_classifier_that_never_predicts_the_rare_class_is_found_out():
+    y_true = np.array([0] * 45 + [1] * 45 + [2] * 10)
+    y_pred = np.where(y_true == 2, 0, y_true)
+    assert evaluate.accuracy(y_true, y_pred) == 0.9
+    assert evaluate.uar(y_true, y_pred) == pytest.approx(2 / 3)
+
+
+def test_loso_folds_never_share_a_subject_and_cover_every_clip_once():
+    subjects = np.array(["s1", "s2", "s1", "s3", "s2", "s3", "s3"])
+    seen = []
+    for train, test in evaluate.loso_splits(subjects):
+        assert len(set(subjects[test])) == 1
+        assert not set(subjects[train]) & set(subjects[test])
+        assert len(train) + len(test) == len(subjects)
+        seen.extend(test)
+    assert sorted(seen) == list(range(len(subjects)))
+
+
+def test_subject_folds_are_subject_disjoint():
+    subjects = np.repeat(np.arange(10), 3)
+    folds = list(evaluate.subject_folds(subjects, 4))
+    assert len(folds) == 4
+    for train, test in folds:
+        assert not set(subjects[train]) & set(subjects[test])
+    assert sorted(np.concatenate([t for _, t in folds])) == list(range(30))
+    with pytest.raises(ValueError, match="n_folds"):
+        list(evaluate.subject_folds(subjects, 11))
+
+
+def test_paper_split_is_stratified_80_20_and_leaks_subjects():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    subjects = np.tile(np.arange(10), 10)
+    train, test = evaluate.paper_split(labels, 0.2, seed=0)
+    assert len(test) == 20 and len(train) == 80 and not set(train) & set(test)
+    assert np.bincount(labels[test]).tolist() == [10, 6, 4]
+    assert set(subjects[train]) & set(subjects[test])   # the caveat: subjects on both sides
+
+
+def test_validation_is_carved_from_the_training_fold_only():
+    labels = np.repeat([0, 1, 2], 10)
+    subjects = np.tile(np.arange(6), 5)
+    train, test = next(evaluate.loso_splits(subjects))
+    fit, val = evaluate.validation_split(train, labels, subjects, 0.2)
+    assert set(fit) | set(val) == set(train) and not set(val) & set(test)
+    assert not set(subjects[fit]) & set(subjects[val])
+
+
+@pytest.mark.parametrize("bad", [(np.array([0, 1]), np.array([0])), (np.array([]), np.array([])),
+                                 (np.array([0.5, 1.0]), np.array([0, 1]))])
+def test_bad_labels_are_refused(bad):
+    with pytest.raises((ValueError, TypeError)):
+        evaluate.uf1(*bad)

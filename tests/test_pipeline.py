@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from mer_lib.data import synthetic_dataset
+from mer_lib import pipeline
+from mer_lib.pipeline import preprocess, process_clip
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return synthetic_dataset(seed=0, counts=(2, 1, 1), n_subjects=2, size=64)
+
+
+def test_shapes_of_the_two_network_inputs(tiny):
+    out = preprocess(tiny, size=32, n_jobs=1, progress=False)
+    assert out.frames.shape == (4, 8, 32, 32, 1) and out.flow.shape == (4, 16, 32, 32, 1)
+    assert out.frames.dtype == out.flow.dtype == np.float32
+    np.testing.assert_allclose(out.frames.mean(axis=(1, 2, 3, 4)), 0, atol=1e-4)   # normalised per clip
+    assert set(out.as_dict()) == {"frames", "flow"}
+
+
+def test_the_eighth_flow_pair_is_onset_to_apex(tiny):
+    clip = tiny.frames[0]
+    frames, flow = process_clip(clip, apex=int(tiny.apex[0]), magnify=None, size=64)
+    from mer_lib.flow import tvl1
+    direct = tvl1(clip[0], clip[tiny.apex[0]])
+    u8 = flow[7] * np.sqrt(np.mean(flow[:8] ** 2 + flow[8:] ** 2)) / 1.0   # undo the clip's normalisation
+    assert np.corrcoef(u8.ravel(), direct[..., 0].ravel())[0, 1] > 0.99
+    _, repeated = process_clip(clip, magnify=None, size=64, eighth="repeat")
+    np.testing.assert_array_equal(repeated[7], repeated[6])
+
+
+def test_cache_is_used_and_an_interrupted_run_resumes(tiny, tmp_path, monkeypatch):
+    first = preprocess(tiny, size=32, n_jobs=1, cache_dir=tmp_path, progress=False)
+    files = list(tmp_path.rglob("*.npz"))
+    assert len(files) == 4
+    files[0].unlink()                        # as if interrupted before the last clip was written
+    calls = []
+    real = pipeline.process_clip
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process_clip", counting)
+    again = preprocess(tiny, size=32, n_jobs=1, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 1                   # only the missing clip is recomputed
+    np.testing.assert_array_equal(first.flow, again.flow)
+    other = preprocess(tiny, magnify="linear", size=32, n_jobs=1, cache_dir=tmp_path, progress=False)
+    assert not np.array_equal(other.flow, first.flow)     # another setting, another cache entry
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_two_processes_give_the_same_result(tiny):
+    a = preprocess(tiny.frames[:2], size=32, n_jobs=1, progress=False)
+    b = preprocess(tiny.frames[:2], size=32, n_jobs=2, progress=False)
+    np.testing.assert_allclose(a.flow, b.flow, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(magnify="cubic"), "magnify"), (dict(flow="farneback"), "flow"),
+                                           (dict(size=4), "size"), (dict(eighth="last"), "eighth")])
+def test_bad_settings_are_named(tiny, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        preprocess(tiny, **kwargs)
+
+
+def test_empty_selection_is_refused():
+    with pytest.raises(ValueError, match="empty"):
+        preprocess(np.zeros((0, 8, 32, 32)))
