@@ -127,13 +127,23 @@ def run_row(row, frames, flows, labels, subjects, protocol="paper", *, n_folds=N
             "confusion": evaluate.confusion_matrix(y_true, y_pred, n_classes), "folds": len(folds)}
 
 
-def run_table(rows, frames, flows, labels, subjects, protocol="paper", paper=None, **kwargs):
-    """Run every row of a table; return (DataFrame of ours beside the paper's, dict of results by label)."""
+def run_table(rows, frames, flows, labels, subjects, protocol="paper", paper=None, memo=None, **kwargs):
+    """Run every row of a table; return (DataFrame of ours beside the paper's, dict of results by label).
+
+    ``memo`` (a dict) keeps results by (model, input, protocol), so that a row
+    shared by Tables 3 and 4 is trained once.
+    """
     import pandas as pd
 
     results, records = {}, []
     for row in rows:
-        res = run_row(row, frames, flows, labels, subjects, protocol, **kwargs)
+        key = (row.model, row.flow_input, protocol)
+        if memo is not None and key in memo:
+            res = memo[key]
+        else:
+            res = run_row(row, frames, flows, labels, subjects, protocol, **kwargs)
+            if memo is not None:
+                memo[key] = res
         results[row.label] = res
         s = res["scores"]
         ref = (paper or {}).get(row.label, (np.nan, np.nan, np.nan))

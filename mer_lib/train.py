@@ -32,6 +32,8 @@ from mer_lib.env import gpu_names
 
 __all__ = ["train", "TrainResult", "class_weights", "set_seeds"]
 
+_TOLD: set = set()
+
 
 @dataclass
 class TrainResult:
@@ -155,6 +157,10 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
 
     from mer_lib.models import compile_model
 
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")   # retracing notices between folds are expected here
     labels = np.asarray(labels, dtype=int)
     n = _length(inputs)
     if len(labels) != n or n == 0:
@@ -173,8 +179,11 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
         if cpu_epochs is not None and cpu_epochs < epochs:
             notes.append(f"Shortened run on the CPU: {cpu_epochs} epochs instead of {epochs}.")
             epochs, shortened = int(cpu_epochs), True
+    global _TOLD
     for note in notes:
-        print(note)
+        if note not in _TOLD:          # once per session, not once per fold
+            print(note)
+            _TOLD.add(note)
     use_mixed = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
     use_xla = bool(gpus) if jit_compile == "auto" else bool(jit_compile)
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")

@@ -55,6 +55,7 @@ def test_the_same_seed_repeats_a_cpu_run_exactly():
 
 def test_without_a_gpu_the_run_says_so_and_shortens_when_asked(capsys, monkeypatch):
     monkeypatch.setattr(train_module, "gpu_names", lambda: [])
+    monkeypatch.setattr(train_module, "_TOLD", set())
     x, y = _data(n=6)
     result = train(_build, x, y, epochs=50, cpu_epochs=1, batch_size=3, verbose=0)
     out = capsys.readouterr().out

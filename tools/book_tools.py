@@ -15,6 +15,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 SETUP_TAGS = ["hide-cell", "setup"]
+#: Chapters whose notebook asks Colab for a GPU runtime.
+GPU_CHAPTERS = {"10_training_on_a_gpu", "11_evaluation_and_ablations"}
 
 
 def config() -> dict:
@@ -116,4 +118,7 @@ def sync(md: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nb.metadata.setdefault("colab", {"provenance": []})
+    if md.stem in GPU_CHAPTERS:
+        nb.metadata["accelerator"] = "GPU"
+        nb.metadata["colab"]["gpuType"] = "T4"
     jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
