@@ -7,6 +7,7 @@ repository.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import jupytext
@@ -114,6 +115,9 @@ def sync(md: Path) -> None:
                                    "text_representation", {"extension": ".md", "format_name": "myst"})}
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     jupytext.write(nb, md, fmt="md:myst")
+    for i, cell in enumerate(nb.cells):
+        # stable cell ids (by chapter and position), so that a re-sync changes no line it need not
+        cell["id"] = hashlib.sha1(f"{md.stem}/{i}".encode()).hexdigest()[:8]
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
