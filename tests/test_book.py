@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import jupytext
-import nbformat
 import pytest
 import yaml
 from nbclient import NotebookClient

@@ -1,6 +1,5 @@
 """Exercises of chapter 1, micro-expressions and the data (book/01_microexpressions_and_data.md)."""
 
-import numpy as np
 
 from mer_lib.data.loaders import MEGC2019_MAPPING
 from mer_lib.data.prepare import resample_positions

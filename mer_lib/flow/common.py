@@ -13,7 +13,7 @@ from scipy import ndimage
 
 __all__ = ["as_grey_pair", "normalize_pair", "gradient_centered", "gradient_forward", "divergence_backward",
            "warp", "warp_bilinear", "warp_bicubic", "zoom_size", "zoom_out", "zoom_in", "n_levels_for",
-           "gaussian_pyramid", "endpoint_error", "endpoint_error_map", "angular_error"]
+           "gaussian_pyramid", "pair_pyramids", "endpoint_error", "endpoint_error_map", "angular_error"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -332,6 +332,50 @@ def gaussian_pyramid(image, n_levels, factor=0.5):
     for _ in range(n_levels - 1):
         levels.append(zoom_out(levels[-1], factor))
     return levels
+
+
+def pair_pyramids(i0, i1, zoom=0.5, n_levels=None, presmooth=0.8):
+    """Validated coarse-to-fine pyramids of a normalised pair (shared by Horn-Schunck and TV-L1).
+
+    Parameters
+    ----------
+    i0, i1 : ndarray, shape (H, W)
+        The normalised pair.
+    zoom : float in (0, 1)
+    n_levels : int, optional
+        By default, so that the coarsest level is about 16 pixels.
+    presmooth : float
+        Gaussian pre-smoothing (0: none).
+
+    Returns
+    -------
+    pyr0, pyr1 : list of ndarray
+        Finest level first.
+
+    Raises
+    ------
+    ValueError
+        A zoom outside (0, 1), or an image smaller than the coarsest level needs.
+    """
+    if not 0 < zoom < 1:
+        raise ValueError(f"zoom must be in (0, 1), got {zoom!r}")
+    auto = n_levels_for(i0.shape, zoom)
+    levels = auto if n_levels is None else int(n_levels)
+    coarsest = i0.shape
+    for _ in range(levels - 1):
+        coarsest = zoom_size(coarsest, zoom)
+    if levels < 1 or min(coarsest) < 4:
+        raise ValueError(f"an image of {i0.shape[0]} x {i0.shape[1]} pixels is smaller than the coarsest pyramid "
+                         f"level needs: {levels} levels at zoom {zoom} leave {coarsest[0]} x {coarsest[1]} pixels "
+                         f"(at least 4 x 4); use fewer levels (at most {auto} here)")
+    if presmooth > 0:
+        i0 = ndimage.gaussian_filter(i0, presmooth, mode="nearest")
+        i1 = ndimage.gaussian_filter(i1, presmooth, mode="nearest")
+    pyr0, pyr1 = [i0], [i1]
+    for _ in range(levels - 1):
+        pyr0.append(zoom_out(pyr0[-1], zoom))
+        pyr1.append(zoom_out(pyr1[-1], zoom))
+    return pyr0, pyr1
 
 
 def _check_flows(flow, gt, mask):

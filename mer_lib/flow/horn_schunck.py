@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from mer_lib.flow.common import (as_grey_pair, gradient_centered, n_levels_for, normalize_pair, warp_bicubic,
-                                 zoom_in, zoom_out, zoom_size)
+from mer_lib.flow.common import (as_grey_pair, gradient_centered, normalize_pair, pair_pyramids, warp_bicubic,
+                                 zoom_in)
 
 __all__ = ["horn_schunck", "hs_update", "hs_derivatives", "hs_average", "HS_DEFAULTS"]
 
@@ -192,24 +192,8 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
     if method == "classic":
         u, v = _classic(i0, i1, alpha, int(n_iterations))
         return np.stack([u, v], axis=-1).astype(np.float32)
-    if not 0 < zoom < 1:
-        raise ValueError(f"zoom must be in (0, 1), got {zoom!r}")
-    auto = n_levels_for(f0.shape, zoom)
-    levels = auto if n_levels is None else int(n_levels)
-    coarsest = f0.shape
-    for _ in range(levels - 1):
-        coarsest = zoom_size(coarsest, zoom)
-    if levels < 1 or min(coarsest) < 4:
-        raise ValueError(f"an image of {f0.shape[0]} x {f0.shape[1]} pixels is smaller than the coarsest pyramid "
-                         f"level needs: {levels} levels at zoom {zoom} leave {coarsest[0]} x {coarsest[1]} pixels "
-                         f"(at least 4 x 4); use fewer levels (at most {auto} here)")
-    if presmooth > 0:
-        i0 = ndimage.gaussian_filter(i0, presmooth, mode="nearest")
-        i1 = ndimage.gaussian_filter(i1, presmooth, mode="nearest")
-    pyr0, pyr1 = [i0], [i1]
-    for _ in range(levels - 1):
-        pyr0.append(zoom_out(pyr0[-1], zoom))
-        pyr1.append(zoom_out(pyr1[-1], zoom))
+    pyr0, pyr1 = pair_pyramids(i0, i1, zoom, n_levels, presmooth)
+    levels = len(pyr0)
     u = np.zeros(pyr0[-1].shape, np.float32)
     v = np.zeros_like(u)
     for level in range(levels - 1, -1, -1):

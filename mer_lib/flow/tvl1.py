@@ -20,10 +20,9 @@ Chapter ``book/04_tvl1.md`` derives both steps.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from mer_lib.flow.common import (as_grey_pair, divergence_backward, gradient_centered, gradient_forward,
-                                 n_levels_for, normalize_pair, warp_bicubic, zoom_in, zoom_out, zoom_size)
+from mer_lib.flow.common import (as_grey_pair, gradient_centered, gradient_forward,
+                                 normalize_pair, pair_pyramids, warp_bicubic, zoom_in)
 
 __all__ = ["tvl1", "threshold_step", "dual_step", "TVL1_DEFAULTS"]
 
@@ -234,25 +233,9 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
     for name, value in (("tau", tau), ("lam", lam), ("theta", theta), ("epsilon", epsilon)):
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not 0 < zoom < 1:
-        raise ValueError(f"zoom must be in (0, 1), got {zoom!r}")
-    auto = n_levels_for(f0.shape, zoom)
-    levels = auto if n_levels is None else int(n_levels)
-    coarsest = f0.shape
-    for _ in range(levels - 1):
-        coarsest = zoom_size(coarsest, zoom)
-    if levels < 1 or min(coarsest) < 4:
-        raise ValueError(f"an image of {f0.shape[0]} x {f0.shape[1]} pixels is smaller than the coarsest pyramid "
-                         f"level needs: {levels} levels at zoom {zoom} leave {coarsest[0]} x {coarsest[1]} pixels "
-                         f"(at least 4 x 4); use fewer levels (at most {auto} here)")
     i0, i1 = normalize_pair(f0, f1, dtype=np.float32)
-    if presmooth > 0:
-        i0 = ndimage.gaussian_filter(i0, presmooth, mode="nearest")
-        i1 = ndimage.gaussian_filter(i1, presmooth, mode="nearest")
-    pyr0, pyr1 = [i0], [i1]
-    for _ in range(levels - 1):
-        pyr0.append(zoom_out(pyr0[-1], zoom))
-        pyr1.append(zoom_out(pyr1[-1], zoom))
+    pyr0, pyr1 = pair_pyramids(i0, i1, zoom, n_levels, presmooth)
+    levels = len(pyr0)
     counts: list = []
     h, w = pyr0[-1].shape
     u1 = np.zeros((h, w), np.float32)
