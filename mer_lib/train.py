@@ -194,7 +194,7 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
     if validation is not None:
         val = (validation[0], keras.utils.to_categorical(np.asarray(validation[1], dtype=int), n_classes))
 
-    fingerprint = {"epochs_asked": int(epochs), "batch_size": int(batch_size), "seed": int(seed), "n": int(n),
+    fingerprint = {"batch_size": int(batch_size), "seed": int(seed), "n": int(n),
                    "n_classes": int(n_classes), "label_sum": int(labels.sum())}
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     start, history = 0, {}
@@ -206,11 +206,17 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
         strategy = tf.distribute.MirroredStrategy()
         notes.append(f"{len(gpus)} GPUs: MirroredStrategy")
     state_file = ckpt / "state.json" if ckpt is not None else None
-    if state_file is not None and state_file.exists():
-        state = json.loads(state_file.read_text())
+    state = json.loads(state_file.read_text()) if state_file is not None and state_file.exists() else None
+    if state is not None:
         if state["fingerprint"] != fingerprint:
             raise ValueError(f"the checkpoint in {str(ckpt)!r} was made by another run "
                              f"({state['fingerprint']} vs {fingerprint}); use another checkpoint_dir")
+        if int(state["epoch"]) > epochs:
+            # asked for fewer epochs than the checkpoint holds: the weights of the shorter run are gone
+            print(f"The checkpoint in {ckpt} is at epoch {state['epoch']}, beyond the {epochs} asked for: "
+                  "training again from the start.")
+            state = None
+    if state is not None:
         start, history = int(state["epoch"]), state["history"]
         scope = strategy.scope() if strategy else _null()
         with scope:

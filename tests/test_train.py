@@ -77,6 +77,16 @@ def test_a_checkpoint_of_another_run_is_not_silently_reused(tmp_path):
         train(_build, x, y, epochs=1, batch_size=2, checkpoint_dir=tmp_path, verbose=0)
 
 
+def test_asking_for_more_epochs_extends_a_run_and_for_fewer_starts_again(tmp_path, capsys):
+    x, y = _data(n=6)
+    train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
+    longer = train(_build, x, y, epochs=2, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
+    assert longer.resumed_from == 1 and len(longer.history["loss"]) == 2
+    shorter = train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
+    assert shorter.resumed_from == 0 and len(shorter.history["loss"]) == 1
+    assert "training again from the start" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("kwargs, match", [(dict(epochs=0), "epochs"), (dict(labels=np.array([0, 5])), "labels")])
 def test_bad_arguments(kwargs, match):
     x, y = _data(n=2)
