@@ -208,9 +208,10 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
     state_file = ckpt / "state.json" if ckpt is not None else None
     state = json.loads(state_file.read_text()) if state_file is not None and state_file.exists() else None
     if state is not None:
-        if state["fingerprint"] != fingerprint:
+        saved = state["fingerprint"]
+        if any(saved.get(key) != value for key, value in fingerprint.items()):
             raise ValueError(f"the checkpoint in {str(ckpt)!r} was made by another run "
-                             f"({state['fingerprint']} vs {fingerprint}); use another checkpoint_dir")
+                             f"({saved} vs {fingerprint}); use another checkpoint_dir")
         if int(state["epoch"]) > epochs:
             # asked for fewer epochs than the checkpoint holds: the weights of the shorter run are gone
             print(f"The checkpoint in {ckpt} is at epoch {state['epoch']}, beyond the {epochs} asked for: "
