@@ -158,6 +158,20 @@ def _finish(records, report, want_report):
     return (records, report) if want_report else records
 
 
+def _map_emotion(emotion, mapping, known, where, name, report):
+    """The 3-class label of an annotated emotion, or None with the reason recorded: a known emotion
+    outside the mapping is left out quietly; an unknown one is left out with a warning, never guessed."""
+    key = emotion.lower()
+    if key in mapping:
+        return mapping[key]
+    if key in known:
+        report.left_out.append((name, f"emotion {emotion!r} not in the 3-class mapping"))
+    else:
+        report.left_out.append((name, f"unknown emotion label: {emotion!r}"))
+        warnings.warn(f"{where}: unknown emotion label {emotion!r} left out", stacklevel=3)
+    return None
+
+
 def _repair_apex(onset, apex, offset, name, notes, report):
     """The apex, or the midpoint of onset and offset when it is missing, 0, -1
     (SAMM's mark for "none") or outside the clip; the repair is noted."""
@@ -340,13 +354,8 @@ def load_casme_ii(root, variant="raw", mapping=None, min_frames=1, report=False)
         subject = f"sub{_int_or_none(row['Subject']):02d}"
         name = str(row["Filename"]).strip()
         emotion = str(row["Estimated Emotion"]).strip()
-        key = emotion.lower()
-        if key not in mapping:
-            if key in _CASME_II_KNOWN:
-                rep.left_out.append((name, f"emotion {emotion!r} not in the 3-class mapping"))
-            else:
-                rep.left_out.append((name, f"unknown emotion label: {emotion!r}"))
-                warnings.warn(f"CASME II {subject}/{name}: unknown emotion label {emotion!r} left out", stacklevel=2)
+        label = _map_emotion(emotion, mapping, _CASME_II_KNOWN, f"CASME II {subject}/{name}", name, rep)
+        if label is None:
             continue
         onset, offset = _int_or_none(row["OnsetFrame"]), _int_or_none(row["OffsetFrame"])
         notes = []
@@ -360,7 +369,7 @@ def load_casme_ii(root, variant="raw", mapping=None, min_frames=1, report=False)
             continue
         frames = [str(clip_dir / pattern.format(n)) for n in range(onset, offset + 1)]
         records.append(ClipRecord("casme_ii", subject, f"{subject}/{name}", frames, onset, apex, offset, emotion,
-                                  mapping[key], str(row.get("Action Units", "")).strip(), notes))
+                                  label, str(row.get("Action Units", "")).strip(), notes))
     return _finish(records, rep, report)
 
 
@@ -408,13 +417,8 @@ def load_samm(root, mapping=None, min_frames=1, report=False):
         subject = f"{_int_or_none(row['Subject']):03d}"
         name = str(row["Filename"]).strip()
         emotion = str(row["Estimated Emotion"]).strip()
-        key = emotion.lower()
-        if key not in mapping:
-            if key in _SAMM_KNOWN:
-                rep.left_out.append((name, f"emotion {emotion!r} not in the 3-class mapping"))
-            else:
-                rep.left_out.append((name, f"unknown emotion label: {emotion!r}"))
-                warnings.warn(f"SAMM {name}: unknown emotion label {emotion!r} left out", stacklevel=2)
+        label = _map_emotion(emotion, mapping, _SAMM_KNOWN, f"SAMM {name}", name, rep)
+        if label is None:
             continue
         onset, offset = _int_or_none(row["Onset Frame"]), _int_or_none(row["Offset Frame"])
         notes = []
@@ -429,7 +433,7 @@ def load_samm(root, mapping=None, min_frames=1, report=False):
             rep.left_out.append((name, f"too short: {len(frames)} frames < min_frames={min_frames}"))
             continue
         records.append(ClipRecord("samm", subject, f"{subject}/{name}", frames, onset, apex, offset, emotion,
-                                  mapping[key], str(row.get("Action Units", "")).strip(), notes))
+                                  label, str(row.get("Action Units", "")).strip(), notes))
     return _finish(records, rep, report)
 
 
