@@ -92,7 +92,6 @@ def two_stream_diagram(model, ax=None):
             label = f"{name}\n{'x'.join(str(s) for s in shape)}"
             _box(ax, col + 0.5, row, 0.9, 0.7, label, colors[col])
             if col:
-                _arrow(ax, col + 0.05 - 0.0, row, col + 0.05, row)
                 _arrow(ax, col - 0.05, row, col + 0.05, row)
     merge = tuple(model.get_layer("merge").output.shape[1:])
     out = tuple(model.get_layer("softmax").output.shape[1:])

@@ -12,7 +12,7 @@ auxiliary field ``v`` close to ``u`` (weight 1/(2 theta)) splits it into
 1. a pointwise problem in ``v``, solved in closed form by thresholding
    (:func:`threshold_step`), and
 2. a total-variation (ROF) problem in ``u``, solved by Chambolle's dual
-   projection (:func:`dual_step`).
+   projection (the dual step inside :func:`_tvl1_level`).
 
 Chapter ``book/04_tvl1.md`` derives both steps.
 """
@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_lib.flow.common import (as_grey_pair, gradient_centered, gradient_forward,
-                                 normalize_pair, pair_pyramids, warp_bicubic, zoom_in)
+from mer_lib.flow.common import (as_grey_pair, gradient_centered, normalize_pair, pair_pyramids, warp_bicubic, zoom_in)
 
-__all__ = ["tvl1", "threshold_step", "dual_step", "TVL1_DEFAULTS"]
+__all__ = ["tvl1", "threshold_step", "TVL1_DEFAULTS"]
 
 TVL1_DEFAULTS = dict(tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_warps=5, epsilon=0.01, max_iterations=300,
                      presmooth=0.8)
@@ -66,39 +65,10 @@ def threshold_step(u1, u2, rho, grad_x, grad_y, grad_sq, lt):
     return u1 + step * grad_x, u2 + step * grad_y
 
 
-def dual_step(u, px, py, tau_theta, work_x, work_y):
-    """One Chambolle projection step on the dual field of one flow component (in place).
-
-    ``p <- (p + (tau/theta) grad u) / (1 + (tau/theta) |grad u|)``
-
-    Parameters
-    ----------
-    u : ndarray, shape (H, W)
-    px, py : ndarray, shape (H, W)
-        The dual variable, updated in place.
-    tau_theta : float
-        ``tau / theta``.
-    work_x, work_y : ndarray, shape (H, W)
-        Scratch buffers.
-    """
-    ux, uy = gradient_forward(u, work_x, work_y)
-    norm = ux * ux
-    norm += uy * uy
-    np.sqrt(norm, out=norm)
-    norm *= tau_theta
-    norm += 1.0
-    ux *= tau_theta
-    uy *= tau_theta
-    px += ux
-    py += uy
-    px /= norm
-    py /= norm
-
-
 def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, epsilon, max_iterations, counts):
     """TV-L1 at one pyramid level, starting from (u1, u2) and the dual field p (all updated in place).
 
-    The loop is :func:`threshold_step` and :func:`dual_step` written for both
+    The loop is :func:`threshold_step` and Chambolle's dual step written for both
     flow components at once, as (2, H, W) arrays, on preallocated buffers: at
     these sizes NumPy's time goes to per-call overhead and temporaries, not to
     arithmetic.
