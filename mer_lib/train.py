@@ -19,6 +19,7 @@ batches of 8. :func:`train` adds what a course needs:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -205,6 +206,7 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
 
         strategy = tf.distribute.MirroredStrategy()
         notes.append(f"{len(gpus)} GPUs: MirroredStrategy")
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
     state_file = ckpt / "state.json" if ckpt is not None else None
     state = json.loads(state_file.read_text()) if state_file is not None and state_file.exists() else None
     if state is not None:
@@ -219,14 +221,12 @@ def train(build_model, inputs, labels, *, n_classes=3, epochs=100, batch_size=8,
             state = None
     if state is not None:
         start, history = int(state["epoch"]), state["history"]
-        scope = strategy.scope() if strategy else _null()
         with scope:
             model = keras.models.load_model(ckpt / state["model"])
             for var, value in zip(_seed_generator_states(model), state.get("seed_generators", [])):
                 var.assign(np.asarray(value, dtype=var.dtype))
         print(f"Resuming from the checkpoint in {ckpt} after epoch {start} of {epochs}.")
     else:
-        scope = strategy.scope() if strategy else _null()
         with scope:
             model = compile_model(build_model(), learning_rate=learning_rate, jit_compile=use_xla)
     for epoch in range(start, epochs):
@@ -247,14 +247,6 @@ def _seed_generator_states(model):
     """The state variables of the model's random-number generators (dropout), which the .keras
     format does not restore; without them a resumed run would draw other dropout masks."""
     return [v for v in model.non_trainable_variables if "seed_generator" in v.path]
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _save_checkpoint(model, folder, epoch, history, fingerprint):
