@@ -21,10 +21,12 @@ Conv3D followed by a Permute that moves the filters in front.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import layers
 
-__all__ = ["two_stream", "one_stream_3dcnn", "cnn_rnn", "TABLE1", "compile_model"]
+__all__ = ["two_stream", "stream_model", "one_stream_3dcnn", "cnn_rnn", "TABLE1", "compile_model"]
 
 #: Table 1 of the paper: layer name -> output shape (batch left out).
 TABLE1 = {
@@ -38,6 +40,11 @@ TABLE1 = {
 TABLE1_PARAMS = 13_557_251
 
 _VARIANTS = ("paper", "corrected")
+#: Normalisation layers that can follow each Flatten (None: the paper's network, without one). Batch
+#: normalisation's moving statistics follow the batches with momentum 0.9, not Keras' 0.99: with ~14
+#: steps an epoch, 0.99 leaves the statistics used at inference far from the data's for tens of epochs.
+_NORMALIZATIONS = {"batch": functools.partial(layers.BatchNormalization, momentum=0.9),
+                   "layer": layers.LayerNormalization}
 
 
 def _check_shape(shape, name):
@@ -47,7 +54,7 @@ def _check_shape(shape, name):
     return shape
 
 
-def _stream(x, index, variant, filters, kernel_size, pool_size, dropout, dense_units):
+def _stream(x, index, variant, filters, kernel_size, pool_size, dropout, dense_units, normalization=None):
     """One stream: (T, H, W, 1) -> Dense(dense_units). Layer names follow Table 1."""
     # (T, H, W, 1) -> (H, W, T, 1): the paper's 64*64*8 layout, time last.
     x = layers.Permute((2, 3, 1, 4), name=f"to_hwt_{index}")(x)
@@ -61,12 +68,14 @@ def _stream(x, index, variant, filters, kernel_size, pool_size, dropout, dense_u
     x = layers.MaxPooling3D(pool_size, name=f"max_pooling3d_{index}")(x)
     x = layers.Dropout(dropout, name=f"dropout_{index}")(x)
     x = layers.Flatten(name=f"flatten_{index}")(x)
+    if normalization is not None:
+        x = _NORMALIZATIONS[normalization](name=f"normalization_{index}")(x)
     return layers.Dense(dense_units, activation="relu", name=f"dense_{index}")(x)
 
 
 def two_stream(variant="paper", frames_shape=(8, 64, 64, 1), flow_shape=(16, 64, 64, 1), n_classes=3,
                filters=32, kernel_size=(3, 3, 15), pool_size=(3, 3, 3), dropout=0.5, dense_units=128,
-               name=None):
+               normalization=None, name=None):
     """The paper's enriched two-stream 3D CNN (Table 1).
 
     Parameters
@@ -82,6 +91,12 @@ def two_stream(variant="paper", frames_shape=(8, 64, 64, 1), flow_shape=(16, 64,
     n_classes : int, default 3
     filters, kernel_size, pool_size, dropout, dense_units
         Per-stream settings; the kernel is (H, W, T) = 3*3*15 as in Table 1.
+    normalization : None, "batch" or "layer", default None
+        A normalisation layer after each Flatten (``normalization_1`` and
+        ``normalization_2``). None is the paper's network; "batch" is what the
+        library's stable recipe uses: it centres the flattened features,
+        which are all non-negative after ReLU and max pooling, so that Adam's
+        first steps do not move every hidden unit the same way (chapter 10).
     name : str, optional
 
     Returns
@@ -104,7 +119,8 @@ def two_stream(variant="paper", frames_shape=(8, 64, 64, 1), flow_shape=(16, 64,
         raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
     frames = keras.Input(frames_shape, name="frames")
     flow = keras.Input(flow_shape, name="flow")
-    args = (variant, filters, kernel_size, pool_size, dropout, dense_units)
+    _normalization(normalization)
+    args = (variant, filters, kernel_size, pool_size, dropout, dense_units, normalization)
     a = _stream(frames, 1, *args)
     b = _stream(flow, 2, *args)
     merged = layers.Concatenate(name="merge")([a, b])
@@ -112,12 +128,64 @@ def two_stream(variant="paper", frames_shape=(8, 64, 64, 1), flow_shape=(16, 64,
     return keras.Model({"frames": frames, "flow": flow}, out, name=name or f"two_stream_{variant}")
 
 
+def _normalization(normalization):
+    if normalization is not None and normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be None or one of {tuple(_NORMALIZATIONS)}, got {normalization!r}")
+    return normalization
+
+
+def stream_model(stream="frames", variant="paper", input_shape=None, n_classes=3, filters=32,
+                 kernel_size=(3, 3, 15), pool_size=(3, 3, 3), dropout=0.5, dense_units=128, normalization=None,
+                 name=None):
+    """One stream of the two-stream network alone, with its own softmax: the same layers, one input.
+
+    Trained on frames it is the two-stream network without its flow stream; on
+    flow, without its frame stream. Beside :func:`two_stream` it measures what
+    each stream contributes with the architecture held fixed.
+
+    Parameters
+    ----------
+    stream : {"frames", "flow"}
+        The input's name (and the stream's number in layer names: 1 or 2).
+    variant : {"paper", "corrected"}
+    input_shape : tuple, optional
+        (T, H, W, 1); default (8, 64, 64, 1) for frames, (16, 64, 64, 1) for flow.
+    n_classes, filters, kernel_size, pool_size, dropout, dense_units, normalization, name
+        As in :func:`two_stream`.
+
+    Returns
+    -------
+    keras.Model
+        Input ``{stream: (N, *input_shape)}``, output (N, n_classes). Uncompiled.
+
+    Examples
+    --------
+    >>> stream_model("flow").count_params()
+    9036547
+    """
+    if stream not in ("frames", "flow"):
+        raise ValueError(f"stream must be 'frames' or 'flow', got {stream!r}")
+    if variant not in _VARIANTS:
+        raise ValueError(f"variant must be one of {_VARIANTS}, got {variant!r}")
+    _normalization(normalization)
+    if input_shape is None:
+        input_shape = (8, 64, 64, 1) if stream == "frames" else (16, 64, 64, 1)
+    input_shape = _check_shape(input_shape, "input_shape")
+    if int(n_classes) < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
+    index = 1 if stream == "frames" else 2
+    inp = keras.Input(input_shape, name=stream)
+    x = _stream(inp, index, variant, filters, kernel_size, pool_size, dropout, dense_units, normalization)
+    out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(x)
+    return keras.Model({stream: inp}, out, name=name or f"{stream}_stream_{variant}")
+
+
 def _fit(k, n):
     return min(int(k), int(n))
 
 
 def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel_size=(3, 3, 15),
-                     pool_size=(3, 3, 3), dropout=0.5, dense_units=128, name="one_stream_3dcnn"):
+                     pool_size=(3, 3, 3), dropout=0.5, dense_units=128, normalization=None, name="one_stream_3dcnn"):
     """The one-stream 3D CNN baseline of Table 3, after MicroExpSTCNN (Reddy et al., IJCNN 2019).
 
     Conv3D(32, 3*3*15, valid, relu) -> MaxPooling3D(3*3*3) -> Dropout ->
@@ -131,7 +199,7 @@ def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel
     ----------
     input_shape : tuple, default (8, 64, 64, 1)
         (T, H, W, 1).
-    n_classes, filters, kernel_size, pool_size, dropout, dense_units, name
+    n_classes, filters, kernel_size, pool_size, dropout, dense_units, normalization, name
         As in :func:`two_stream`; the kernel is given as (H, W, T).
 
     Returns
@@ -140,6 +208,7 @@ def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel
         Input (N, *input_shape), output (N, n_classes). Uncompiled.
     """
     t, h, w, _ = _check_shape(input_shape, "input_shape")
+    _normalization(normalization)
     kernel = (_fit(kernel_size[0], h), _fit(kernel_size[1], w), _fit(kernel_size[2], t))
     conv_out = (h - kernel[0] + 1, w - kernel[1] + 1, t - kernel[2] + 1)
     pool = tuple(_fit(p, n) for p, n in zip(pool_size, conv_out))
@@ -149,6 +218,8 @@ def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel
     x = layers.MaxPooling3D(pool, name="max_pooling3d")(x)
     x = layers.Dropout(dropout, name="dropout_1")(x)
     x = layers.Flatten(name="flatten")(x)
+    if normalization is not None:
+        x = _NORMALIZATIONS[normalization](name="normalization")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout_2")(x)
     out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(x)
@@ -156,7 +227,7 @@ def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel
 
 
 def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_units=128, lstm_units=128,
-            dropout=0.5, name="cnn_rnn"):
+            dropout=0.5, normalization=None, name="cnn_rnn"):
     """The CNN_RNN baseline of Table 3: a per-frame 2D CNN, then an LSTM over time.
 
     After the CNN + LSTM designs the paper cites (Kim et al. 2016; Khor et al.
@@ -174,25 +245,33 @@ def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_uni
         Filters of the two Conv2D layers.
     dense_units, lstm_units : int
     dropout : float
+    normalization : None, "batch" or "layer"
+        A normalisation layer after the per-frame Flatten.
     name : str
 
     Returns
     -------
     keras.Model
-        Input (N, *input_shape), output (N, n_classes). Uncompiled.
+        Input (N, *input_shape), output (N, n_classes). Uncompiled. The
+        LSTM computes in float32 even under a mixed-precision policy (the
+        cuDNN LSTM of JAX has no float16 kernel, and its recurrence
+        accumulates rounding errors in float16).
     """
     t, h, w, _ = _check_shape(input_shape, "input_shape")
+    _normalization(normalization)
     frame = keras.Input((h, w, 1))
     x = frame
     for i, f in enumerate(filters):
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv2d_{i + 1}")(x)
         x = layers.MaxPooling2D(2, name=f"max_pooling2d_{i + 1}")(x)
     x = layers.Flatten()(x)
+    if normalization is not None:
+        x = _NORMALIZATIONS[normalization](name="normalization")(x)
     x = layers.Dense(dense_units, activation="relu", name="frame_features")(x)
     encoder = keras.Model(frame, x, name="frame_encoder")
     inp = keras.Input((t, h, w, 1), name="frames")
     seq = layers.TimeDistributed(encoder, name="per_frame_cnn")(inp)
-    seq = layers.LSTM(lstm_units, name="lstm")(seq)
+    seq = layers.LSTM(lstm_units, dtype="float32", name="lstm")(seq)
     seq = layers.Dropout(dropout, name="dropout")(seq)
     out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(seq)
     return keras.Model(inp, out, name=name)

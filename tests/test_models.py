@@ -77,3 +77,41 @@ def test_baselines_compile_predict_and_train_one_step(build):
     before = [w.copy() for w in model.get_weights()]
     assert np.all(np.isfinite(model.train_on_batch(frames, y)))
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.parametrize("normalization", ["batch", "layer"])
+def test_a_normalisation_layer_follows_each_flatten(normalization):
+    model = two_stream("paper", normalization=normalization)
+    for i in (1, 2):
+        assert model.get_layer(f"normalization_{i}").input is model.get_layer(f"flatten_{i}").output
+        assert model.get_layer(f"dense_{i}").input is model.get_layer(f"normalization_{i}").output
+    assert two_stream("paper").count_params() == TABLE1_PARAMS      # the paper's network has none
+    with pytest.raises(ValueError, match="normalization"):
+        two_stream(normalization="group")
+
+
+def test_each_stream_alone_has_the_two_stream_layers():
+    from mer_lib.models import stream_model
+
+    paper = two_stream("paper")
+    flow = stream_model("flow")
+    frames = stream_model("frames")
+    for model, i in ((frames, 1), (flow, 2)):
+        for name in (f"conv3d_channels_last_{i}", f"dense_{i}"):
+            assert model.get_layer(name).count_params() == paper.get_layer(name).count_params()
+    assert flow.count_params() + frames.count_params() - 2 * 387 + 771 == TABLE1_PARAMS
+    with pytest.raises(ValueError, match="stream"):
+        stream_model("audio")
+
+
+def test_the_lstm_of_cnn_rnn_computes_in_float32_under_mixed_precision():
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = cnn_rnn((4, 16, 16, 1))
+        assert model.get_layer("lstm").compute_dtype == "float32"
+        assert model.get_layer("per_frame_cnn").compute_dtype == "float16"
+        out = model.predict(np.zeros((2, 4, 16, 16, 1), "float32"), verbose=0)
+        assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1, atol=1e-3)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
