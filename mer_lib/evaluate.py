@@ -11,6 +11,15 @@ Two protocols:
 
 Model selection never looks at the test fold: a validation split, when one is
 wanted, is carved out of the training fold (``validation_split``).
+
+Scores are distributions. With 33 test clips one standard error of an accuracy
+is about 0.085, as large as the differences the paper's tables report, so a
+single run says little. :func:`summarize` gives the mean, standard deviation
+and a 95% bootstrap interval of a score over repeated runs;
+:func:`bootstrap_metric` the interval of one run's score over its test clips;
+:func:`compare_runs` (runs paired by seed and split), :func:`paired_bootstrap`
+and :func:`mcnemar` (the same test clips, two classifiers) whether a
+difference between two rows of a table is larger than chance.
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores",
-           "loso_splits", "subject_folds", "paper_split", "validation_split", "plot_confusion"]
+           "loso_splits", "subject_folds", "paper_split", "validation_split", "plot_confusion", "METRICS",
+           "summarize", "bootstrap_metric", "paired_bootstrap", "mcnemar", "compare_runs"]
 
 
 def _check_labels(y_true, y_pred, n_classes=None):
@@ -241,3 +251,224 @@ def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+#: The scores of a table by name: ``metric(y_true, y_pred, n_classes)``.
+METRICS = {"accuracy": lambda t, p, k=None: accuracy(t, p), "uf1": uf1, "uar": uar}
+
+
+def _metric(metric):
+    if callable(metric):
+        return metric
+    if metric not in METRICS:
+        raise ValueError(f"metric must be a callable or one of {tuple(METRICS)}, got {metric!r}")
+    return METRICS[metric]
+
+
+def _check_confidence(confidence, n_boot):
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
+        raise ValueError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+
+
+def summarize(values, confidence=0.95, n_boot=10_000, seed=0):
+    """Mean, standard deviation and a percentile-bootstrap interval of the mean of repeated scores.
+
+    Parameters
+    ----------
+    values : array_like of float, shape (R,)
+        One score per run (different seeds or splits). NaN is an error, not
+        left out.
+    confidence : float, default 0.95
+    n_boot : int, default 10000
+        Bootstrap resamples of the runs.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean``, ``sd`` (with R - 1 in the denominator; NaN for one
+        run), ``ci_low``, ``ci_high`` (NaN for fewer than 2 runs).
+
+    Examples
+    --------
+    >>> s = summarize([0.5, 0.6, 0.7])
+    >>> round(s["mean"], 3), round(s["sd"], 3)
+    (0.6, 0.1)
+    """
+    _check_confidence(confidence, n_boot)
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D array of scores, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite (a NaN score is a failed run: fix it, do not average it away)")
+    n = len(values)
+    out = {"n": n, "mean": float(values.mean()), "sd": float(values.std(ddof=1)) if n > 1 else float("nan"),
+           "ci_low": float("nan"), "ci_high": float("nan")}
+    if n > 1:
+        rng = np.random.default_rng(seed)
+        means = values[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+        tail = (1 - confidence) / 2
+        out["ci_low"], out["ci_high"] = (float(q) for q in np.quantile(means, [tail, 1 - tail]))
+    return out
+
+
+def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.95, n_boot=2000, seed=0):
+    """The score of one set of predictions with a percentile-bootstrap interval over its test clips.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int, shape (N,)
+    metric : {"accuracy", "uf1", "uar"} or callable
+    n_classes : int, optional
+    confidence : float
+    n_boot : int
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``value``, ``ci_low``, ``ci_high``.
+    """
+    _check_confidence(confidence, n_boot)
+    y_true, y_pred, k = _check_labels(y_true, y_pred, n_classes)
+    fn = _metric(metric)
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        boots[b] = fn(y_true[idx], y_pred[idx], k)
+    tail = (1 - confidence) / 2
+    low, high = np.nanquantile(boots, [tail, 1 - tail])
+    return {"value": float(fn(y_true, y_pred, k)), "ci_low": float(low), "ci_high": float(high)}
+
+
+def paired_bootstrap(y_true, pred_a, pred_b, metric="uf1", n_classes=None, confidence=0.95, n_boot=2000, seed=0):
+    """Is classifier A better than B on the same test clips? A paired bootstrap of the score difference.
+
+    The test clips are resampled with replacement, the same clips for both
+    classifiers, and the difference ``metric(A) - metric(B)`` is recomputed on
+    each resample.
+
+    Parameters
+    ----------
+    y_true, pred_a, pred_b : array_like of int, shape (N,)
+    metric : {"accuracy", "uf1", "uar"} or callable
+    n_classes : int, optional
+    confidence : float
+    n_boot : int
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``difference`` (observed), ``ci_low``, ``ci_high``, and ``p_value``:
+        two-sided, twice the smaller share of resampled differences on either
+        side of zero (at most 1).
+    """
+    _check_confidence(confidence, n_boot)
+    y_true, pred_a, k = _check_labels(y_true, pred_a, n_classes)
+    _, pred_b, _ = _check_labels(y_true, pred_b, k)
+    fn = _metric(metric)
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    diffs = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        diffs[b] = fn(y_true[idx], pred_a[idx], k) - fn(y_true[idx], pred_b[idx], k)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [tail, 1 - tail])
+    p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
+    return {"difference": float(fn(y_true, pred_a, k) - fn(y_true, pred_b, k)), "ci_low": float(low),
+            "ci_high": float(high), "p_value": float(p)}
+
+
+def mcnemar(y_true, pred_a, pred_b, exact=None):
+    """McNemar's test: do two classifiers err on the same test clips equally often?
+
+    Only the discordant clips count: ``b`` clips that A gets right and B
+    wrong, ``c`` clips that A gets wrong and B right. Under the null
+    hypothesis b ~ Binomial(b + c, 1/2).
+
+    Parameters
+    ----------
+    y_true, pred_a, pred_b : array_like of int, shape (N,)
+    exact : bool, optional
+        The exact binomial test (default when b + c < 25) or the chi-squared
+        statistic with continuity correction, ``(|b - c| - 1)^2 / (b + c)``.
+
+    Returns
+    -------
+    dict
+        ``b``, ``c``, ``statistic`` (chi-squared, or b for the exact test),
+        ``p_value`` (two-sided; 1 when there is no discordant clip), ``exact``.
+
+    Examples
+    --------
+    >>> r = mcnemar([0] * 12, [0] * 10 + [1] * 2, [1] * 10 + [0] * 2)
+    >>> r["b"], r["c"], round(r["p_value"], 4)
+    (10, 2, 0.0386)
+    """
+    from scipy import stats
+
+    y_true, pred_a, _ = _check_labels(y_true, pred_a)
+    _, pred_b, _ = _check_labels(y_true, pred_b)
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    b = int(np.sum(right_a & ~right_b))
+    c = int(np.sum(~right_a & right_b))
+    if exact is None:
+        exact = b + c < 25
+    if b + c == 0:
+        return {"b": b, "c": c, "statistic": 0.0, "p_value": 1.0, "exact": bool(exact)}
+    if exact:
+        p = stats.binomtest(b, b + c, 0.5).pvalue
+        return {"b": b, "c": c, "statistic": float(b), "p_value": float(min(p, 1.0)), "exact": True}
+    chi2 = (abs(b - c) - 1) ** 2 / (b + c)
+    return {"b": b, "c": c, "statistic": float(chi2), "p_value": float(stats.chi2.sf(chi2, 1)), "exact": False}
+
+
+def compare_runs(scores_a, scores_b, confidence=0.95, n_boot=10_000, seed=0):
+    """Compare two rows of a table over runs paired by seed and split.
+
+    Run i of A and run i of B must share their split and seed; the paired
+    differences ``a_i - b_i`` remove what the split does to both.
+
+    Parameters
+    ----------
+    scores_a, scores_b : array_like of float, shape (R,)
+    confidence : float
+    n_boot : int
+        Bootstrap resamples of the paired differences (for the interval).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_difference``, ``sd_difference``, ``ci_low``, ``ci_high``
+        (bootstrap interval of the mean difference), and ``p_value``: an exact
+        two-sided sign-flip permutation test of the mean difference (all 2^R
+        sign patterns up to R = 16, else 20,000 random ones).
+
+    Examples
+    --------
+    >>> r = compare_runs([0.6, 0.7, 0.65, 0.7, 0.62], [0.5, 0.55, 0.6, 0.6, 0.5])
+    >>> round(r["mean_difference"], 3), r["p_value"]
+    (0.104, 0.0625)
+    """
+    a = np.asarray(scores_a, dtype=float)
+    b = np.asarray(scores_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"scores_a and scores_b must be 1-D of the same length (paired runs), got {a.shape} and {b.shape}")
+    d = a - b
+    s = summarize(d, confidence, n_boot, seed)
+    n = len(d)
+    if n <= 16:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    else:
+        signs = np.random.default_rng(seed).choice([-1, 1], size=(20_000, n))
+    null = np.abs((signs * d).mean(axis=1))
+    p = float(np.mean(null >= abs(d.mean()) - 1e-12))
+    return {"n": n, "mean_difference": s["mean"], "sd_difference": s["sd"], "ci_low": s["ci_low"],
+            "ci_high": s["ci_high"], "p_value": p}

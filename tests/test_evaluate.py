@@ -84,3 +84,68 @@ def test_validation_is_carved_from_the_training_fold_only():
 def test_bad_labels_are_refused(bad):
     with pytest.raises((ValueError, TypeError)):
         evaluate.uf1(*bad)
+
+
+# --- statistics over repeated runs -------------------------------------------------------------------------------
+
+def test_summarize_gives_mean_sd_and_a_bootstrap_interval_computed_by_hand():
+    values = np.array([0.5, 0.6, 0.7, 0.9])
+    s = evaluate.summarize(values, n_boot=1000, seed=3)
+    assert s["n"] == 4 and s["mean"] == pytest.approx(0.675)
+    assert s["sd"] == pytest.approx(np.sqrt(np.sum((values - 0.675) ** 2) / 3))
+    rng = np.random.default_rng(3)                       # the same resamples, by hand
+    means = values[rng.integers(0, 4, size=(1000, 4))].mean(axis=1)
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert s["ci_low"] < s["mean"] < s["ci_high"]
+    one = evaluate.summarize([0.4])
+    assert one["mean"] == 0.4 and np.isnan(one["sd"]) and np.isnan(one["ci_low"])
+    with pytest.raises(ValueError, match="finite"):
+        evaluate.summarize([0.5, np.nan])
+    with pytest.raises(ValueError, match="confidence"):
+        evaluate.summarize(values, confidence=95)
+
+
+def test_mcnemar_on_known_tables():
+    y = np.zeros(12, int)
+    a = np.array([0] * 10 + [1] * 2)          # right on 10 clips where b is wrong; wrong on 2 where b is right
+    b = np.array([1] * 10 + [0] * 2)
+    r = evaluate.mcnemar(y, a, b)
+    assert (r["b"], r["c"], r["exact"]) == (10, 2, True)
+    assert r["p_value"] == pytest.approx(2 * (1 + 12 + 66) / 4096)      # 2 P(X <= 2), X ~ Bin(12, 1/2)
+    y = np.zeros(40, int)
+    a = np.array([0] * 30 + [1] * 10)
+    b = 1 - a
+    r = evaluate.mcnemar(y, a, b)
+    assert not r["exact"] and r["statistic"] == pytest.approx((20 - 1) ** 2 / 40)
+    from scipy import stats
+    assert r["p_value"] == pytest.approx(stats.chi2.sf(9.025, 1))
+    assert evaluate.mcnemar(y, a, a)["p_value"] == 1.0
+
+
+def test_compare_runs_is_an_exact_sign_flip_test():
+    a = [0.6, 0.7, 0.65, 0.7, 0.62]
+    b = [0.5, 0.55, 0.6, 0.6, 0.5]
+    r = evaluate.compare_runs(a, b)
+    # all five differences positive: only the all-plus and all-minus patterns are as extreme, 2 of 32
+    assert r["p_value"] == pytest.approx(2 / 32)
+    assert r["mean_difference"] == pytest.approx(np.mean(np.subtract(a, b)))
+    same = evaluate.compare_runs(a, a)
+    assert same["p_value"] == 1.0 and same["mean_difference"] == 0
+    with pytest.raises(ValueError, match="paired"):
+        evaluate.compare_runs([0.5, 0.6], [0.5])
+
+
+def test_paired_bootstrap_separates_a_real_difference_from_none():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 60)
+    good = np.where(rng.random(60) < 0.9, y, (y + 1) % 3)
+    bad = np.where(rng.random(60) < 0.4, y, (y + 1) % 3)
+    r = evaluate.paired_bootstrap(y, good, bad, "accuracy", n_boot=1000)
+    assert r["difference"] == pytest.approx(np.mean(good == y) - np.mean(bad == y))
+    assert r["ci_low"] > 0 and r["p_value"] < 0.01
+    r = evaluate.paired_bootstrap(y, good, good, "uf1", n_boot=1000)
+    assert r["difference"] == 0 and r["p_value"] == 1.0
+    b = evaluate.bootstrap_metric(y, bad, "accuracy", n_boot=500)
+    assert b["ci_low"] <= b["value"] <= b["ci_high"]
+    with pytest.raises(ValueError, match="metric"):
+        evaluate.bootstrap_metric(y, bad, "f2")
