@@ -4,18 +4,27 @@
     mer preprocess  --dataset D [--root PATH] --out DIR [--magnify phase|linear|riesz|none] [--flow tvl1|...]
     mer train       --dataset D [--root PATH] --out DIR [--model two_stream|one_stream|cnn_rnn] [--input pbvm|flow|evm]
     mer evaluate    --dataset D [--root PATH] --out DIR [--protocol paper|loso] [--model ...] [--input ...]
-    mer reproduce   --table 3|4 --dataset D [--root PATH] --out DIR [--protocol paper|loso]
+    mer reproduce   --table 3|4 --dataset D [--root PATH] --out DIR [--protocol paper|loso|both] [--recipe ...]
+    mer reproduce   --all --dataset D [--root PATH] --out DIR [--repeats 5] [--workers N]
 
 D is one of synth, casme2 (CAS(ME)^2), casme-ii (CASME II) or megc2019 (the
 composite; PATH then holds SMIC/, CASME2/ and SAMM/). Results are written as
 CSV files and figures under DIR. Bad input ends with a one-line message and a
 non-zero exit status.
+
+``mer reproduce --all`` is the full reproduction: Tables 3 and 4, the corrected
+variant, each stream alone and a shuffled-flow control, with the paper's recipe
+and the library's stable one, under the paper's split (``--repeats`` seeds,
+each drawing its split) and leave-one-subject-out, several runs at once on a
+GPU. It writes a results folder (see :func:`mer_lib.experiments.reproduce`)
+and continues an interrupted run when called again with the same ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,6 +33,7 @@ import numpy as np
 DATASETS = ("synth", "casme2", "casme-ii", "megc2019")
 MODELS = ("two_stream", "two_stream_corrected", "one_stream", "cnn_rnn")
 INPUTS = ("pbvm", "flow", "evm")
+RECIPES = ("paper", "stable")
 
 
 class CLIError(Exception):
@@ -95,20 +105,70 @@ def _parser():
         _common(p)
         p.add_argument("--model", default="two_stream", choices=MODELS)
         p.add_argument("--input", default="pbvm", choices=INPUTS, help="the flow stream's input")
-        p.add_argument("--epochs", type=int, default=100)
+        p.add_argument("--recipe", default="paper", choices=RECIPES,
+                       help="paper: as published; stable: the library's recommendation (chapter 10)")
+        p.add_argument("--epochs", type=int, default=None, help="default 100 (1 with --fast)")
         p.add_argument("--cpu-epochs", type=int, default=None, help="shorten the run when there is no GPU")
         p.add_argument("--batch-size", type=int, default=8)
         if name == "evaluate":
             p.add_argument("--protocol", default="loso", choices=("paper", "loso"))
             p.add_argument("--folds", type=int, default=None, help="subject-disjoint folds instead of one per subject")
-    p = sub.add_parser("reproduce", help="reproduce the paper's Table 3 or 4")
+    p = sub.add_parser("reproduce", help="reproduce the paper's Table 3 or 4, or everything (--all)")
     _common(p)
-    p.add_argument("--table", required=True, type=int, choices=(3, 4))
-    p.add_argument("--protocol", default="paper", choices=("paper", "loso"))
-    p.add_argument("--epochs", type=int, default=100)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--table", type=int, choices=(3, 4))
+    which.add_argument("--all", action="store_true",
+                       help="Tables 3 and 4 and the controls, both recipes, both protocols, repeated runs")
+    p.add_argument("--protocol", default=None, choices=("paper", "loso", "both"),
+                   help="default: both with --all, paper with --table")
+    p.add_argument("--recipe", default=None, choices=RECIPES + ("both",),
+                   help="default: both with --all, paper with --table")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="runs under the paper's split, each with its own split and seed (default 5; 2 with --fast)")
+    p.add_argument("--loso-seeds", type=int, default=1, help="runs under leave-one-subject-out (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="training runs at once (default: up to 8 on a GPU, 1 on a CPU)")
+    p.add_argument("--epochs", type=int, default=None, help="default 100 (1 with --fast)")
     p.add_argument("--cpu-epochs", type=int, default=None)
     p.add_argument("--folds", type=int, default=None)
     return parser
+
+
+def _check_args(args):
+    """Validate the arguments before any work starts; fill in the mode-dependent defaults."""
+    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "folds", "batch_size", "jobs"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if getattr(args, "size", None) is not None and args.size < 8:
+        raise CLIError(f"--size must be at least 8, got {args.size}")
+    if getattr(args, "folds", None) is not None and args.folds < 2:
+        raise CLIError(f"--folds must be at least 2, got {args.folds}")
+    if hasattr(args, "epochs") and args.epochs is None:
+        args.epochs = 1 if args.fast else 100
+    if args.command == "reproduce":
+        if args.repeats is None:
+            args.repeats = 2 if args.fast else 5
+        if args.protocol is None:
+            args.protocol = "both" if args.all else "paper"
+        if args.recipe is None:
+            args.recipe = "both" if args.all else "paper"
+    root = getattr(args, "root", None)
+    if root is not None and Path(root).exists() and not Path(root).is_dir():
+        raise CLIError(f"--root {root!r} is a file; expected the folder of the database")
+    _check_out(args.out)
+
+
+def _check_out(path):
+    """--out must be a folder this user can write, or a path where one can be made."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {str(out)!r} is a file; expected a folder (existing or new)")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {str(out)!r}: cannot write in {str(probe)!r}")
 
 
 def _out(path):
@@ -183,35 +243,58 @@ def _row(args):
     return Row(f"{args.model} ({flow_input or 'frames'})", args.model, flow_input)
 
 
-def cmd_train(args):
+def _plot_history(history, title, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for key in ("loss", "val_loss"):
+        if key in history:
+            axes[0].plot(epochs, history[key], label=key)
+    for key in ("accuracy", "val_accuracy"):
+        if key in history:
+            axes[1].plot(epochs, history[key], label=key)
+    axes[0].axhline(np.log(3), color="grey", ls=":", lw=1, label="ln 3")
+    for ax in axes:
+        ax.set_xlabel("epoch"); ax.legend(fontsize=8)
+    axes[0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cmd_train(args):
     import pandas as pd
 
     from mer_lib.evaluate import paper_split
-    from mer_lib.experiments import _inputs as row_inputs, build
-    from mer_lib.train import train
+    from mer_lib.experiments import build, row_inputs
+    from mer_lib.train import get_recipe, train
 
     out = _out(args.out)
     clips, labels, subjects, apex, names = load_dataset(args.dataset, args.root, args.fast, out / "clips", args.seed)
     row = _row(args)
+    recipe = get_recipe(args.recipe)
     frames, flows = _inputs(args, clips, apex, [row.flow_input] if row.flow_input else [])
     train_idx, _ = paper_split(labels, 0.2, args.seed)
     flow_shape = flows[row.flow_input].shape[1:] if row.flow_input else None
-    epochs = 1 if args.fast else args.epochs
-    result = train(build(row.model, frames.shape[1:], flow_shape), row_inputs(row, frames, flows, train_idx),
-                   labels[train_idx], epochs=epochs, batch_size=args.batch_size, seed=args.seed,
-                   checkpoint_dir=out / "checkpoints" / f"{row.model}-{row.flow_input}", cpu_epochs=args.cpu_epochs)
+    result = train(build(row.model, frames.shape[1:], flow_shape, len(names), recipe.normalization),
+                   row_inputs(row, frames, flows, train_idx), labels[train_idx], recipe=recipe, n_classes=len(names),
+                   epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                   groups=np.asarray(subjects)[train_idx],
+                   checkpoint_dir=out / "checkpoints" / f"{row.key}-{recipe.name}", cpu_epochs=args.cpu_epochs)
     history = pd.DataFrame(result.history)
+    history.index = np.arange(1, len(history) + 1)
     history.index.name = "epoch"
     history.to_csv(out / "history.csv")
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for key in ("loss", "accuracy"):
-        ax.plot(np.arange(1, len(history) + 1), history[key], label=key)
-    ax.set_xlabel("epoch"); ax.legend(); ax.set_title(row.label)
-    fig.savefig(out / "learning_curve.png", dpi=100, bbox_inches="tight")
-    print(f"trained {row.label} for {result.epochs} epochs on {result.device}; wrote {out / 'history.csv'}")
+    _plot_history(result.history, f"{row.label}, {recipe.name} recipe", out / "learning_curve.png")
+    result.model.save(out / "model.keras")
+    print(f"trained {row.label} ({recipe.name} recipe) for {result.epochs} epochs on {result.device}; "
+          f"loss at initialisation {result.initial_loss:.3f} (ln {len(names)} = {np.log(len(names)):.3f}); "
+          f"weights of epoch {result.best_epoch}; wrote {out / 'history.csv'} and {out / 'model.keras'}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
 
 
 def cmd_evaluate(args):
@@ -220,7 +303,7 @@ def cmd_evaluate(args):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from mer_lib.evaluate import plot_confusion
+    from mer_lib.evaluate import bootstrap_metric, plot_confusion
     from mer_lib.experiments import run_row
 
     out = _out(args.out)
@@ -228,46 +311,80 @@ def cmd_evaluate(args):
     row = _row(args)
     frames, flows = _inputs(args, clips, apex, [row.flow_input] if row.flow_input else [])
     folds = args.folds if args.folds is not None else (3 if args.fast and args.protocol == "loso" else None)
-    result = run_row(row, frames, flows, labels, subjects, args.protocol, n_folds=folds,
-                     epochs=1 if args.fast else args.epochs, batch_size=args.batch_size, seed=args.seed,
-                     checkpoint_root=out / "checkpoints")
+    result = run_row(row, frames, flows, labels, subjects, args.protocol, recipe=args.recipe, n_folds=folds,
+                     epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, n_classes=len(names),
+                     checkpoint_root=out / "checkpoints", cpu_epochs=args.cpu_epochs)
     s = result["scores"]
-    pd.DataFrame([{"method": row.label, "protocol": args.protocol, "folds": result["folds"],
-                   "accuracy": s["accuracy"], "UF1": s["uf1"], "UAR": s["uar"],
-                   **{f"recall {n}": r for n, r in zip(names, s["recall"])}}]).to_csv(out / "scores.csv", index=False)
+    ci = bootstrap_metric(result["y_true"], result["y_pred"], "uf1", len(names))
+    pd.DataFrame([{"method": row.label, "recipe": args.recipe, "protocol": args.protocol, "folds": result["folds"],
+                   "accuracy": s["accuracy"], "UF1": s["uf1"], "UF1 ci_low": ci["ci_low"], "UF1 ci_high": ci["ci_high"],
+                   "UAR": s["uar"], **{f"recall {n}": r for n, r in zip(names, s["recall"])},
+                   "warnings": " | ".join(sorted({w for ws in result["warnings"] for w in ws}))}]).to_csv(
+        out / "scores.csv", index=False)
     ax = plot_confusion(result["confusion"], names, title=f"{row.label}, {args.protocol}")
     ax.figure.savefig(out / "confusion.png", dpi=100, bbox_inches="tight")
     plt.close(ax.figure)
-    print(f"{row.label}, {args.protocol} ({result['folds']} folds): accuracy {s['accuracy']:.3f}, "
-          f"UF1 {s['uf1']:.3f}, UAR {s['uar']:.3f}; wrote {out / 'scores.csv'}")
+    print(f"{row.label}, {args.recipe} recipe, {args.protocol} ({result['folds']} folds): accuracy "
+          f"{s['accuracy']:.3f}, UF1 {s['uf1']:.3f} (95% interval over the test clips {ci['ci_low']:.3f} to "
+          f"{ci['ci_high']:.3f}), UAR {s['uar']:.3f}; wrote {out / 'scores.csv'}")
+    for warning in sorted({w for ws in result["warnings"] for w in ws}):
+        print(f"warning: {warning}")
+
+
+def _table_beside_paper(tables, rows, paper):
+    """One table of the paper, ours (mean and sd over runs) beside the paper's numbers."""
+    import pandas as pd
+
+    lines = []
+    for (recipe, protocol), group in tables.groupby(["recipe", "protocol"], sort=True):
+        for row in rows:
+            match = group[group["row_key"] == row.key]
+            if match.empty:
+                continue
+            m = match.iloc[0]
+            ref = paper.get(row.label, (np.nan, np.nan, np.nan))
+            lines.append({"method": row.label, "recipe": recipe, "protocol": protocol, "runs": int(m["runs"]),
+                          "accuracy": m["accuracy_mean"], "accuracy sd": m["accuracy_sd"], "UF1": m["uf1_mean"],
+                          "UF1 sd": m["uf1_sd"], "UF1 ci_low": m["uf1_ci_low"], "UF1 ci_high": m["uf1_ci_high"],
+                          "UAR": m["uar_mean"], "UAR sd": m["uar_sd"], "collapsed runs": int(m["collapsed_runs"]),
+                          "paper accuracy": ref[0], "paper F1": ref[1], "paper recall": ref[2]})
+    return pd.DataFrame(lines)
 
 
 def cmd_reproduce(args):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mer_lib.evaluate import plot_confusion
-    from mer_lib.experiments import PAPER_TABLE3, PAPER_TABLE4, TABLE3, TABLE4, run_table
+    from mer_lib import experiments as ex
 
     out = _out(args.out)
     clips, labels, subjects, apex, names = load_dataset(args.dataset, args.root, args.fast, out / "clips", args.seed)
-    rows, paper = (TABLE3, PAPER_TABLE3) if args.table == 3 else (TABLE4, PAPER_TABLE4)
+    if args.all:
+        rows = ex.FULL_ROWS
+    else:
+        rows = ex.TABLE3 if args.table == 3 else ex.TABLE4
     kinds = sorted({r.flow_input for r in rows if r.flow_input})
     frames, flows = _inputs(args, clips, apex, kinds)
-    folds = args.folds if args.folds is not None else (3 if args.fast and args.protocol == "loso" else None)
-    table, results = run_table(rows, frames, flows, labels, subjects, args.protocol, paper, n_folds=folds,
-                               epochs=1 if args.fast else args.epochs, seed=args.seed,
-                               checkpoint_root=out / "checkpoints")
-    csv = out / f"table{args.table}-{args.dataset}-{args.protocol}.csv"
-    table.to_csv(csv, index=False)
-    fig, axes = plt.subplots(1, len(results), figsize=(3.8 * len(results), 3.4))
-    for ax, (label, res) in zip(np.atleast_1d(axes), results.items()):
-        plot_confusion(res["confusion"], names, ax=ax, title=label)
-    fig.tight_layout()
-    fig.savefig(out / f"table{args.table}-{args.dataset}-{args.protocol}-confusion.png", dpi=100)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {csv}")
+    folds = args.folds if args.folds is not None else (3 if args.fast else None)
+    recipes = RECIPES if args.recipe == "both" else (args.recipe,)
+    protocols = ("paper", "loso") if args.protocol == "both" else (args.protocol,)
+    results = out / ("results" if args.all else f"table{args.table}")
+    tables = ex.reproduce(results, frames, flows, labels, subjects, rows=ex.unique_rows(rows), recipes=recipes,
+                          protocols=protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
+                          epochs=args.epochs, class_names=list(names), n_classes=len(names),
+                          workers="auto" if args.workers is None else args.workers, command=args.command_line,
+                          dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
+                                   "seed": args.seed, "n_clips": int(len(labels)),
+                                   "n_subjects": int(len(np.unique(subjects))), "class_names": list(names)})
+    for table_id, table_rows, paper in ((3, ex.TABLE3, ex.PAPER_TABLE3), (4, ex.TABLE4, ex.PAPER_TABLE4)):
+        if not args.all and table_id != args.table:
+            continue
+        beside = _table_beside_paper(tables, table_rows, paper)
+        if beside.empty:
+            continue
+        csv = results / f"table{table_id}.csv"
+        beside.to_csv(csv, index=False)
+        print(f"Table {table_id} (mean over runs; the paper's numbers beside):")
+        print(beside[["method", "recipe", "protocol", "runs", "accuracy", "UF1", "UF1 sd", "collapsed runs",
+                      "paper accuracy", "paper F1"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote the results folder {results}")
 
 
 def main(argv=None):
@@ -277,6 +394,8 @@ def main(argv=None):
 
     try:
         args = _parser().parse_args(argv)
+        args.command_line = "mer " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+        _check_args(args)
         if args.command == "synth":
             cmd_synth(args)
         else:

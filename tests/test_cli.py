@@ -22,15 +22,23 @@ def test_end_to_end_on_a_tiny_synthme(tmp_path):
     assert list(out.glob("inputs-synth-phase-tvl1-64.npz"))
     assert main(["train", "--dataset", "synth", "--out", str(out), "--fast"]) == 0
     assert len(pd.read_csv(out / "history.csv")) == 1 and (out / "learning_curve.png").exists()
+    assert (out / "model.keras").exists()
+    assert main(["train", "--dataset", "synth", "--out", str(out), "--fast", "--epochs", "2", "--recipe",
+                 "stable", "--model", "one_stream"]) == 0
+    assert len(pd.read_csv(out / "history.csv")) == 2
     assert main(["evaluate", "--dataset", "synth", "--out", str(out), "--fast", "--protocol", "loso",
                  "--model", "one_stream"]) == 0
     scores = pd.read_csv(out / "scores.csv")
     assert scores["folds"].item() == 3 and 0 <= scores["UF1"].item() <= 1
     assert main(["reproduce", "--table", "3", "--dataset", "synth", "--out", str(out), "--fast"]) == 0
-    table = pd.read_csv(out / "table3-synth-paper.csv")
+    table = pd.read_csv(out / "table3" / "table3.csv")
     assert list(table["method"]) == ["CNN_RNN", "One stream 3D CNN", "Our method"]
     assert table["paper accuracy"].tolist() == [0.58, 0.57, 0.66]
-    assert (out / "table3-synth-paper-confusion.png").exists()
+    assert table["runs"].tolist() == [2, 2, 2]           # --fast: two runs of the paper's split
+    from mer_lib.experiments import validate_results
+    prov = validate_results(out / "table3")
+    assert prov["command"] == f"mer reproduce --table 3 --dataset synth --out {out} --fast"
+    assert (out / "table3" / "confusion" / "paper-paper.png").exists()
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -39,9 +47,16 @@ def test_end_to_end_on_a_tiny_synthme(tmp_path):
     (["preprocess", "--dataset", "smic-e", "--out", "{tmp}"], "invalid choice"),
     (["reproduce", "--table", "5", "--dataset", "synth", "--out", "{tmp}"], "invalid choice"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--dataset", "synth", "--out", "{tmp}", "--fast", "--epochs", "0"], "--epochs must be a positive"),
+    (["reproduce", "--all", "--dataset", "synth", "--out", "{tmp}", "--repeats", "-1"], "--repeats"),
+    (["reproduce", "--all", "--table", "3", "--dataset", "synth", "--out", "{tmp}"], "not allowed with"),
+    (["train", "--dataset", "synth", "--out", "{file}"], "is a file"),
+    (["preprocess", "--dataset", "casme2", "--root", "{file}", "--out", "{tmp}"], "--root"),
+    (["train", "--dataset", "synth", "--out", "{file}/sub"], "cannot write"),
 ])
 def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(args, needle, tmp_path):
-    result = _run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    (tmp_path / "a-file").write_text("not a folder")
+    result = _run(*[a.replace("{tmp}", str(tmp_path)).replace("{file}", str(tmp_path / "a-file")) for a in args])
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("mer: error:") and needle in lines[0]
