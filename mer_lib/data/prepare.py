@@ -11,7 +11,10 @@ A clip record from a loader becomes an array of shape (T, size, size):
 
 Prepared clips are cached as ``.npz`` files, read back with
 ``allow_pickle=False`` and written atomically (a temporary file renamed into
-place), so an interrupted run never leaves a broken cache.
+place), so an interrupted run never leaves a broken cache. The cache key
+includes a digest of the frames' contents, so a frame repaired in place is
+prepared again; a cache file broken by some other accident is recomputed with
+a warning that names it. Truncated JPEG frames are refused by name.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +49,35 @@ def read_frame(path) -> np.ndarray:
     FileNotFoundError
         When the file does not exist (the message names it).
     ValueError
-        When the file exists but cannot be decoded as an image.
+        When the file exists but cannot be decoded as an image, or is a
+        truncated JPEG (libjpeg decodes those with a grey band and only an
+        unnamed warning on stderr).
     """
     import cv2
 
     path = str(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"frame not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    with open(path, "rb") as f:
+        content = f.read()
+    if _is_truncated_jpeg(content):
+        raise ValueError(f"frame truncated (a JPEG without its end-of-image marker FFD9): {path}")
+    image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"frame unreadable (not a decodable image): {path}")
     return image
+
+
+def _is_truncated_jpeg(content: bytes) -> bool:
+    """A JPEG (starts with the SOI marker FFD8) whose data do not end with the EOI marker FFD9.
+
+    Some encoders pad a file after its EOI with zeros or line ends; those are allowed.
+    Inside the entropy-coded data a 0xFF byte is always followed by 0x00 or a
+    restart marker, so a file cut anywhere in the image data cannot end in FFD9.
+    """
+    if not content.startswith(b"\xff\xd8"):
+        return False
+    return not content.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
 
 
 _CASCADE = None
@@ -192,23 +215,55 @@ def atomic_save_npz(path, **arrays) -> None:
         raise
 
 
-def load_npz(path):
+def load_npz(path, keys=()):
     """Read a cache file written by :func:`atomic_save_npz`; None if missing or broken.
+
+    A broken file (not a zip archive, cut short, unreadable, or lacking one of
+    ``keys``) is not trusted: a warning names it and says that it will be
+    recomputed, and None is returned so that the caller recomputes it.
+
+    Parameters
+    ----------
+    path : str or Path
+    keys : sequence of str
+        Arrays the file must hold.
 
     Returns
     -------
     dict of ndarray or None
     """
+    if not os.path.exists(path):
+        return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError):
+            out = {k: data[k] for k in data.files}
+        absent = [k for k in keys if k not in out]
+        if absent:
+            raise KeyError(f"no array {', '.join(absent)}")
+        return out
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
+        warnings.warn(f"cache file {path} is broken ({type(err).__name__}: {err}); recomputing it", stacklevel=2)
         return None
 
 
+def _frames_digest(paths) -> str:
+    """A digest of the frames' contents (a missing file counts as missing, and is named when read)."""
+    digest = hashlib.sha1()
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digest.update(hashlib.sha1(f.read()).digest())
+        else:
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
 def _cache_key(record, settings) -> str:
+    """The cache key of a clip: its identity, its settings and its frames' contents, so that a frame
+    repaired in place (whatever its modification time) makes the clip be prepared again."""
     payload = json.dumps({"clip": record.clip_id, "db": record.database, "paths": list(record.frame_paths),
-                          "settings": settings}, sort_keys=True)
+                          "frames": _frames_digest(record.frame_paths), "settings": settings}, sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -240,7 +295,7 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
         if cache_dir is not None:
             safe = record.clip_id.replace("/", "_")
             path = Path(cache_dir) / record.database / f"{safe}-{_cache_key(record, settings)}.npz"
-            cached = load_npz(path)
+            cached = load_npz(path, keys=("frames",))
         if cached is not None and cached["frames"].shape == out.shape[1:]:
             out[i] = cached["frames"]
             continue
