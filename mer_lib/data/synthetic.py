@@ -1,11 +1,16 @@
 """SynthME: a synthetic micro-expression dataset with ground-truth motion.
 
-Clips are made by deforming a real face photograph (scikit-image's bundled
-``astronaut``; nothing is downloaded) with smooth local displacement fields
-that mimic facial action units (AUs). Because every frame is produced by a
-known warp of the same photograph, the true motion of every pixel between
-consecutive frames is known exactly: that is what no real database has, and
-what the optical-flow and magnification chapters are checked against.
+Clips are made by deforming real face photographs with smooth local
+displacement fields that mimic facial action units (AUs). Every subject is a
+different real face that ships with an installed package (nothing is
+downloaded): scikit-image's ``astronaut``, matplotlib's ``grace_hopper.jpg``
+and distinct faces of scikit-image's ``lfw_subset`` (25 x 25 crops, sampled
+by a smooth cubic spline, so they hold no detail finer than about 4 output
+pixels at 128 x 128). Each face's eyes and mouth are found automatically
+(:func:`find_face_features`) and the AU landmarks follow them. Because every
+frame is produced by a known warp of one photograph, the true motion of every
+pixel between consecutive frames is known: that is what no real database has,
+and what the optical-flow and magnification chapters are checked against.
 
 The model
 ---------
@@ -22,6 +27,12 @@ sampling the photograph there; the ground-truth flow from frame t to t+1 at a
 pixel ``x`` is ``phi_{t+1}(phi_t^{-1}(x)) - x``, so that
 ``frame_{t+1}(x + flow_t(x)) = frame_t(x)``. Sensor noise and illumination
 flicker are added after rendering; they change brightness, not motion.
+
+How exact: the inverse is found to about 1e-5 px, and warping frame t+1
+back with the ground truth leaves a mean error of a few 1e-5 (grey levels in
+[0, 1], cubic interpolation, without noise and flicker), against a
+frame-to-frame change about fifty times larger; :func:`warp_residual`
+measures it, and chapter 1 prints it.
 """
 
 from __future__ import annotations
@@ -150,7 +161,7 @@ def _framing(shape, box):
     return x - 4 / 81 * s, y - 5 / 81 * s, s * 100 / 81
 
 
-def find_face_features(image, box=None):
+def find_face_features(image, box=None, eyes_only=False):
     """The eyes and the mouth of a frontal face, found without any trained model.
 
     The face is framed like the LFW crops and resampled to 100 x 100. Each eye
@@ -167,6 +178,9 @@ def find_face_features(image, box=None):
     box : tuple (x, y, w, h), optional
         The face box of OpenCV's Haar cascade (:func:`mer_lib.data.detect_face`);
         None when ``image`` is already a face crop framed like the LFW faces.
+    eyes_only : bool
+        Judge the confidence on the eyes alone (for alignment, which needs no
+        mouth), with wider bounds: 24 to 50 px apart, tilted under 25 degrees.
 
     Returns
     -------
@@ -176,7 +190,7 @@ def find_face_features(image, box=None):
         (x, y) of the mouth's centre.
     confident : bool
         False when the geometry is implausible: eyes closer than 26 or farther
-        than 36 px apart at 100 x 100, tilted over 15 degrees, the mouth
+        than 40 px apart at 100 x 100, tilted over 15 degrees, the mouth
         outside 0.9 to 1.45 eye distances below them, or a feature found on its
         search window's edge.
     """
@@ -214,6 +228,7 @@ def find_face_features(image, box=None):
     py = mid[1] + ts[:, None] * down[1] + ws[None] * along[1]
     profile = ndimage.map_coordinates(band, [py, px], order=1, mode="nearest").mean(axis=1)
     k = int(np.argmin(profile))
+    eyes_edge = edge
     edge |= k in (0, len(ts) - 1)
     t = ts[k]
     if 0 < k < len(ts) - 1:  # parabolic refinement
@@ -221,7 +236,10 @@ def find_face_features(image, box=None):
         t += 0.5 * (a - c) / (a - 2 * b + c + 1e-12) * (ts[1] - ts[0])
     mouth = mid + t * down
     angle = np.degrees(np.arctan2(d_vec[1], d_vec[0]))
-    confident = bool(26 <= d <= 36 and abs(angle) < 15 and 0.9 <= t / d <= 1.45 and not edge)
+    if eyes_only:
+        confident = bool(24 <= d <= 50 and abs(angle) < 25 and not eyes_edge)
+    else:
+        confident = bool(26 <= d <= 40 and abs(angle) < 15 and 0.9 <= t / d <= 1.45 and not edge)
     to_image = np.array([x0, y0]) + (np.vstack([eyes, mouth]) + 0.5) * f - 0.5
     return to_image[:2], to_image[2], confident
 
