@@ -44,7 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["SynthME", "synthetic_dataset", "CLASS_NAMES", "ACTION_UNITS", "CLASS_AUS", "face_image", "Face",
-           "face_gallery", "find_face_features", "warp_residual"]
+           "face_gallery", "find_face_features", "warp_residual", "motion_figures", "face_ellipse"]
 
 CLASS_NAMES = ("negative", "positive", "surprise")
 #: The paper's Table 2: negative 67, positive 69, surprise 28.
@@ -580,6 +580,54 @@ def warp_residual(frames, flow, margin=8):
         residual.append(np.abs(back - frames[t])[inner].mean())
         change.append(np.abs(frames[t + 1] - frames[t])[inner].mean())
     return np.array(residual), np.array(change)
+
+
+def face_ellipse(size):
+    """The face region of the canonical frame (and of a face aligned by ``prepare_clip(align=True)``).
+
+    Parameters
+    ----------
+    size : int
+
+    Returns
+    -------
+    ndarray, shape (size, size), bool
+    """
+    yy, xx = np.mgrid[0:size, 0:size] * (128.0 / size)
+    return ((xx - 64) / 46) ** 2 + ((yy - 66) / 58) ** 2 <= 1
+
+
+def motion_figures(data, size=64, threshold=0.1):
+    """The figures that calibrate SynthME against real databases, per clip, at the network's input size.
+
+    Parameters
+    ----------
+    data : SynthME
+    size : int, default 64
+        Displacements are rescaled to a ``size`` x ``size`` frame.
+    threshold : float, default 0.1
+        A face pixel "moves" when its expression displacement from onset to
+        apex exceeds this many pixels (at ``size``).
+
+    Returns
+    -------
+    dict of ndarray, each of shape (N,)
+        ``peak``: the largest expression displacement from onset to apex (px);
+        ``p95``: its 95th percentile over the face's pixels (px);
+        ``share``: the share of the face's pixels that move;
+        ``frames``: frames from onset to offset.
+    """
+    factor = size / data.frames.shape[-1]
+    face = face_ellipse(data.frames.shape[-1])
+    peak, p95, share = [], [], []
+    for i in range(len(data)):
+        disp = data.expression_flow[i, :data.apex[i]].sum(axis=0) * factor  # onset -> apex
+        mag = np.hypot(disp[..., 0], disp[..., 1])[face]
+        peak.append(mag.max())
+        p95.append(np.percentile(mag, 95))
+        share.append(np.mean(mag > threshold))
+    return {"peak": np.array(peak), "p95": np.array(p95), "share": np.array(share),
+            "frames": np.full(len(data), data.frames.shape[1])}
 
 
 def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, size=128, amplitude=1.0,

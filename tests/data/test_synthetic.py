@@ -206,3 +206,16 @@ def test_ground_truth_residual_is_tiny_next_to_the_motion():
         assert residual.mean() < 2e-4 and residual.mean() * 10 < change.mean()
     with pytest.raises(ValueError, match="flow"):
         warp_residual(data.frames[0], data.flow[0, :2])
+
+
+def test_motion_figures_scale_with_the_amplitude_and_stay_micro_by_default():
+    from mer_lib.data.synthetic import motion_figures
+
+    one = synthetic_dataset(seed=4, counts=(3, 3, 3), size=64, blinks=False, head_motion=False)
+    two = synthetic_dataset(seed=4, counts=(3, 3, 3), size=64, blinks=False, head_motion=False, amplitude=2.0)
+    f1, f2 = motion_figures(one), motion_figures(two)
+    np.testing.assert_allclose(f2["peak"], 2 * f1["peak"], rtol=0.05)  # (the field is sampled where points are)
+    assert np.all(f2["share"] >= f1["share"]) and np.all((0 < f1["share"]) & (f1["share"] < 0.5))
+    assert np.all(f1["frames"] == 8) and 0.2 < np.median(f1["peak"]) < 1.5
+    at128 = motion_figures(synthetic_dataset(seed=4, counts=(3, 3, 3), size=128, blinks=False, head_motion=False))
+    np.testing.assert_allclose(np.median(at128["peak"]), np.median(f1["peak"]), rtol=0.15)  # rescaled to 64
