@@ -33,10 +33,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = ["read_frame", "detect_face", "resample_positions", "prepare_clip", "prepare_clips",
            "atomic_save_npz", "load_npz", "ALIGNED_EYES", "eye_alignment", "warp_similarity", "find_eyes",
-           "rigid_mask", "compensate_head_motion", "resample_clip", "TEMPORAL_METHODS"]
+           "rigid_mask", "rigid_motion", "compensate_head_motion", "resample_clip", "TEMPORAL_METHODS"]
 
 
 def read_frame(path) -> np.ndarray:
@@ -475,7 +476,60 @@ def rigid_mask(size):
     return mask.astype(np.uint8)
 
 
-def compensate_head_motion(frames, mask=None, iterations=50):
+def rigid_motion(template, image, mask, iterations=30, sigma=1.0):
+    """The rotation and translation that bring ``image`` onto ``template`` over ``mask``.
+
+    Gauss-Newton (Lucas-Kanade with the template's gradient) on
+    ``image(R (x - c) + c + t) = a template(x) + b``, where the gain ``a`` and
+    the offset ``b`` absorb a change of illumination (flicker) and are solved
+    for at each step; ``c`` is the frame's centre.
+
+    Parameters
+    ----------
+    template, image : ndarray, shape (H, W)
+    mask : ndarray, shape (H, W), bool or 0/1
+        The pixels used.
+    iterations : int
+    sigma : float
+        Pre-smoothing (px) for the gradient.
+
+    Returns
+    -------
+    ndarray, shape (2, 3)
+        ``M`` with ``x_image = M @ (x, y, 1)`` for a point (x, y) of the template.
+    """
+    template = np.asarray(template, float)
+    image = np.asarray(image, float)
+    sel = np.asarray(mask).astype(bool)
+    if template.shape != image.shape or sel.shape != template.shape or sel.sum() < 3:
+        raise ValueError(f"template, image and mask must share one shape (H, W) and the mask must hold pixels, got "
+                         f"{template.shape}, {image.shape}, {sel.shape} with {int(sel.sum())} pixels")
+    h, w = template.shape
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    dx, dy = xx - cx, yy - cy
+    smooth = ndimage.gaussian_filter(template, sigma) if sigma else template
+    gy, gx = np.gradient(smooth)
+    jac = np.stack([gx * -dy + gy * dx, gx, gy], axis=-1)[sel]     # d/d(theta, tx, ty), (M, 3)
+    hessian = jac.T @ jac
+    coeffs = ndimage.spline_filter(ndimage.gaussian_filter(image, sigma) if sigma else image, order=3)
+    ones = np.ones(int(sel.sum()))
+    p = np.zeros(3)
+    for _ in range(iterations):
+        cos, sin = np.cos(p[0]), np.sin(p[0])
+        wx = cos * dx - sin * dy + cx + p[1]
+        wy = sin * dx + cos * dy + cy + p[2]
+        warped = ndimage.map_coordinates(coeffs, [wy[sel], wx[sel]], order=3, mode="nearest", prefilter=False)
+        (gain, offset), *_ = np.linalg.lstsq(np.c_[smooth[sel], ones], warped, rcond=None)
+        step = -np.linalg.solve(hessian, jac.T @ ((warped - offset) / gain - smooth[sel]))
+        p += step
+        if np.abs(step).max() < 1e-5:
+            break
+    cos, sin = np.cos(p[0]), np.sin(p[0])
+    return np.array([[cos, -sin, cx + p[1] - cos * cx + sin * cy], [sin, cos, cy + p[2] - sin * cx - cos * cy]])
+
+
+def compensate_head_motion(frames, mask=None):
     """Remove a rigid head motion: each frame is registered onto the first over rigid face parts.
 
     Parameters
@@ -484,46 +538,30 @@ def compensate_head_motion(frames, mask=None, iterations=50):
         An aligned clip (eyes at :data:`ALIGNED_EYES`).
     mask : ndarray, shape (H, W), optional
         Where the face is rigid; by default :func:`rigid_mask`.
-    iterations : int
 
     Returns
     -------
     compensated : ndarray, shape (T, H, W), float32
         Frame t resampled so that its rigid parts lie where they are in frame 0.
     motions : ndarray, shape (T, 2, 3)
-        The Euclidean transform (rotation and translation) estimated for each
-        frame, mapping frame 0's coordinates to frame t's.
-
-    Notes
-    -----
-    The motion is estimated by maximising the enhanced correlation coefficient
-    (Evangelidis & Psarakis, IEEE TPAMI 2008; OpenCV's ``findTransformECC``),
-    which is insensitive to a change of brightness and contrast (flicker).
+        The rotation and translation estimated for each frame
+        (:func:`rigid_motion`), mapping frame 0's coordinates to frame t's.
     """
-    import cv2
-
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or frames.shape[1] != frames.shape[2]:
         raise ValueError(f"frames must be an aligned clip of shape (T, H, H), got {frames.shape}")
     size = frames.shape[1]
-    mask = rigid_mask(size) if mask is None else np.asarray(mask, np.uint8)
-    template = cv2.GaussianBlur(frames[0], (0, 0), 1.0)
+    mask = rigid_mask(size) if mask is None else np.asarray(mask)
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
     out = np.empty_like(frames)
     motions = np.zeros((len(frames), 2, 3))
     out[0] = frames[0]
     motions[0] = np.eye(2, 3)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-6)
     for t in range(1, len(frames)):
-        warp = np.eye(2, 3, dtype=np.float32)
-        try:
-            _, warp = cv2.findTransformECC(template, cv2.GaussianBlur(frames[t], (0, 0), 1.0), warp,
-                                           cv2.MOTION_EUCLIDEAN, criteria, mask, 1)
-        except cv2.error as err:
-            raise ValueError(f"head motion of frame {t} could not be estimated (the rigid parts may be flat "
-                             f"or outside the frame): {err}") from err
-        motions[t] = warp
-        out[t] = cv2.warpAffine(frames[t], warp, (size, size), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE)
+        m = rigid_motion(frames[0], frames[t], mask)
+        motions[t] = m
+        out[t] = ndimage.map_coordinates(frames[t], [m[1, 0] * xx + m[1, 1] * yy + m[1, 2],
+                                                     m[0, 0] * xx + m[0, 1] * yy + m[0, 2]], order=3, mode="nearest")
     return out, motions
 
 

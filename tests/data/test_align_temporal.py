@@ -164,3 +164,16 @@ def test_prepare_clip_offers_each_temporal_method(tmp_path):
     assert _position(outs["motion"][1])[1] > 0.85 > 0.65 > _position(outs["blend"][1])[1]
     with pytest.raises(ValueError, match="temporal"):
         prepare_clip(paths, temporal="nearest")
+
+
+def test_head_motion_compensation_on_synthme_cuts_the_change_of_the_rigid_parts_threefold():
+    from mer_lib.data.prepare import rigid_mask
+
+    data = synthetic_dataset(seed=5, counts=(0, 2, 0), n_subjects=2, size=128, blinks=False, noise=0,
+                             flicker=False)
+    rigid = rigid_mask(128).astype(bool)
+    for clip in data.frames:
+        steady, motions = compensate_head_motion(clip)
+        before = np.mean([np.abs(clip[t] - clip[0])[rigid].mean() for t in range(1, len(clip))])
+        after = np.mean([np.abs(steady[t] - steady[0])[rigid].mean() for t in range(1, len(clip))])
+        assert after < before / 3 and motions.shape == (len(clip), 2, 3)
