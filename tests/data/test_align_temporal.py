@@ -177,3 +177,37 @@ def test_head_motion_compensation_on_synthme_cuts_the_change_of_the_rigid_parts_
         before = np.mean([np.abs(clip[t] - clip[0])[rigid].mean() for t in range(1, len(clip))])
         after = np.mean([np.abs(steady[t] - steady[0])[rigid].mean() for t in range(1, len(clip))])
         assert after < before / 3 and motions.shape == (len(clip), 2, 3)
+
+
+def test_prepare_clip_compensates_head_motion_when_asked(tmp_path):
+    data = synthetic_dataset(seed=5, counts=(0, 1, 0), n_subjects=1, size=128, blinks=False, noise=0, flicker=False)
+    paths = []
+    for k, frame in enumerate(data.frames[0]):
+        path = tmp_path / f"img{k}.png"
+        cv2.imwrite(str(path), np.round(frame * 255).astype(np.uint8))
+        paths.append(path)
+    plain, _ = prepare_clip(paths, n_frames=8, size=128, face="none")
+    steady, info = prepare_clip(paths, n_frames=8, size=128, face="none", compensate=True)
+    rigid = rigid_mask(128).astype(bool)
+
+    def change(clip):
+        return np.mean([np.abs(clip[t] - clip[0])[rigid].mean() for t in range(1, len(clip))])
+
+    assert info["motions"].shape == (8, 2, 3) and change(steady) < change(plain) / 2
+
+
+def test_the_cache_keeps_each_preparation_apart(tmp_path):
+    from mer_lib.data import ClipRecord
+    from mer_lib.data.prepare import prepare_clips
+
+    clip, _, _ = _blob_clip(n=4)
+    paths = []
+    for k, frame in enumerate(clip):
+        path = tmp_path / f"img{k}.png"
+        cv2.imwrite(str(path), (frame * 255).astype(np.uint8))
+        paths.append(str(path))
+    record = ClipRecord("casme2", "s1", "s1/blob", paths, 1, 2, 4, "negative", "negative")
+    cache = tmp_path / "cache"
+    blend = prepare_clips([record], n_frames=7, face="none", cache_dir=cache, progress=False)
+    motion = prepare_clips([record], n_frames=7, face="none", cache_dir=cache, progress=False, temporal="motion")
+    assert len(list(cache.rglob("*.npz"))) == 2 and not np.allclose(blend, motion)
