@@ -5,9 +5,11 @@ Chapter ``book/01_microexpressions_and_data.md`` explains both.
 
 from mer_lib.data.loaders import (ClipRecord, DatasetLayoutError, LoadReport, load_casme2, load_casme_ii,
                                   load_megc2019, load_samm, load_smic)
-from mer_lib.data.prepare import detect_face, prepare_clip, prepare_clips, read_frame, resample_positions
-from mer_lib.data.synthetic import CLASS_NAMES, SynthME, synthetic_dataset
+from mer_lib.data.prepare import (compensate_head_motion, detect_face, eye_alignment, find_eyes, prepare_clip,
+                                  prepare_clips, read_frame, resample_clip, resample_positions)
+from mer_lib.data.synthetic import CLASS_NAMES, SynthME, face_gallery, find_face_features, synthetic_dataset
 
 __all__ = ["CLASS_NAMES", "SynthME", "synthetic_dataset", "ClipRecord", "LoadReport", "DatasetLayoutError",
            "load_casme2", "load_casme_ii", "load_samm", "load_smic", "load_megc2019", "read_frame",
-           "detect_face", "prepare_clip", "prepare_clips", "resample_positions"]
+           "detect_face", "prepare_clip", "prepare_clips", "resample_positions", "resample_clip", "eye_alignment",
+           "find_eyes", "compensate_head_motion", "face_gallery", "find_face_features"]

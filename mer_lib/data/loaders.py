@@ -4,7 +4,12 @@ CAS(ME)^2, CASME II, SAMM and SMIC are released only to researchers who sign a
 licence agreement with the lab that recorded them. These loaders read a
 licensed copy in its official layout (see ``shared/reference/DATASETS.md`` in
 the course repository) and return one :class:`ClipRecord` per usable clip.
-Every loader can report what it left out and why (``report=True``).
+Every loader can report what it left out and why (``report=True``): rows
+whose cells cannot be read (a text frame number such as ``21b``, an empty or
+merged subject cell, a blank row), duplicate rows of one clip (the first is
+kept, with a warning), SAMM clips with frames missing between onset and
+offset. A workbook that lacks a required column is a one-line
+:class:`DatasetLayoutError` naming it.
 """
 
 from __future__ import annotations
@@ -153,9 +158,78 @@ def _int_or_none(value):
     return int(value)
 
 
+class _Skip(Exception):
+    """A row that cannot be used; the message is the reason recorded in the report."""
+
+
+def _blank(value) -> bool:
+    """An empty cell: None, NaN or a string of spaces."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() in ("", "nan")
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return False
+
+
+def _frame_cell(value, what, where):
+    """A frame-number cell as an int, or None when empty, '/' or '-'.
+
+    Raises _Skip naming the cell, the row and what was expected when the cell
+    holds anything else (``21b``, ``12.5``, a date): such a cell is never read
+    as "missing" and repaired as if it were.
+    """
+    if _blank(value) or (isinstance(value, str) and value.strip() in ("/", "-")):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not np.isfinite(number) or not float(number).is_integer():
+        raise _Skip(f"not a frame number: {what} {value!r} in {where} (expected a whole number)")
+    return int(number)
+
+
+def _subject_cell(value, where):
+    """A subject cell (``1``, ``1.0``, ``'01'``, ``'sub01'``, ``'s1'``) as an int; _Skip otherwise."""
+    if _blank(value):
+        raise _Skip(f"subject cell empty: {where} (a blank or merged cell; the row is not attributed to "
+                    "a subject)")
+    match = re.fullmatch(r"\s*(?:sub|s)?0*(\d+)(?:\.0+)?\s*", str(value), flags=re.IGNORECASE)
+    if match is None:
+        raise _Skip(f"subject not a number: {value!r} in {where} (expected 1, '01' or 'sub01')")
+    return int(match.group(1))
+
+
+def _row_is_blank(values) -> bool:
+    return all(_blank(v) for v in values)
+
+
 def _finish(records, report, want_report):
-    report.kept = len(records)
-    return (records, report) if want_report else records
+    """Keep the first record of each clip id; report (and warn about) the duplicates, which would
+    otherwise put one clip on both sides of a split."""
+    kept, seen = [], {}
+    for record in records:
+        first = seen.get(record.clip_id)
+        if first is None:
+            seen[record.clip_id] = record
+            kept.append(record)
+            continue
+        same = (first.onset, first.apex, first.offset, first.emotion) == (record.onset, record.apex,
+                                                                          record.offset, record.emotion)
+        report.left_out.append((record.clip_id.split("/", 1)[-1],
+                                f"duplicate row: {record.clip_id} is already kept from an earlier row"
+                                + ("" if same else f" (which says onset {first.onset}, apex {first.apex}, "
+                                   f"offset {first.offset}, {first.emotion}; this one {record.onset}, "
+                                   f"{record.apex}, {record.offset}, {record.emotion})")))
+    duplicates = len(records) - len(kept)
+    if duplicates:
+        warnings.warn(f"{report.database}: {duplicates} duplicate annotation row(s) left out, the first row "
+                      "of each clip kept (see the report)", stacklevel=3)
+    report.kept = len(kept)
+    return (kept, report) if want_report else kept
 
 
 def _map_emotion(emotion, mapping, known, where, name, report):
@@ -185,6 +259,19 @@ def _repair_apex(onset, apex, offset, name, notes, report):
     return apex
 
 
+def _onset_apex_offset(row, columns, where, name, rep):
+    """(onset, apex, offset, notes) of a CASME II or SAMM row; a missing apex becomes the midpoint (noted);
+    _Skip for a missing or unreadable onset or offset, or an offset before the onset."""
+    onset, apex, offset = (_frame_cell(row[c], c, where) for c in columns)
+    if onset is None or offset is None:
+        raise _Skip(f"no {columns[0] if onset is None else columns[2]}: {where}")
+    if offset < onset:
+        raise _Skip(f"offset before onset: {columns[0]} {onset}, {columns[2]} {offset} in {where}")
+    notes = []
+    apex = _repair_apex(onset, apex, offset, name, notes, rep)
+    return onset, apex, offset, notes
+
+
 # ---------------------------------------------------------------------------- CAS(ME)^2
 def _casme2_workbook(root: Path) -> Path:
     candidates = sorted(root.glob("CAS(ME)^2code_final*.xlsx")) + sorted(root.glob("CAS(ME)*code*.xlsx"))
@@ -195,6 +282,62 @@ def _casme2_workbook(root: Path) -> Path:
             "rawpic/, rawvideo/, cropped/, selectedpic/ and the workbook. "
             + _LICENCE.format(name="CAS(ME)^2", owner="Institute of Psychology, Chinese Academy of Sciences"))
     return candidates[0]
+
+
+def _casme2_row(row, name, where, expression_type, min_frames, missing_offset, subject_folder, stimulus_code,
+                rawpic, rep):
+    """One CAS(ME)^2 row as a ClipRecord; None when left out for a reason recorded in ``rep``; _Skip for a
+    cell that cannot be read."""
+    subject_index = _subject_cell(row[0], where)
+    if _blank(row[1]):
+        raise _Skip(f"no expression name: {where}")
+    kind = str(row[7]).strip().lower()
+    if expression_type != "all" and not kind.startswith(expression_type):
+        rep.left_out.append((name, f"{kind.split('-')[0]} expression (kept: {expression_type})"))
+        return None
+    emotion = str(row[6]).strip()
+    label = emotion.lower()
+    if label == "others":
+        rep.left_out.append((name, "emotion 'others'"))
+        return None
+    if label not in ("negative", "positive", "surprise"):
+        rep.left_out.append((name, f"unknown emotion label: {emotion!r}"))
+        warnings.warn(f"CAS(ME)^2 row {name!r}: unknown emotion label {emotion!r} left out", stacklevel=3)
+        return None
+    onset = _frame_cell(row[2], "onset", where)
+    apex = _frame_cell(row[3], "apex", where)
+    offset = _frame_cell(row[4], "offset", where)
+    if onset is None:
+        raise _Skip(f"no onset: {where}")
+    notes = []
+    if not offset:
+        if not apex:
+            rep.left_out.append((name, "no apex and no offset"))
+            return None
+        offset = apex if missing_offset == "apex" else onset + missing_offset - 1
+        note = f"offset 0 -> {'apex' if missing_offset == 'apex' else f'onset + {missing_offset - 1}'} {offset}"
+        notes.append(note)
+        rep.repaired.append((name, note))
+    if offset < onset:
+        raise _Skip(f"offset before onset: onset {onset}, offset {offset} in {where}")
+    apex = _repair_apex(onset, apex, offset, name, notes, rep)
+    if offset - onset + 1 < min_frames:
+        rep.left_out.append((name, f"too short: {offset - onset + 1} frames < min_frames={min_frames}"))
+        return None
+    folder_name = subject_folder.get(subject_index, f"s{subject_index:02d}")
+    stimulus = name.rsplit("_", 1)[0]
+    if stimulus not in stimulus_code:
+        rep.left_out.append((name, f"stimulus {stimulus!r} not in the sheet 'naming rule2'"))
+        return None
+    number = re.sub(r"\D", "", folder_name)
+    prefix = f"{int(number):02d}_{stimulus_code[stimulus]:04d}"
+    folders = sorted(p for p in (rawpic / folder_name).glob(f"{prefix}*") if p.is_dir())
+    if not folders:
+        rep.left_out.append((name, f"frames folder not found: rawpic/{folder_name}/{prefix}*"))
+        return None
+    frames = [str(folders[0] / f"img{n}.jpg") for n in range(onset, offset + 1)]
+    return ClipRecord("casme2", folder_name, f"{folder_name}/{name}", frames, onset, apex, offset, emotion, label,
+                      "" if _blank(row[5]) else str(row[5]).strip(), notes)
 
 
 def load_casme2(root, expression_type="micro", min_frames=8, missing_offset="apex", report=False):
@@ -258,55 +401,28 @@ def load_casme2(root, expression_type="micro", min_frames=8, missing_offset="ape
             code, name = _int_or_none(row[0]), row[1] if len(row) > 1 else None
             if code is not None and isinstance(name, str):
                 stimulus_code[name.strip()] = code
+    table = sheets["CASFEcode_final"]
+    if table.shape[1] < 8:
+        raise DatasetLayoutError(
+            f"CAS(ME)^2: {workbook.name}, sheet 'CASFEcode_final' has {table.shape[1]} columns; expected at least "
+            "8 (subject, name, onset, apex, offset, action units, emotion, type)")
     rep = LoadReport("CAS(ME)^2")
     records = []
     rawpic = root / "rawpic"
-    for row in sheets["CASFEcode_final"].itertuples(index=False):
-        subject_index = _int_or_none(row[0])
-        name = str(row[1]).strip()
-        if subject_index is None:
-            continue  # blank line
-        kind = str(row[7]).strip().lower()
-        if expression_type != "all" and not kind.startswith(expression_type):
-            rep.left_out.append((name, f"{kind.split('-')[0]} expression (kept: {expression_type})"))
+    for k, row in enumerate(table.itertuples(index=False)):
+        where = f"{workbook.name} sheet CASFEcode_final row {k + 1}"
+        if _row_is_blank(row):
+            rep.left_out.append((f"row {k + 1}", f"blank row: {where}"))
             continue
-        emotion = str(row[6]).strip()
-        label = emotion.lower()
-        if label == "others":
-            rep.left_out.append((name, "emotion 'others'"))
+        name = f"row {k + 1}" if _blank(row[1]) else str(row[1]).strip()
+        try:
+            record = _casme2_row(row, name, where, expression_type, min_frames, missing_offset, subject_folder,
+                                 stimulus_code, rawpic, rep)
+        except _Skip as skip:
+            rep.left_out.append((name, str(skip)))
             continue
-        if label not in ("negative", "positive", "surprise"):
-            rep.left_out.append((name, f"unknown emotion label: {emotion!r}"))
-            warnings.warn(f"CAS(ME)^2 row {name!r}: unknown emotion label {emotion!r} left out", stacklevel=2)
-            continue
-        onset, apex, offset = _int_or_none(row[2]), _int_or_none(row[3]), _int_or_none(row[4])
-        notes = []
-        if not offset:
-            if not apex:
-                rep.left_out.append((name, "no apex and no offset"))
-                continue
-            offset = apex if missing_offset == "apex" else onset + missing_offset - 1
-            note = f"offset 0 -> {'apex' if missing_offset == 'apex' else f'onset + {missing_offset - 1}'} {offset}"
-            notes.append(note)
-            rep.repaired.append((name, note))
-        apex = _repair_apex(onset, apex, offset, name, notes, rep)
-        if offset - onset + 1 < min_frames:
-            rep.left_out.append((name, f"too short: {offset - onset + 1} frames < min_frames={min_frames}"))
-            continue
-        folder_name = subject_folder.get(subject_index, f"s{subject_index:02d}")
-        stimulus = name.rsplit("_", 1)[0]
-        if stimulus not in stimulus_code:
-            rep.left_out.append((name, f"stimulus {stimulus!r} not in the sheet 'naming rule2'"))
-            continue
-        number = re.sub(r"\D", "", folder_name)
-        prefix = f"{int(number):02d}_{stimulus_code[stimulus]:04d}"
-        folders = sorted(p for p in (rawpic / folder_name).glob(f"{prefix}*") if p.is_dir())
-        if not folders:
-            rep.left_out.append((name, f"frames folder not found: rawpic/{folder_name}/{prefix}*"))
-            continue
-        frames = [str(folders[0] / f"img{n}.jpg") for n in range(onset, offset + 1)]
-        records.append(ClipRecord("casme2", folder_name, f"{folder_name}/{name}", frames, onset, apex, offset,
-                                  emotion, label, str(row[5]).strip(), notes))
+        if record is not None:
+            records.append(record)
     return _finish(records, rep, report)
 
 
@@ -350,16 +466,25 @@ def load_casme_ii(root, variant="raw", mapping=None, min_frames=1, report=False)
         raise DatasetLayoutError(f"CASME II: {books[0].name} lacks the columns {sorted(missing)}")
     rep = LoadReport("CASME II")
     records = []
-    for row in table.to_dict("records"):
-        subject = f"sub{_int_or_none(row['Subject']):02d}"
-        name = str(row["Filename"]).strip()
-        emotion = str(row["Estimated Emotion"]).strip()
-        label = _map_emotion(emotion, mapping, _CASME_II_KNOWN, f"CASME II {subject}/{name}", name, rep)
-        if label is None:
+    for k, row in enumerate(table.to_dict("records")):
+        where = f"{books[0].name} row {k + 2}"  # row 1 is the header
+        if _row_is_blank(row.values()):
+            rep.left_out.append((f"row {k + 2}", f"blank row: {where}"))
             continue
-        onset, offset = _int_or_none(row["OnsetFrame"]), _int_or_none(row["OffsetFrame"])
-        notes = []
-        apex = _repair_apex(onset, _int_or_none(row["ApexFrame"]), offset, name, notes, rep)
+        name = f"row {k + 2}" if _blank(row["Filename"]) else str(row["Filename"]).strip()
+        try:
+            subject = f"sub{_subject_cell(row['Subject'], where):02d}"
+            if _blank(row["Filename"]):
+                raise _Skip(f"no Filename: {where}")
+            emotion = str(row["Estimated Emotion"]).strip()
+            label = _map_emotion(emotion, mapping, _CASME_II_KNOWN, f"CASME II {subject}/{name}", name, rep)
+            if label is None:
+                continue
+            onset, apex, offset, notes = _onset_apex_offset(row, ("OnsetFrame", "ApexFrame", "OffsetFrame"),
+                                                            where, name, rep)
+        except _Skip as skip:
+            rep.left_out.append((name, str(skip)))
+            continue
         if offset - onset + 1 < min_frames:
             rep.left_out.append((name, f"too short: {offset - onset + 1} frames < min_frames={min_frames}"))
             continue
@@ -368,8 +493,9 @@ def load_casme_ii(root, variant="raw", mapping=None, min_frames=1, report=False)
             rep.left_out.append((name, f"frames folder not found: {folder}/{subject}/{name}"))
             continue
         frames = [str(clip_dir / pattern.format(n)) for n in range(onset, offset + 1)]
+        units = row.get("Action Units", "")
         records.append(ClipRecord("casme_ii", subject, f"{subject}/{name}", frames, onset, apex, offset, emotion,
-                                  label, str(row.get("Action Units", "")).strip(), notes))
+                                  label, "" if _blank(units) else str(units).strip(), notes))
     return _finish(records, rep, report)
 
 
@@ -409,31 +535,51 @@ def load_samm(root, mapping=None, min_frames=1, report=False):
     h = header_rows[0]
     table = raw.iloc[h + 1:].copy()
     table.columns = [str(c).strip() for c in raw.iloc[h]]
+    missing = [c for c in ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Estimated Emotion")
+               if c not in table.columns]
+    if missing:
+        raise DatasetLayoutError(f"SAMM: {books[0].name}, header row {h + 1}, lacks the columns {missing} "
+                                 f"(it has {[c for c in table.columns if c != 'nan']})")
     rep = LoadReport("SAMM")
     records = []
-    for row in table.to_dict("records"):
-        if _int_or_none(row.get("Subject")) is None:
+    for k, row in enumerate(table.to_dict("records")):
+        where = f"{books[0].name} row {h + k + 2}"
+        if _row_is_blank(row.values()):
+            rep.left_out.append((f"row {h + k + 2}", f"blank row: {where}"))
             continue
-        subject = f"{_int_or_none(row['Subject']):03d}"
-        name = str(row["Filename"]).strip()
-        emotion = str(row["Estimated Emotion"]).strip()
-        label = _map_emotion(emotion, mapping, _SAMM_KNOWN, f"SAMM {name}", name, rep)
-        if label is None:
+        name = f"row {h + k + 2}" if _blank(row["Filename"]) else str(row["Filename"]).strip()
+        try:
+            subject = f"{_subject_cell(row['Subject'], where):03d}"
+            if _blank(row["Filename"]):
+                raise _Skip(f"no Filename: {where}")
+            emotion = str(row["Estimated Emotion"]).strip()
+            label = _map_emotion(emotion, mapping, _SAMM_KNOWN, f"SAMM {name}", name, rep)
+            if label is None:
+                continue
+            onset, apex, offset, notes = _onset_apex_offset(row, ("Onset Frame", "Apex Frame", "Offset Frame"),
+                                                            where, name, rep)
+        except _Skip as skip:
+            rep.left_out.append((name, str(skip)))
             continue
-        onset, offset = _int_or_none(row["Onset Frame"]), _int_or_none(row["Offset Frame"])
-        notes = []
-        apex = _repair_apex(onset, _int_or_none(row["Apex Frame"]), offset, name, notes, rep)
         clip_dir = root / subject / name
         files = sorted((p for p in glob.glob(str(clip_dir / "*")) if _frame_number(p) >= 0), key=_frame_number)
-        frames = [p for p in files if onset <= _frame_number(p) <= offset]
         if not files:
             rep.left_out.append((name, f"frames folder not found: {subject}/{name}"))
+            continue
+        frames = [p for p in files if onset <= _frame_number(p) <= offset]
+        numbers = {_frame_number(p) for p in frames}
+        absent = [n for n in range(onset, offset + 1) if n not in numbers]
+        if absent:
+            shown = ", ".join(map(str, absent[:5])) + (", ..." if len(absent) > 5 else "")
+            rep.left_out.append((name, f"missing frames: {len(absent)} of {offset - onset + 1} frames from onset "
+                                       f"{onset} to offset {offset} are not in {subject}/{name} ({shown})"))
             continue
         if len(frames) < min_frames:
             rep.left_out.append((name, f"too short: {len(frames)} frames < min_frames={min_frames}"))
             continue
+        units = row.get("Action Units", "")
         records.append(ClipRecord("samm", subject, f"{subject}/{name}", frames, onset, apex, offset, emotion,
-                                  label, str(row.get("Action Units", "")).strip(), notes))
+                                  label, "" if _blank(units) else str(units).strip(), notes))
     return _finish(records, rep, report)
 
 

@@ -1,17 +1,25 @@
-"""Clip preparation: one face crop per clip, temporal resampling, grey, resize, [0, 1].
+"""Clip preparation: one face crop or alignment per clip, temporal normalisation, grey, resize, [0, 1].
 
 A clip record from a loader becomes an array of shape (T, size, size):
 
-1. the face is found once, with OpenCV's Haar cascade on the onset frame, and
-   the same crop is used for every frame (per-frame detection would make the
-   crop jitter, which optical flow would read as motion);
-2. the frames from onset to offset are resampled to ``n_frames`` evenly spaced
-   instants (linear interpolation between neighbouring frames);
-3. grey scale, resized with area averaging, divided by 255.
+1. the face is found once, on the onset frame, and the same crop (OpenCV's
+   Haar box) or, with ``align=True``, the same similarity transform (the eyes
+   put at fixed positions, :func:`eye_alignment`) is used for every frame
+   (per-frame detection would make the crop jitter, which optical flow would
+   read as motion);
+2. optionally (``compensate=True``) a rigid head motion is estimated on the
+   face's rigid parts and removed (:func:`compensate_head_motion`);
+3. the frames from onset to offset are brought to ``n_frames`` evenly spaced
+   instants (:func:`resample_clip`): by blending neighbouring frames, by the
+   temporal interpolation model, or by motion-compensated interpolation;
+4. grey scale, resized, divided by 255.
 
 Prepared clips are cached as ``.npz`` files, read back with
 ``allow_pickle=False`` and written atomically (a temporary file renamed into
-place), so an interrupted run never leaves a broken cache.
+place), so an interrupted run never leaves a broken cache. The cache key
+includes a digest of the frames' contents, so a frame repaired in place is
+prepared again; a cache file broken by some other accident is recomputed with
+a warning that names it. Truncated JPEG frames are refused by name.
 """
 
 from __future__ import annotations
@@ -20,12 +28,16 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = ["read_frame", "detect_face", "resample_positions", "prepare_clip", "prepare_clips",
-           "atomic_save_npz", "load_npz"]
+           "atomic_save_npz", "load_npz", "ALIGNED_EYES", "eye_alignment", "warp_similarity", "find_eyes",
+           "rigid_mask", "rigid_motion", "compensate_head_motion", "resample_clip", "TEMPORAL_METHODS"]
 
 
 def read_frame(path) -> np.ndarray:
@@ -44,17 +56,35 @@ def read_frame(path) -> np.ndarray:
     FileNotFoundError
         When the file does not exist (the message names it).
     ValueError
-        When the file exists but cannot be decoded as an image.
+        When the file exists but cannot be decoded as an image, or is a
+        truncated JPEG (libjpeg decodes those with a grey band and only an
+        unnamed warning on stderr).
     """
     import cv2
 
     path = str(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"frame not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    with open(path, "rb") as f:
+        content = f.read()
+    if _is_truncated_jpeg(content):
+        raise ValueError(f"frame truncated (a JPEG without its end-of-image marker FFD9): {path}")
+    image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"frame unreadable (not a decodable image): {path}")
     return image
+
+
+def _is_truncated_jpeg(content: bytes) -> bool:
+    """A JPEG (starts with the SOI marker FFD8) whose data do not end with the EOI marker FFD9.
+
+    Some encoders pad a file after its EOI with zeros or line ends; those are allowed.
+    Inside the entropy-coded data a 0xFF byte is always followed by 0x00 or a
+    restart marker, so a file cut anywhere in the image data cannot end in FFD9.
+    """
+    if not content.startswith(b"\xff\xd8"):
+        return False
+    return not content.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
 
 
 _CASCADE = None
@@ -76,16 +106,21 @@ def detect_face(image, min_size=40):
     """
     import cv2
 
+    faces = _detect_faces(image, min_size)
+    return faces[0] if faces else None
+
+
+def _detect_faces(image, min_size=40):
+    """Every face box (x, y, w, h) the Haar cascade finds, the largest first."""
+    import cv2
+
     global _CASCADE
     if _CASCADE is None:
         _CASCADE = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades,
                                                       "haarcascade_frontalface_default.xml"))
     faces = _CASCADE.detectMultiScale(np.asarray(image, np.uint8), scaleFactor=1.1, minNeighbors=5,
                                       minSize=(min_size, min_size))
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-    return int(x), int(y), int(w), int(h)
+    return [tuple(int(v) for v in f) for f in sorted(faces, key=lambda f: -f[2] * f[3])]
 
 
 def resample_positions(n_available: int, n_frames: int) -> np.ndarray:
@@ -122,8 +157,9 @@ def _crop_box(shape, face, margin):
     return x0, y0, side
 
 
-def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1):
-    """Prepare one clip: fixed face crop, temporal resampling, grey, resize, [0, 1].
+def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1, align=False, compensate=False,
+                 temporal="blend"):
+    """Prepare one clip: fixed face crop or alignment, temporal normalisation, grey, resize, [0, 1].
 
     Parameters
     ----------
@@ -137,12 +173,24 @@ def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1):
         distributed already cropped).
     margin : float
         Extra border around the detected face, as a fraction of its side.
+    align : bool, default False
+        Instead of the box crop, find the eyes on the onset frame and apply
+        the similarity transform that puts them at :data:`ALIGNED_EYES` to
+        every frame (once per clip, so that no jitter is added). When the eyes
+        are not found, the box crop is used with a warning naming the frame.
+    compensate : bool, default False
+        Remove a rigid head motion (:func:`compensate_head_motion`) before
+        the temporal normalisation.
+    temporal : {"blend", "tim", "motion"}
+        How the clip is brought to ``n_frames`` (:func:`resample_clip`).
 
     Returns
     -------
     frames : ndarray, shape (n_frames, size, size), float32 in [0, 1]
     info : dict
-        ``box`` (x, y, side) of the crop and ``face_found``.
+        ``box`` (x, y, side) of the crop, ``face_found``, ``aligned`` (bool),
+        ``eyes`` (the onset frame's, when aligned) and ``motions`` (T, 2, 3)
+        when compensated.
     """
     import cv2
 
@@ -151,23 +199,49 @@ def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1):
         raise ValueError("frame_paths is empty: a clip needs at least one frame")
     if face not in ("detect", "none"):
         raise ValueError(f"face must be 'detect' or 'none', got {face!r}")
+    if temporal not in TEMPORAL_METHODS:
+        raise ValueError(f"temporal must be one of {TEMPORAL_METHODS}, got {temporal!r}")
     positions = resample_positions(len(paths), n_frames)
-    needed = sorted({int(np.floor(p)) for p in positions} | {int(np.ceil(p)) for p in positions})
+    every = compensate or temporal != "blend"
+    needed = (list(range(len(paths))) if every else
+              sorted({0} | {int(np.floor(p)) for p in positions} | {int(np.ceil(p)) for p in positions}))
     images = {i: read_frame(paths[i]) for i in needed}
-    onset = read_frame(paths[0]) if 0 not in images else images[0]
+    onset = images[0]
     shapes = {im.shape for im in images.values()}
     if len(shapes) > 1:
         raise ValueError(f"frames of one clip differ in size {sorted(shapes)}: {paths[0]} ...")
-    found = detect_face(onset) if face == "detect" else None
-    x0, y0, side = _crop_box(onset.shape, found, margin)
-    crops = {i: cv2.resize(im[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
-             .astype(np.float32) / 255.0 for i, im in images.items()}
-    out = np.empty((n_frames, size, size), np.float32)
-    for k, p in enumerate(positions):
-        lo, hi = int(np.floor(p)), int(np.ceil(p))
-        w = p - lo
-        out[k] = crops[lo] if hi == lo else (1 - w) * crops[lo] + w * crops[hi]
-    return np.clip(out, 0.0, 1.0), {"box": (x0, y0, side), "face_found": found is not None}
+    eyes = find_eyes(onset) if align else None
+    if align and eyes is None:
+        warnings.warn(f"no face with confidently found eyes on the onset frame {paths[0]}: the clip is cropped "
+                      "by its face box, not aligned", stacklevel=2)
+    if eyes is not None:
+        matrix = eye_alignment(eyes, size)
+        crops = {i: warp_similarity(im, matrix, size) / 255.0 for i, im in images.items()}
+        found = True
+        inverse = cv2.invertAffineTransform(matrix)
+        x0, y0 = inverse @ np.array([0.0, 0.0, 1.0])
+        box = (int(round(x0)), int(round(y0)), int(round(size * np.hypot(*inverse[:, 0]))))
+    else:
+        found = detect_face(onset) if face == "detect" else None
+        x0, y0, side = _crop_box(onset.shape, found, margin)
+        crops = {i: cv2.resize(im[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+                 .astype(np.float32) / 255.0 for i, im in images.items()}
+        box = (x0, y0, side)
+    info = {"box": box, "face_found": found is not None, "aligned": eyes is not None}
+    if eyes is not None:
+        info["eyes"] = np.asarray(eyes)
+    if every:
+        clip = np.stack([crops[i] for i in range(len(paths))])
+        if compensate:
+            clip, info["motions"] = compensate_head_motion(clip)
+        out = resample_clip(clip, n_frames, temporal)
+    else:
+        out = np.empty((n_frames, size, size), np.float32)
+        for k, p in enumerate(positions):
+            lo, hi = int(np.floor(p)), int(np.ceil(p))
+            w = p - lo
+            out[k] = crops[lo] if hi == lo else (1 - w) * crops[lo] + w * crops[hi]
+    return np.clip(out, 0.0, 1.0), info
 
 
 def atomic_save_npz(path, **arrays) -> None:
@@ -192,33 +266,66 @@ def atomic_save_npz(path, **arrays) -> None:
         raise
 
 
-def load_npz(path):
+def load_npz(path, keys=()):
     """Read a cache file written by :func:`atomic_save_npz`; None if missing or broken.
+
+    A broken file (not a zip archive, cut short, unreadable, or lacking one of
+    ``keys``) is not trusted: a warning names it and says that it will be
+    recomputed, and None is returned so that the caller recomputes it.
+
+    Parameters
+    ----------
+    path : str or Path
+    keys : sequence of str
+        Arrays the file must hold.
 
     Returns
     -------
     dict of ndarray or None
     """
+    if not os.path.exists(path):
+        return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError):
+            out = {k: data[k] for k in data.files}
+        absent = [k for k in keys if k not in out]
+        if absent:
+            raise KeyError(f"no array {', '.join(absent)}")
+        return out
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
+        warnings.warn(f"cache file {path} is broken ({type(err).__name__}: {err}); recomputing it", stacklevel=2)
         return None
 
 
+def _frames_digest(paths) -> str:
+    """A digest of the frames' contents (a missing file counts as missing, and is named when read)."""
+    digest = hashlib.sha1()
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digest.update(hashlib.sha1(f.read()).digest())
+        else:
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
 def _cache_key(record, settings) -> str:
+    """The cache key of a clip: its identity, its settings and its frames' contents, so that a frame
+    repaired in place (whatever its modification time) makes the clip be prepared again."""
     payload = json.dumps({"clip": record.clip_id, "db": record.database, "paths": list(record.frame_paths),
-                          "settings": settings}, sort_keys=True)
+                          "frames": _frames_digest(record.frame_paths), "settings": settings}, sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
-def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, progress=True):
+def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, progress=True, align=False,
+                  compensate=False, temporal="blend"):
     """Prepare many clips, with a per-clip cache that survives interruption.
 
     Parameters
     ----------
     records : list of ClipRecord
-    n_frames, size, face
+    n_frames, size, face, align, compensate, temporal
         As in :func:`prepare_clip`.
     cache_dir : str or Path, optional
         Where prepared clips are cached (one ``.npz`` per clip and setting).
@@ -230,6 +337,8 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
     ndarray, shape (N, n_frames, size, size), float32
     """
     settings = {"n_frames": n_frames, "size": size, "face": face}
+    if align or compensate or temporal != "blend":  # (the keys of earlier caches stay valid)
+        settings.update(align=bool(align), compensate=bool(compensate), temporal=temporal)
     out = np.empty((len(records), n_frames, size, size), np.float32)
     iterator = records
     if progress:
@@ -240,12 +349,291 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
         if cache_dir is not None:
             safe = record.clip_id.replace("/", "_")
             path = Path(cache_dir) / record.database / f"{safe}-{_cache_key(record, settings)}.npz"
-            cached = load_npz(path)
+            cached = load_npz(path, keys=("frames",))
         if cached is not None and cached["frames"].shape == out.shape[1:]:
             out[i] = cached["frames"]
             continue
-        frames, info = prepare_clip(record.frame_paths, n_frames, size, face)
+        frames, info = prepare_clip(record.frame_paths, n_frames, size, face, align=align, compensate=compensate,
+                                    temporal=temporal)
         out[i] = frames
         if cache_dir is not None:
             atomic_save_npz(path, frames=frames, box=np.array(info["box"]))
     return out
+
+
+# ---------------------------------------------------------------------------- alignment (issue 11, item 3)
+#: Where alignment puts the eyes, as fractions of the output side: SynthME's canonical frame (the
+#: template's eyes at (46.4, 48) and (81.6, 48) of 128), so that aligned real faces and SynthME frames
+#: are framed alike.
+ALIGNED_EYES = ((46.4 / 128, 48 / 128), (81.6 / 128, 48 / 128))
+
+
+def eye_alignment(eyes, size=64):
+    """The similarity transform that puts two eyes at :data:`ALIGNED_EYES` of a ``size`` x ``size`` frame.
+
+    Parameters
+    ----------
+    eyes : array_like, shape (2, 2)
+        (x, y) of the eye on the image's left, then on its right, in pixels.
+    size : int
+        Side of the aligned frame.
+
+    Returns
+    -------
+    ndarray, shape (2, 3)
+        ``M`` with ``aligned = M @ (x, y, 1)``: a rotation, a uniform scale and
+        a translation (OpenCV's ``warpAffine`` convention).
+
+    Notes
+    -----
+    With points as complex numbers, ``z' = a z + b``; two point pairs give
+    ``a = (e'_r - e'_l) / (e_r - e_l)`` and ``b = e'_l - a e_l``; then
+    ``M = [[Re a, -Im a, Re b], [Im a, Re a, Im b]]``.
+    """
+    eyes = np.asarray(eyes, float)
+    if eyes.shape != (2, 2) or not np.all(np.isfinite(eyes)):
+        raise ValueError(f"eyes must be two finite (x, y) points, shape (2, 2), got {eyes.shape}")
+    if np.allclose(eyes[0], eyes[1]):
+        raise ValueError(f"eyes must be two distinct points, got {eyes.tolist()}")
+    target = np.asarray(ALIGNED_EYES) * size
+    e = eyes[:, 0] + 1j * eyes[:, 1]
+    t = target[:, 0] + 1j * target[:, 1]
+    a = (t[1] - t[0]) / (e[1] - e[0])
+    b = t[0] - a * e[0]
+    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
+
+
+def warp_similarity(image, matrix, size):
+    """Apply a 2 x 3 transform (image -> output), low-passing first when it shrinks the image.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W)
+    matrix : ndarray, shape (2, 3)
+    size : int
+
+    Returns
+    -------
+    ndarray, shape (size, size), float32
+    """
+    import cv2
+
+    image = np.asarray(image, np.float32)
+    scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
+    if scale < 1:  # about one output pixel of blur, as area averaging would
+        image = cv2.GaussianBlur(image, (0, 0), 0.5 / scale)
+    return cv2.warpAffine(image, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def find_eyes(image):
+    """The eyes of the largest face of a grey image whose eyes are found with confidence.
+
+    The Haar cascade's face boxes are tried from the largest down; in each,
+    :func:`mer_lib.data.synthetic.find_face_features` looks for the eyes.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W), uint8
+
+    Returns
+    -------
+    eyes : ndarray, shape (2, 2), or None
+        (x, y) of the eye on the image's left, then on its right; None when
+        no face is found or its eyes are not found with confidence.
+    """
+    from mer_lib.data.synthetic import find_face_features
+
+    grey = np.asarray(image, float) / 255.0
+    for box in _detect_faces(image):
+        eyes, _, confident = find_face_features(grey, box, eyes_only=True)
+        if confident:
+            return eyes
+    return None
+
+
+# ---------------------------------------------------------------------------- head motion
+def rigid_mask(size):
+    """Parts of an aligned face that SynthME's action units leave still: the face's ellipse without a
+    disc around each AU landmark (brows, lids, cheeks, nose wings, mouth, chin).
+
+    Parameters
+    ----------
+    size : int
+
+    Returns
+    -------
+    ndarray, shape (size, size), uint8 (1 where rigid)
+    """
+    from mer_lib.data.synthetic import _LANDMARKS
+
+    s = size / 128.0
+    yy, xx = np.mgrid[0:size, 0:size] / s
+    mask = ((xx - 64) / 46) ** 2 + ((yy - 66) / 58) ** 2 <= 1
+    for name, (x, y) in _LANDMARKS.items():
+        radius = 20 if name == "chin" else 13
+        mask &= np.hypot(xx - x, yy - y) > radius
+    return mask.astype(np.uint8)
+
+
+def rigid_motion(template, image, mask, iterations=30, sigma=1.0):
+    """The rotation and translation that bring ``image`` onto ``template`` over ``mask``.
+
+    Gauss-Newton (Lucas-Kanade with the template's gradient) on
+    ``image(R (x - c) + c + t) = a template(x) + b``, where the gain ``a`` and
+    the offset ``b`` absorb a change of illumination (flicker) and are solved
+    for at each step; ``c`` is the frame's centre.
+
+    Parameters
+    ----------
+    template, image : ndarray, shape (H, W)
+    mask : ndarray, shape (H, W), bool or 0/1
+        The pixels used.
+    iterations : int
+    sigma : float
+        Pre-smoothing (px) for the gradient.
+
+    Returns
+    -------
+    ndarray, shape (2, 3)
+        ``M`` with ``x_image = M @ (x, y, 1)`` for a point (x, y) of the template.
+    """
+    template = np.asarray(template, float)
+    image = np.asarray(image, float)
+    sel = np.asarray(mask).astype(bool)
+    if template.shape != image.shape or sel.shape != template.shape or sel.sum() < 3:
+        raise ValueError(f"template, image and mask must share one shape (H, W) and the mask must hold pixels, got "
+                         f"{template.shape}, {image.shape}, {sel.shape} with {int(sel.sum())} pixels")
+    h, w = template.shape
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    dx, dy = xx - cx, yy - cy
+    smooth = ndimage.gaussian_filter(template, sigma) if sigma else template
+    gy, gx = np.gradient(smooth)
+    jac = np.stack([gx * -dy + gy * dx, gx, gy], axis=-1)[sel]     # d/d(theta, tx, ty), (M, 3)
+    hessian = jac.T @ jac
+    coeffs = ndimage.spline_filter(ndimage.gaussian_filter(image, sigma) if sigma else image, order=3)
+    ones = np.ones(int(sel.sum()))
+    p = np.zeros(3)
+    for _ in range(iterations):
+        cos, sin = np.cos(p[0]), np.sin(p[0])
+        wx = cos * dx - sin * dy + cx + p[1]
+        wy = sin * dx + cos * dy + cy + p[2]
+        warped = ndimage.map_coordinates(coeffs, [wy[sel], wx[sel]], order=3, mode="nearest", prefilter=False)
+        (gain, offset), *_ = np.linalg.lstsq(np.c_[smooth[sel], ones], warped, rcond=None)
+        step = -np.linalg.solve(hessian, jac.T @ ((warped - offset) / gain - smooth[sel]))
+        p += step
+        if np.abs(step).max() < 1e-5:
+            break
+    cos, sin = np.cos(p[0]), np.sin(p[0])
+    return np.array([[cos, -sin, cx + p[1] - cos * cx + sin * cy], [sin, cos, cy + p[2] - sin * cx - cos * cy]])
+
+
+def compensate_head_motion(frames, mask=None):
+    """Remove a rigid head motion: each frame is registered onto the first over rigid face parts.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, H, W), float in [0, 1]
+        An aligned clip (eyes at :data:`ALIGNED_EYES`).
+    mask : ndarray, shape (H, W), optional
+        Where the face is rigid; by default :func:`rigid_mask`.
+
+    Returns
+    -------
+    compensated : ndarray, shape (T, H, W), float32
+        Frame t resampled so that its rigid parts lie where they are in frame 0.
+    motions : ndarray, shape (T, 2, 3)
+        The rotation and translation estimated for each frame
+        (:func:`rigid_motion`), mapping frame 0's coordinates to frame t's.
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 3 or frames.shape[1] != frames.shape[2]:
+        raise ValueError(f"frames must be an aligned clip of shape (T, H, H), got {frames.shape}")
+    size = frames.shape[1]
+    mask = rigid_mask(size) if mask is None else np.asarray(mask)
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    out = np.empty_like(frames)
+    motions = np.zeros((len(frames), 2, 3))
+    out[0] = frames[0]
+    motions[0] = np.eye(2, 3)
+    for t in range(1, len(frames)):
+        m = rigid_motion(frames[0], frames[t], mask)
+        motions[t] = m
+        out[t] = ndimage.map_coordinates(frames[t], [m[1, 0] * xx + m[1, 1] * yy + m[1, 2],
+                                                     m[0, 0] * xx + m[0, 1] * yy + m[0, 2]], order=3, mode="nearest")
+    return out, motions
+
+
+# ---------------------------------------------------------------------------- temporal normalisation
+TEMPORAL_METHODS = ("blend", "tim", "motion")
+
+
+def resample_clip(frames, n_frames, method="blend"):
+    """Temporal normalisation of a clip to ``n_frames`` evenly spaced instants.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, H, W)
+        The clip from onset to offset.
+    n_frames : int
+    method : {"blend", "tim", "motion"}
+        "blend": each new frame mixes its two neighbours linearly (a
+        cross-dissolve: a moving edge appears twice, at half contrast).
+        "tim": the temporal interpolation model (Zhou et al. 2011, used by
+        Pfister et al. 2011): the clip is embedded as a path graph, whose
+        Laplacian's eigenvectors are ``cos(pi k (t + 1/2) / T)``, and each
+        pixel follows the curve spanned by them; it passes through every
+        frame and is smooth, but it still interpolates brightness, not motion.
+        "motion": motion-compensated interpolation: the flows F_01 and F_10
+        between two neighbours (:func:`mer_lib.flow.tvl1`, both ways) give the
+        flows from the new instant w back to each, ``F_w0 = -(1 - w) w F_01 +
+        w^2 F_10`` and ``F_w1 = (1 - w)^2 F_01 - w (1 - w) F_10`` (exact for a
+        uniform motion; Jiang et al., Super SloMo, CVPR 2018), and each
+        neighbour is warped to the new instant before they are mixed,
+        ``(1 - w) f_0(x + F_w0(x)) + w f_1(x + F_w1(x))``.
+
+    Returns
+    -------
+    ndarray, shape (n_frames, H, W), float32
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 3 or len(frames) < 1:
+        raise ValueError(f"frames must be a clip of shape (T, H, W) with T >= 1, got {frames.shape}")
+    if method not in TEMPORAL_METHODS:
+        raise ValueError(f"method must be one of {TEMPORAL_METHODS}, got {method!r}")
+    positions = resample_positions(len(frames), n_frames)
+    if method == "tim":
+        return _tim(frames, positions)
+    out = np.empty((n_frames,) + frames.shape[1:], np.float32)
+    flows = {}
+    for k, p in enumerate(positions):
+        lo, hi = int(np.floor(p)), int(np.ceil(p))
+        w = p - lo
+        if hi == lo or w < 1e-6:
+            out[k] = frames[lo]
+        elif method == "blend":
+            out[k] = (1 - w) * frames[lo] + w * frames[hi]
+        else:
+            from mer_lib.flow import tvl1, warp
+
+            if lo not in flows:
+                flows[lo] = tvl1(frames[lo], frames[hi]), tvl1(frames[hi], frames[lo])
+            forward, backward = flows[lo]
+            # the flows from the new instant back to each neighbour, from the two flows between them
+            to_lo = -(1 - w) * w * forward + w * w * backward
+            to_hi = (1 - w) ** 2 * forward - w * (1 - w) * backward
+            out[k] = (1 - w) * warp(frames[lo], to_lo) + w * warp(frames[hi], to_hi)
+    return out
+
+
+def _tim(frames, positions):
+    """The temporal interpolation model: a cosine (path-graph eigenvector) curve through every frame."""
+    n = len(frames)
+    if n == 1:
+        return np.repeat(frames, len(positions), axis=0)
+    k = np.arange(n)
+    basis = np.cos(np.pi * np.outer(np.arange(n) + 0.5, k) / n)          # (T, T): y_k(t)
+    coefficients = np.linalg.solve(basis, frames.reshape(n, -1))           # frames = basis @ coefficients
+    new = np.cos(np.pi * np.outer(np.asarray(positions) + 0.5, k) / n)
+    return (new @ coefficients).reshape((len(positions),) + frames.shape[1:]).astype(np.float32)

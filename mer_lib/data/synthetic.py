@@ -1,11 +1,16 @@
 """SynthME: a synthetic micro-expression dataset with ground-truth motion.
 
-Clips are made by deforming a real face photograph (scikit-image's bundled
-``astronaut``; nothing is downloaded) with smooth local displacement fields
-that mimic facial action units (AUs). Because every frame is produced by a
-known warp of the same photograph, the true motion of every pixel between
-consecutive frames is known exactly: that is what no real database has, and
-what the optical-flow and magnification chapters are checked against.
+Clips are made by deforming real face photographs with smooth local
+displacement fields that mimic facial action units (AUs). Every subject is a
+different real face that ships with an installed package (nothing is
+downloaded): scikit-image's ``astronaut``, matplotlib's ``grace_hopper.jpg``
+and distinct faces of scikit-image's ``lfw_subset`` (25 x 25 crops, sampled
+by a smooth cubic spline, so they hold no detail finer than about 4 output
+pixels at 128 x 128). Each face's eyes and mouth are found automatically
+(:func:`find_face_features`) and the AU landmarks follow them. Because every
+frame is produced by a known warp of one photograph, the true motion of every
+pixel between consecutive frames is known: that is what no real database has,
+and what the optical-flow and magnification chapters are checked against.
 
 The model
 ---------
@@ -22,16 +27,25 @@ sampling the photograph there; the ground-truth flow from frame t to t+1 at a
 pixel ``x`` is ``phi_{t+1}(phi_t^{-1}(x)) - x``, so that
 ``frame_{t+1}(x + flow_t(x)) = frame_t(x)``. Sensor noise and illumination
 flicker are added after rendering; they change brightness, not motion.
+
+How exact: without noise and flicker, warping frame t+1 back with the ground
+truth leaves a mean error under 2e-4 grey levels (tested, with cubic
+interpolation; frames in [0, 1]) and at least ten times smaller than the
+frame-to-frame change (tested); :func:`warp_residual` measures it, and
+chapter 1 prints the figures of its own run. Without nuisances, ``flow`` and
+``expression_flow`` agree to 1e-4 px (tested), the precision of the inversion.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["SynthME", "synthetic_dataset", "CLASS_NAMES", "ACTION_UNITS", "CLASS_AUS", "face_image"]
+__all__ = ["SynthME", "synthetic_dataset", "CLASS_NAMES", "ACTION_UNITS", "CLASS_AUS", "face_image", "Face",
+           "face_gallery", "find_face_features", "warp_residual", "motion_figures", "face_ellipse"]
 
 CLASS_NAMES = ("negative", "positive", "surprise")
 #: The paper's Table 2: negative 67, positive 69, surprise 28.
@@ -86,6 +100,236 @@ def face_image() -> np.ndarray:
     return np.ascontiguousarray(grey[42:202, 144:304])
 
 
+# ---------------------------------------------------------------------------- real identities
+#: Where the features are looked for: faces are framed like the LFW crops of scikit-image's
+#: ``lfw_subset`` (a Haar face box of side s becomes a square of side s * 100 / 81 whose corner is
+#: 4/81 s left of and 5/81 s above the box's, as the Haar cascade finds on the LFW faces) and resampled
+#: to 100 x 100. The eye windows are centred on the two dark blobs of the mean of the 100 LFW faces
+#: at that size (difference of Gaussians), (28, 33) and (57, 32).
+_ANALYSIS = 100
+_EYE_PRIORS = ((28.0, 33.0), (57.0, 32.0))
+_EYE_WINDOW = (11, 9)
+#: Canonical (128 x 128) positions of the eyes and of the mouth's centre in the template.
+_CANON_EYES = np.array([_LANDMARKS["eye_l"], _LANDMARKS["eye_r"]])
+_CANON_MOUTH = np.array([(_LANDMARKS["mouth_l"][0] + _LANDMARKS["mouth_r"][0]) / 2,
+                         (_LANDMARKS["mouth_l"][1] + _LANDMARKS["mouth_r"][1]) / 2])
+
+
+@dataclass
+class Face:
+    """One identity of SynthME: a real face photograph and its features, found automatically.
+
+    Attributes
+    ----------
+    name : str
+        ``astronaut``, ``grace_hopper`` or ``lfw_NN`` (index in ``skimage.data.lfw_subset()``).
+    image : ndarray, shape (H, W), float64 in [0, 1]
+        The grey photograph.
+    eyes : ndarray, shape (2, 2)
+        (x, y) of the eye on the image's left, then on its right, in image pixels.
+    mouth : ndarray, shape (2,)
+        (x, y) of the mouth's centre.
+    landmarks : dict
+        The AU landmarks of this face in the canonical 128 x 128 frame (eyes at the template's).
+    """
+
+    name: str
+    image: np.ndarray
+    eyes: np.ndarray
+    mouth: np.ndarray
+    landmarks: dict = field(default_factory=dict)
+
+    def to_image(self):
+        """(a, b): the similarity ``z_image = a z_canonical + b`` (complex numbers x + iy) that puts the
+        template's eyes on this face's eyes."""
+        e = self.eyes[:, 0] + 1j * self.eyes[:, 1]
+        c = _CANON_EYES[:, 0] + 1j * _CANON_EYES[:, 1]
+        a = (e[1] - e[0]) / (c[1] - c[0])
+        return a, e[0] - a * c[0]
+
+    @property
+    def pixels_per_canonical(self) -> float:
+        """Image pixels per pixel of the canonical 128 x 128 frame (below 1: the face is upsampled)."""
+        return float(abs(self.to_image()[0]))
+
+
+def _framing(shape, box):
+    """(x0, y0, side) of the LFW-like square framing of a face box (the whole image when box is None)."""
+    if box is None:
+        h, w = shape
+        return 0.0, 0.0, float(min(h, w))
+    x, y, s, _ = box
+    return x - 4 / 81 * s, y - 5 / 81 * s, s * 100 / 81
+
+
+def find_face_features(image, box=None, eyes_only=False):
+    """The eyes and the mouth of a frontal face, found without any trained model.
+
+    The face is framed like the LFW crops and resampled to 100 x 100. Each eye
+    is the deepest dark blob (difference of Gaussians, sigma 2.5 and 7 px) in a
+    window around the eyes of the mean LFW face, refined to sub-pixel by the
+    blob's centroid; the mouth is the darkest horizontal band (anisotropic
+    difference of Gaussians) along the perpendicular bisector of the eyes, 0.85
+    to 1.6 eye distances below them.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W), float in [0, 1]
+        A grey image.
+    box : tuple (x, y, w, h), optional
+        The face box of OpenCV's Haar cascade (:func:`mer_lib.data.detect_face`);
+        None when ``image`` is already a face crop framed like the LFW faces.
+    eyes_only : bool
+        Judge the confidence on the eyes alone (for alignment, which needs no
+        mouth), with wider bounds: 24 to 50 px apart, tilted under 25 degrees.
+
+    Returns
+    -------
+    eyes : ndarray, shape (2, 2)
+        (x, y) of the eye on the image's left, then on its right, in image pixels.
+    mouth : ndarray, shape (2,)
+        (x, y) of the mouth's centre.
+    confident : bool
+        False when the geometry is implausible: eyes closer than 26 or farther
+        than 40 px apart at 100 x 100, tilted over 15 degrees, the mouth
+        outside 0.9 to 1.45 eye distances below them, or a feature found on its
+        search window's edge.
+    """
+    image = np.asarray(image, float)
+    if image.ndim != 2:
+        raise ValueError(f"image must be a grey image of shape (H, W), got shape {image.shape}")
+    x0, y0, side = _framing(image.shape, box)
+    f = side / _ANALYSIS
+    grid = (np.arange(_ANALYSIS) + 0.5) * f - 0.5
+    smooth = ndimage.gaussian_filter(image, 0.5 * f) if f > 1 else image
+    framed = ndimage.map_coordinates(smooth, np.meshgrid(y0 + grid, x0 + grid, indexing="ij"), order=3,
+                                     mode="nearest")
+    dog = ndimage.gaussian_filter(framed, 2.5) - ndimage.gaussian_filter(framed, 7)
+    eyes, edge = [], False
+    rx, ry = _EYE_WINDOW
+    for cx, cy in _EYE_PRIORS:
+        cx, cy = int(cx), int(cy)
+        win = dog[cy - ry:cy + ry + 1, cx - rx:cx + rx + 1]
+        j, i = np.unravel_index(np.argmin(win), win.shape)[::-1]
+        edge |= j in (0, 2 * rx) or i in (0, 2 * ry)
+        px, py = cx - rx + j, cy - ry + i
+        ys, xs = np.mgrid[py - 3:py + 4, px - 3:px + 4]
+        wgt = np.clip(-dog[ys, xs] - 0.5 * -dog[py, px], 0, None)
+        eyes.append((np.sum(wgt * xs) / wgt.sum(), np.sum(wgt * ys) / wgt.sum()))
+    eyes = np.array(eyes)
+    d_vec = eyes[1] - eyes[0]
+    d = float(np.hypot(*d_vec))
+    down = np.array([-d_vec[1], d_vec[0]]) / d      # perpendicular, pointing down the face
+    along = d_vec / d
+    band = ndimage.gaussian_filter(framed, (1.5, 5)) - ndimage.gaussian_filter(framed, (6, 10))
+    ts = np.arange(0.85, 1.6, 0.02) * d
+    ws = np.linspace(-0.4, 0.4, 17) * d
+    mid = eyes.mean(axis=0)
+    px = mid[0] + ts[:, None] * down[0] + ws[None] * along[0]
+    py = mid[1] + ts[:, None] * down[1] + ws[None] * along[1]
+    profile = ndimage.map_coordinates(band, [py, px], order=1, mode="nearest").mean(axis=1)
+    k = int(np.argmin(profile))
+    eyes_edge = edge
+    edge |= k in (0, len(ts) - 1)
+    t = ts[k]
+    if 0 < k < len(ts) - 1:  # parabolic refinement
+        a, b, c = profile[k - 1:k + 2]
+        t += 0.5 * (a - c) / (a - 2 * b + c + 1e-12) * (ts[1] - ts[0])
+    mouth = mid + t * down
+    angle = np.degrees(np.arctan2(d_vec[1], d_vec[0]))
+    if eyes_only:
+        confident = bool(24 <= d <= 50 and abs(angle) < 25 and not eyes_edge)
+    else:
+        confident = bool(26 <= d <= 40 and abs(angle) < 15 and 0.9 <= t / d <= 1.45 and not edge)
+    to_image = np.array([x0, y0]) + (np.vstack([eyes, mouth]) + 0.5) * f - 0.5
+    return to_image[:2], to_image[2], confident
+
+
+def _face_landmarks(eyes, mouth, to_image):
+    """The template's landmarks moved to this face: eyes fixed, the rest stretched and sheared so that the
+    template's mouth lands on this face's mouth (in the canonical frame)."""
+    a, b = to_image
+    m = ((mouth[0] + 1j * mouth[1]) - b) / a
+    eye_y = _CANON_EYES[0, 1]
+    stretch = (m.imag - eye_y) / (_CANON_MOUTH[1] - eye_y)
+    shear = (m.real - _CANON_MOUTH[0]) / (_CANON_MOUTH[1] - eye_y)
+    return {k: (x + shear * (y - eye_y), eye_y + stretch * (y - eye_y)) for k, (x, y) in _LANDMARKS.items()}
+
+
+def _grey(rgb):
+    from skimage import color
+
+    return color.rgb2gray(rgb) if rgb.ndim == 3 else np.asarray(rgb, float)
+
+
+def _canonical_face(face, size=64):
+    """A face's neutral canonical frame (no subject geometry), for comparing identities."""
+    a, b = face.to_image()
+    yy, xx = np.mgrid[0:size, 0:size] * (128.0 / size)
+    z = a * (xx + 1j * yy) + b
+    return ndimage.map_coordinates(face.image, [z.imag, z.real], order=1, mode="reflect")
+
+
+def _correlation(u, v):
+    u = (u - u.mean()) / (u.std() + 1e-12)
+    v = (v - v.mean()) / (v.std() + 1e-12)
+    return float(np.mean(u * v))
+
+
+#: Two LFW faces whose neutral canonical frames correlate above this are taken for the same person.
+DISTINCT_CORRELATION = 0.8
+
+
+@lru_cache(maxsize=1)
+def face_gallery():
+    """The real faces SynthME's subjects are made of, all shipped with installed packages.
+
+    The astronaut (Eileen Collins; scikit-image), Grace Hopper (matplotlib's
+    sample data), then the faces of scikit-image's ``lfw_subset`` (25 x 25
+    crops of Labeled Faces in the Wild) on which :func:`find_face_features`
+    is confident and whose neutral canonical frame correlates below
+    ``DISTINCT_CORRELATION`` with every face already chosen. The photographs'
+    faces are found with OpenCV's Haar cascade first.
+
+    Returns
+    -------
+    list of Face
+    """
+    from matplotlib import cbook
+    from skimage import data
+
+    from mer_lib.data.prepare import detect_face
+
+    faces = []
+    for name, rgb in (("astronaut", data.astronaut()),
+                      ("grace_hopper", _read_sample("grace_hopper.jpg", cbook))):
+        grey = _grey(rgb)
+        box = detect_face((grey * 255).astype(np.uint8))
+        if box is None:
+            raise RuntimeError(f"no face found in the sample photograph {name!r}")
+        eyes, mouth, _ = find_face_features(grey, box)
+        faces.append(Face(name, grey, eyes, mouth))
+    for k, crop in enumerate(data.lfw_subset()[:100]):  # the first 100 are faces, the rest are not
+        eyes, mouth, confident = find_face_features(crop)
+        if confident:
+            faces.append(Face(f"lfw_{k:02d}", np.asarray(crop, float), eyes, mouth))
+    chosen, neutral = [], []
+    for face in faces:
+        face.landmarks = _face_landmarks(face.eyes, face.mouth, face.to_image())
+        frame = _canonical_face(face)[8:56, 8:56]
+        if all(_correlation(frame, other) < DISTINCT_CORRELATION for other in neutral):
+            chosen.append(face)
+            neutral.append(frame)
+    return chosen
+
+
+def _read_sample(name, cbook):
+    import matplotlib.pyplot as plt
+
+    with cbook.get_sample_data(name) as f:
+        return plt.imread(f, format=name.rsplit(".", 1)[-1])
+
+
 @dataclass
 class SynthME:
     """A SynthME dataset: clips, ground-truth motion, labels and subjects.
@@ -110,6 +354,8 @@ class SynthME:
         The part of ``flow`` due to the expression alone (no blink, no head motion).
     settings : dict
         The arguments the dataset was generated with.
+    identity_names : tuple of str
+        The face each subject is made of (``identity_names[subjects[i]]``).
     """
 
     frames: np.ndarray
@@ -121,6 +367,7 @@ class SynthME:
     action_units: list
     expression_flow: np.ndarray
     settings: dict = field(default_factory=dict)
+    identity_names: tuple = ()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -140,7 +387,7 @@ class SynthME:
             index = np.flatnonzero(index)
         return SynthME(self.frames[index], self.flow[index], self.labels[index], self.subjects[index],
                        self.apex[index], self.class_names, [self.action_units[i] for i in index],
-                       self.expression_flow[index], dict(self.settings))
+                       self.expression_flow[index], dict(self.settings), tuple(self.identity_names))
 
 
 def _bumps(spec, landmarks, scale, amplitude):
@@ -235,9 +482,158 @@ def _check_positive(name, value, integer=False):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
+def _sided(bumps, spec, asymmetry):
+    """Bumps of landmarks on the face's left (``_l``) scaled by 1 + asymmetry, on its right by 1 - asymmetry."""
+    out = []
+    for (cx, cy, vx, vy, sx, sy), (name, _, _) in zip(bumps, spec):
+        k = 1 + asymmetry if name.endswith("_l") else 1 - asymmetry if name.endswith("_r") else 1.0
+        out.append((cx, cy, vx * k, vy * k, sx, sy))
+    return out
+
+
+def _astronaut_face() -> Face:
+    """The astronaut exactly as the library's first SynthME used it: the 160 x 160 crop, 1.25 crop pixels
+    per canonical pixel, the hand-placed template landmarks."""
+    eyes = _CANON_EYES * 1.25
+    return Face("astronaut (template)", face_image(), eyes, _CANON_MOUTH * 1.25, dict(_LANDMARKS))
+
+
+def _identities(identities, n_subjects):
+    """One Face per subject, or a ValueError naming ``identities``."""
+    if isinstance(identities, str):
+        if identities == "astronaut":
+            return [_astronaut_face()] * n_subjects
+        if identities != "faces":
+            raise ValueError(f"identities must be 'faces', 'astronaut' or a sequence of grey face images, "
+                             f"got {identities!r}")
+        gallery = face_gallery()
+        if n_subjects > len(gallery):
+            raise ValueError(f"n_subjects={n_subjects} exceeds the {len(gallery)} distinct faces of "
+                             "identities='faces'; pass fewer subjects, your own face images, or "
+                             "identities='astronaut'")
+        return gallery[:n_subjects]
+    from mer_lib.data.prepare import detect_face
+
+    images = list(identities)
+    if len(images) < n_subjects:
+        raise ValueError(f"identities has {len(images)} images for n_subjects={n_subjects}: one face per subject "
+                         "is needed (none is reused)")
+    faces = []
+    for k, image in enumerate(images[:n_subjects]):
+        image = np.asarray(image, float)
+        if image.ndim != 2 or image.min() < 0 or image.max() > 1:
+            raise ValueError(f"identities[{k}] must be a grey image (H, W) in [0, 1], got shape {image.shape}")
+        box = detect_face((image * 255).astype(np.uint8), min_size=max(20, min(image.shape) // 8))
+        eyes, mouth, confident = find_face_features(image, box)
+        if not confident:
+            raise ValueError(f"identities[{k}]: the eyes and mouth were not found with confidence; pass a frontal "
+                             "face, framed like the LFW crops or large enough for the Haar cascade")
+        face = Face(f"image {k}", image, eyes, mouth)
+        face.landmarks = _face_landmarks(eyes, mouth, face.to_image())
+        faces.append(face)
+    return faces
+
+
+def _spline_source(face, scale):
+    """(cubic-spline coefficients of the photograph, (a, b) canonical -> photograph).
+
+    The photograph is low-passed to the output's resolution first (when it is
+    finer), so that frames are not aliased and interpolating them (as a flow
+    method or the tests do) is accurate. A photograph coarser than the output
+    (the LFW faces) is not blurred: the cubic spline that samples it is already
+    smooth, and holds no detail finer than its own pixels.
+    """
+    za, zb = face.to_image()
+    sigma = SMOOTHING * abs(za) / scale  # photograph pixels per output pixel
+    image = ndimage.gaussian_filter(face.image, sigma) if sigma > 0.5 else face.image
+    return ndimage.spline_filter(image, order=3), (za, zb)
+
+
+def warp_residual(frames, flow, margin=8):
+    """How well a ground-truth flow explains a clip: the error left after warping each next frame back.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, H, W)
+    flow : ndarray, shape (T - 1, H, W, 2)
+        ``frame_{t+1}(x + flow_t(x)) = frame_t(x)`` is what is measured.
+    margin : int
+        Pixels left out at each border (where a warp looks outside the frame).
+
+    Returns
+    -------
+    residual : ndarray, shape (T - 1,)
+        Mean of ``|frame_{t+1}(x + flow_t(x)) - frame_t(x)|`` (cubic interpolation).
+    change : ndarray, shape (T - 1,)
+        Mean of ``|frame_{t+1}(x) - frame_t(x)|``: what the flow has to explain.
+    """
+    frames = np.asarray(frames, float)
+    flow = np.asarray(flow, float)
+    if frames.ndim != 3 or flow.shape != (frames.shape[0] - 1,) + frames.shape[1:] + (2,):
+        raise ValueError(f"frames must be (T, H, W) and flow (T - 1, H, W, 2), got {frames.shape} and {flow.shape}")
+    h, w = frames.shape[1:]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inner = (slice(margin, h - margin), slice(margin, w - margin))
+    residual, change = [], []
+    for t in range(len(flow)):
+        back = ndimage.map_coordinates(frames[t + 1], [yy + flow[t, ..., 1], xx + flow[t, ..., 0]], order=3,
+                                       mode="nearest")
+        residual.append(np.abs(back - frames[t])[inner].mean())
+        change.append(np.abs(frames[t + 1] - frames[t])[inner].mean())
+    return np.array(residual), np.array(change)
+
+
+def face_ellipse(size):
+    """The face region of the canonical frame (and of a face aligned by ``prepare_clip(align=True)``).
+
+    Parameters
+    ----------
+    size : int
+
+    Returns
+    -------
+    ndarray, shape (size, size), bool
+    """
+    yy, xx = np.mgrid[0:size, 0:size] * (128.0 / size)
+    return ((xx - 64) / 46) ** 2 + ((yy - 66) / 58) ** 2 <= 1
+
+
+def motion_figures(data, size=64, threshold=0.1):
+    """The figures that calibrate SynthME against real databases, per clip, at the network's input size.
+
+    Parameters
+    ----------
+    data : SynthME
+    size : int, default 64
+        Displacements are rescaled to a ``size`` x ``size`` frame.
+    threshold : float, default 0.1
+        A face pixel "moves" when its expression displacement from onset to
+        apex exceeds this many pixels (at ``size``).
+
+    Returns
+    -------
+    dict of ndarray, each of shape (N,)
+        ``peak``: the largest expression displacement from onset to apex (px);
+        ``p95``: its 95th percentile over the face's pixels (px);
+        ``share``: the share of the face's pixels that move;
+        ``frames``: frames from onset to offset.
+    """
+    factor = size / data.frames.shape[-1]
+    face = face_ellipse(data.frames.shape[-1])
+    peak, p95, share = [], [], []
+    for i in range(len(data)):
+        disp = data.expression_flow[i, :data.apex[i]].sum(axis=0) * factor  # onset -> apex
+        mag = np.hypot(disp[..., 0], disp[..., 1])[face]
+        peak.append(mag.max())
+        p95.append(np.percentile(mag, 95))
+        share.append(np.mean(mag > threshold))
+    return {"peak": np.array(peak), "p95": np.array(p95), "share": np.array(share),
+            "frames": np.full(len(data), data.frames.shape[1])}
+
+
 def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, size=128, amplitude=1.0,
                       blinks=True, head_motion=True, noise=0.01, flicker=True, blink_probability=0.35,
-                      blink_amplitude=3.0, progress=False) -> SynthME:
+                      blink_amplitude=3.0, progress=False, identities="faces") -> SynthME:
     """Generate SynthME, a synthetic micro-expression dataset with ground-truth motion.
 
     Parameters
@@ -247,8 +643,9 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
     counts : tuple of 3 ints, default (67, 69, 28)
         Clips per class (negative, positive, surprise): the paper's Table 2.
     n_subjects : int, default 22
-        Subjects differ in face geometry, skin tone, lighting and expression
-        intensity (CAS(ME)^2 has 22 subjects).
+        Subjects differ in identity (see ``identities``), face geometry, skin
+        tone, lighting, expression intensity and in how strongly, and how
+        asymmetrically, each AU shows (CAS(ME)^2 has 22 subjects).
     n_frames : int, default 8
         Frames per clip, onset to offset (at least 3).
     size : int, default 128
@@ -266,6 +663,15 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
         Standard deviation of the Gaussian sensor noise (0 turns it off).
     progress : bool
         Show a progress bar.
+    identities : "faces", "astronaut" or sequence of ndarray, default "faces"
+        "faces": subject k is face k of :func:`face_gallery` (the astronaut,
+        Grace Hopper, then distinct LFW faces: ``len(face_gallery())`` of
+        them, at least 20), each with its own landmarks found by
+        :func:`find_face_features`. "astronaut": every subject is the
+        astronaut photograph (the library's first version of SynthME). A
+        sequence of grey images (H, W) in [0, 1]: one face per subject, found
+        with the Haar cascade (or taken as an LFW-like crop when none is
+        found) and refused when its features are not found with confidence.
 
     Returns
     -------
@@ -293,12 +699,9 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
     if not 0 <= blink_probability <= 1:
         raise ValueError(f"blink_probability must be in [0, 1], got {blink_probability!r}")
 
+    faces = _identities(identities, n_subjects)
     rng = np.random.default_rng(seed)
     scale = size / 128.0
-    # Low-pass the photograph to the output's resolution, so that frames are not
-    # aliased and interpolating them (as a flow method or the tests do) is accurate;
-    # then take its cubic-spline coefficients once for all frames.
-    source = ndimage.spline_filter(ndimage.gaussian_filter(face_image(), SMOOTHING * 1.25 / scale), order=3)
     n = sum(counts)
     labels = np.repeat(np.arange(len(CLASS_NAMES)), counts)
     rng.shuffle(labels)
@@ -314,7 +717,11 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
             sx=rng.uniform(0.92, 1.08), sy=rng.uniform(0.92, 1.08), angle=np.deg2rad(rng.uniform(-3, 3)),
             tx=rng.uniform(-3, 3) * scale, ty=rng.uniform(-3, 3) * scale,
             gain=rng.uniform(0.8, 1.05), gamma=rng.uniform(0.8, 1.25), floor=rng.uniform(0.02, 0.08),
-            light=rng.uniform(-0.15, 0.15, size=2), intensity=rng.uniform(0.7, 1.3)))
+            light=rng.uniform(-0.15, 0.15, size=2), intensity=rng.uniform(0.7, 1.3),
+            # idiosyncrasies: how strongly each AU shows in this person, and how much more on one side
+            au_gain={au: float(np.clip(rng.lognormal(0.0, 0.25), 0.6, 1.6)) for au in sorted(ACTION_UNITS)},
+            asymmetry=rng.uniform(-0.2, 0.2)))
+    sources = [_spline_source(face, scale) for face in faces]
 
     yy, xx = np.mgrid[0:size, 0:size].astype(float)
     centre = np.array([(size - 1) / 2, (size - 1) / 2])
@@ -334,13 +741,16 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
         a = np.array([[cos * person["sx"], -sin * person["sy"]], [sin * person["sx"], cos * person["sy"]]]) * scale
         t_out = centre + np.array([person["tx"], person["ty"]])
         c128 = np.array([63.5, 63.5])
-        landmarks = {k: tuple(a @ (np.array(v) - c128) + t_out) for k, v in _LANDMARKS.items()}
+        face = faces[subjects[i]]
+        source, (za, zb) = sources[subjects[i]]
+        landmarks = {k: tuple(a @ (np.array(v) - c128) + t_out) for k, v in face.landmarks.items()}
         a_inv = np.linalg.inv(a)
 
-        def to_source(px, py, a_inv=a_inv, t_out=t_out):
+        def to_source(px, py, a_inv=a_inv, t_out=t_out, za=za, zb=zb):
             u = a_inv[0, 0] * (px - t_out[0]) + a_inv[0, 1] * (py - t_out[1]) + 63.5
             v = a_inv[1, 0] * (px - t_out[0]) + a_inv[1, 1] * (py - t_out[1]) + 63.5
-            return u * 1.25, v * 1.25  # the source crop is 160 px for the 128 canonical frame
+            z = za * (u + 1j * v) + zb  # canonical 128 frame -> the photograph's pixels
+            return z.real, z.imag
 
         def tone(grey, p=person):
             return p["floor"] + 0.9 * p["gain"] * np.clip(grey, 0, 1) ** p["gamma"]
@@ -357,7 +767,9 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
         for au in combo:
             jitter = {k: (v[0] + rng.normal(0, 1.0) * scale, v[1] + rng.normal(0, 1.0) * scale)
                       for k, v in landmarks.items()}
-            expr += _bumps(ACTION_UNITS[au], jitter, scale, strength * _AU_WEIGHT.get(au, 1.0))
+            expr += _sided(_bumps(ACTION_UNITS[au], jitter, scale,
+                                  strength * _AU_WEIGHT.get(au, 1.0) * person["au_gain"][au]),
+                           ACTION_UNITS[au], person["asymmetry"])
         apex[i] = rng.integers(max(1, n_frames // 2 - 2), n_frames - 2 + 1) if n_frames > 3 else 1
         s = _time_course(n_frames, apex[i], rng.uniform(0.0, 0.3))
 
@@ -389,5 +801,7 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
         expr_flow[i] = ef
     settings = dict(seed=seed, counts=counts, n_subjects=n_subjects, n_frames=n_frames, size=size,
                     amplitude=amplitude, blinks=blinks, head_motion=head_motion, noise=noise, flicker=flicker,
-                    blink_probability=blink_probability, blink_amplitude=blink_amplitude)
-    return SynthME(frames, flow, labels, subjects.astype(int), apex, CLASS_NAMES, aus, expr_flow, settings)
+                    blink_probability=blink_probability, blink_amplitude=blink_amplitude,
+                    identities=identities if isinstance(identities, str) else f"{len(faces)} images")
+    return SynthME(frames, flow, labels, subjects.astype(int), apex, CLASS_NAMES, aus, expr_flow, settings,
+                   tuple(face.name for face in faces))

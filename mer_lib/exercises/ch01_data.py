@@ -1,8 +1,9 @@
 """Exercises of chapter 1, micro-expressions and the data (book/01_microexpressions_and_data.md)."""
 
+import numpy as np
 
 from mer_lib.data.loaders import MEGC2019_MAPPING
-from mer_lib.data.prepare import resample_positions
+from mer_lib.data.prepare import eye_alignment, resample_positions
 from mer_lib.exercises import Case, Exercise, register
 
 
@@ -47,4 +48,27 @@ register(Exercise(
                    Case("40 frames to 3", (40, 3))],
     reference=resample_positions,
     advice={"8 frames to 8": "the first position is the onset (0) and the last is the offset (n - 1)."},
+))
+
+
+def eye_similarity(left_eye, right_eye, size=64):
+    """The 2 x 3 similarity transform (rotation, uniform scale, translation) that puts the two eyes at
+    ``mer_lib.data.prepare.ALIGNED_EYES`` of a ``size`` x ``size`` frame."""
+    return eye_alignment(np.array([left_eye, right_eye], float), size)
+
+
+register(Exercise(
+    name="data.eye_similarity",
+    cases=lambda: [Case("level eyes, already in place", ((23.2, 24.0), (40.8, 24.0))),
+                   Case("level eyes, twice too far apart", ((10.0, 30.0), (45.2, 30.0))),
+                   Case("a tilted face", ((30.0, 50.0), (70.0, 40.0))),
+                   Case("a tilted face, 128 x 128", ((100.0, 80.0), (160.0, 95.0)), {"size": 128}),
+                   Case("eyes given as integers", ((120, 200), (180, 200)))],
+    reference=eye_similarity,
+    atol=1e-6,
+    advice={"level eyes, twice too far apart": "the scale is the target eye distance over the given one.",
+            "a tilted face": "rotate by minus the angle of the line from the left to the right eye; with "
+                             "complex numbers z' = a z + b, a = (t_r - t_l) / (e_r - e_l).",
+            "a tilted face, 128 x 128": "the targets are fractions of the frame: multiply ALIGNED_EYES by size.",
+            "eyes given as integers": "work in floats."},
 ))

@@ -106,3 +106,82 @@ def smic_tree(root: Path) -> Path:
     write_frames(hs / "s20" / "micro" / "surprise" / "s20_sur_02", [f"image{n:06d}.jpg" for n in range(8, 12)])
     (hs / "s20" / "non_micro").mkdir(parents=True)
     return root
+
+
+# ---------------------------------------------------------------- hand-made, messy trees (issue 11, item 5)
+def messy_casme2_tree(root: Path) -> Path:
+    """CAS(ME)^2 with a merged subject cell, an empty one, a text offset, a duplicate row and a blank row."""
+    root = casme2_tree(root)
+    wb = Workbook()
+    rows = [
+        (1, "anger1_1", 100, 105, 112, "4+10", "negative", "micro-expression", "angry"),   # row 1
+        (None, "anger1_3", 95, 100, 110, "4", "negative", "micro-expression", ""),         # row 2: merged with 1
+        (),                                                                                 # row 3: blank
+        (None, "happy1_2", 200, 205, 210, "12", "positive", "micro-expression", ""),        # row 4: empty subject
+        (1, "happy1_3", 200, 204, "21b", "12", "positive", "micro-expression", ""),         # row 5: text offset
+        (1, "anger1_1", 100, 105, 112, "4+10", "negative", "micro-expression", "angry"),   # row 6: duplicate
+        (2, "anger2_1", "fifty", 55, 60, "1+2", "surprise", "micro-expression", ""),        # row 7: text onset
+    ]
+    _sheet(wb, "CASFEcode_final", rows, first=True)
+    wb.active.merge_cells("A1:A2")
+    _sheet(wb, "naming rule1", [(15, "s15", 1), (16, "s16", 2)])
+    _sheet(wb, "naming rule2", [(401, "anger1"), (402, "anger2"), (502, "happy1")])
+    wb.save(root / "CAS(ME)^2code_final.xlsx")
+    return root
+
+
+def short_casme2_tree(root: Path) -> Path:
+    """CAS(ME)^2 whose main sheet has only 5 columns."""
+    root = casme2_tree(root)
+    wb = Workbook()
+    _sheet(wb, "CASFEcode_final", [row[:5] for row in CASME2_ROWS], first=True)
+    wb.save(root / "CAS(ME)^2code_final.xlsx")
+    return root
+
+
+def messy_casme_ii_tree(root: Path) -> Path:
+    """CASME II with sub01-style subject cells, a blank row, non-numeric frames and a duplicate row."""
+    root = casme_ii_tree(root)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
+               "Estimated Emotion"])
+    for row in [("sub01", "EP02_01f", None, 46, 59, 86, None, "12", "happiness"),   # row 2
+                (None, None, None, None, None, None, None, None, None),            # row 3: blank
+                ("01", "EP03_02", None, "ten", 15, 20, None, "4", "disgust"),      # row 4: text onset
+                (2, "EP01_01", None, 5, "apex?", 15, None, "14", "repression"),    # row 5: text apex
+                ("sub01", "EP02_01f", None, 46, 60, 86, None, "12", "happiness"),  # row 6: duplicate
+                ("subject 2", "EP01_01", None, 5, 10, 15, None, "14", "repression")]:  # row 7: bad subject
+        ws.append(list(row))
+    wb.save(root / "CASME2-coding-20140508.xlsx")
+    return root
+
+
+def messy_samm_tree(root: Path, drop_column=None) -> Path:
+    """SAMM with a clip whose frames 7 and 8 are missing (and, optionally, without one column)."""
+    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
+              "Type", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
+    rows = [[6, "006_1_2", 1, 5, 8, 12, 8, "Micro - 1/2", "R12", "Happiness", 1, None],
+            [6, "006_1_3", 1, 3, 6, 10, 8, "Micro - 1/2", "R12", "Happiness", 1, None]]
+    keep = [i for i, c in enumerate(header) if c != drop_column]
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["SAMM micro-movement database"])
+    ws.append([header[i] for i in keep])
+    for row in rows:
+        ws.append([row[i] for i in keep])
+    root.mkdir(parents=True, exist_ok=True)
+    wb.save(root / "SAMM_Micro_FACS_Codes_v2.xlsx")
+    write_frames(root / "006" / "006_1_2", [f"006_{n}.jpg" for n in range(1, 16)])
+    write_frames(root / "006" / "006_1_3", [f"006_{n}.jpg" for n in range(1, 16) if n not in (7, 8)])
+    return root
+
+
+def truncated_jpeg(path: Path, keep=0.6) -> Path:
+    """A real JPEG frame cut short after ``keep`` of its bytes (as by an interrupted copy)."""
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (64, 64), dtype=np.uint8), (5, 5), 0)
+    ok, encoded = cv2.imencode(".jpg", image)
+    data = encoded.tobytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    return path
