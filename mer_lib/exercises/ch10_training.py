@@ -52,3 +52,64 @@ def _stream_cases():
 register(Exercise("training.flow_stream_input", _stream_cases, flow_stream_input,
                   advice={"3 maps of 4x5": "all horizontal maps first, then all vertical ones (not interleaved), "
                                            "then a channel axis of 1."}))
+
+
+def initial_loss_uniform(n_classes):
+    """The cross-entropy of a model that predicts every class with probability 1/K, whatever the label."""
+    return float(-math.log(1.0 / n_classes))
+
+
+register(Exercise("training.initial_loss_uniform",
+                  lambda: [Case("3 classes (the paper's)", (3,)), Case("5 classes (CASME II's)", (5,)),
+                           Case("2 classes", (2,))],
+                  initial_loss_uniform,
+                  advice={"3 classes (the paper's)": "the loss of one clip is -log(probability given to its true "
+                                                     "class); every class gets 1/K."}))
+
+
+def flip_flow_clip(flow):
+    """Mirror a flow stream input left-right: (2T, H, W, 1), T horizontal then T vertical maps.
+
+    A mirrored face moves the mirrored way: the horizontal maps are flipped and negated, the
+    vertical maps only flipped.
+    """
+    from mer_lib.train import flip_horizontal
+
+    return flip_horizontal(np.asarray(flow), "flow")
+
+
+def _flip_cases():
+    rng = np.random.default_rng(10)
+    rightward = np.zeros((2, 1, 4, 1))
+    rightward[0, 0, 1] = 1.0                  # one pixel moving right (u > 0), no vertical motion
+    return [Case("one pixel moving right", (rightward,)),
+            Case("a 16-map flow input of 6x5", (rng.normal(size=(16, 6, 5, 1)),)),
+            Case("an 8-map flow input of 4x4", (rng.normal(size=(8, 4, 4, 1)),))]
+
+
+register(Exercise("training.flip_flow_clip", _flip_cases, flip_flow_clip,
+                  advice={"one pixel moving right": "after mirroring, the pixel sits at the mirrored column and "
+                                                    "moves left: its u changes sign.",
+                          "a 16-map flow input of 6x5": "only the first half of the maps (u) changes sign; the "
+                                                        "second half (v) is only mirrored. Mirror along W, the "
+                                                        "third axis."}))
+
+
+def collapsed(history, predictions, n_classes):
+    """Whether a finished run collapsed: one class predicted for every clip, or a last training loss above ln K."""
+    from mer_lib.diagnostics import detect_collapse
+
+    return bool(detect_collapse({"loss": list(history["loss"])}, n_classes, predictions, after=1))
+
+
+register(Exercise("training.collapsed",
+                  lambda: [Case("a healthy run", ({"loss": [1.1, 0.9, 0.6, 0.4]}, np.array([0, 1, 2, 1, 0]), 3)),
+                           Case("one class for every clip", ({"loss": [1.1, 1.0, 0.9]}, np.array([2, 2, 2, 2]), 3)),
+                           Case("a loss that ended above ln 3", ({"loss": [8.8, 3.0, 1.3]}, np.array([0, 1, 2]), 3)),
+                           Case("a loss between ln 2 and ln 3 with 3 classes",
+                                ({"loss": [2.0, 1.0]}, np.array([0, 1, 2]), 3))],
+                  collapsed,
+                  advice={"a loss that ended above ln 3": "a model that predicts 1/3 for every class has loss "
+                                                          "ln 3; a trained model above that is worse than guessing.",
+                          "a loss between ln 2 and ln 3 with 3 classes": "compare with ln K for the number of "
+                                                                         "classes given, not a fixed number."}))
