@@ -314,6 +314,12 @@ def summarize(values, confidence=0.95, n_boot=10_000, seed=0):
     return out
 
 
+def _over_resampled_clips(n, n_boot, seed, statistic):
+    """``statistic(index)`` on ``n_boot`` resamples of ``range(n)`` with replacement."""
+    rng = np.random.default_rng(seed)
+    return np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
+
+
 def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.95, n_boot=2000, seed=0):
     """The score of one set of predictions with a percentile-bootstrap interval over its test clips.
 
@@ -334,12 +340,7 @@ def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.
     _check_confidence(confidence, n_boot)
     y_true, y_pred, k = _check_labels(y_true, y_pred, n_classes)
     fn = _metric(metric)
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    boots = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        boots[b] = fn(y_true[idx], y_pred[idx], k)
+    boots = _over_resampled_clips(len(y_true), n_boot, seed, lambda idx: fn(y_true[idx], y_pred[idx], k))
     tail = (1 - confidence) / 2
     low, high = np.nanquantile(boots, [tail, 1 - tail])
     return {"value": float(fn(y_true, y_pred, k)), "ci_low": float(low), "ci_high": float(high)}
@@ -372,12 +373,8 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric="uf1", n_classes=None, confi
     y_true, pred_a, k = _check_labels(y_true, pred_a, n_classes)
     _, pred_b, _ = _check_labels(y_true, pred_b, k)
     fn = _metric(metric)
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    diffs = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        diffs[b] = fn(y_true[idx], pred_a[idx], k) - fn(y_true[idx], pred_b[idx], k)
+    diffs = _over_resampled_clips(len(y_true), n_boot, seed,
+                                  lambda idx: fn(y_true[idx], pred_a[idx], k) - fn(y_true[idx], pred_b[idx], k))
     tail = (1 - confidence) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
