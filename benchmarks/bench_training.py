@@ -8,9 +8,10 @@ Data: the default SynthME (164 clips, seed 0), phase-magnified TV-L1 flow
 used here: every score is measured on a validation set carved out of the
 training clips (20%, stratified), so nothing is tuned on a test fold.
 
-1. diagnosis: the first 17 optimiser steps (one epoch) of the paper's recipe
-   and of the stable one: loss, logit spread, dead ReLU units and gradient and
-   update norms of each layer (``mer_lib.diagnostics.step_diagnostics``).
+1. diagnosis: the first 17 optimiser steps (one epoch) of every recipe of the
+   ablation below, two seeds each: the loss on the training clips, its highest
+   value, the dead ReLU units of the two hidden layers and the size of the
+   first update (``mer_lib.diagnostics.step_diagnostics``).
 2. ablation: the paper's recipe, each ingredient of the stable recipe added to
    it (or taken from it), and the stable recipe, each trained ``--epochs``
    epochs with ``--seeds`` seeds: the loss at initialisation, the worst loss of
@@ -81,33 +82,36 @@ def _recipes():
     ]
 
 
-def diagnosis(inputs, labels, fit, val):
+def diagnosis(inputs, labels, fit, val, seeds=2):
+    """The first epoch (17 steps) of every recipe of the ablation: loss, logits, dead units, update sizes."""
     import keras
 
     from mer_lib import diagnostics
     from mer_lib.experiments import build
-    from mer_lib.train import RECIPES, compile_with_recipe
+    from mer_lib.train import compile_with_recipe
 
     rows = []
-    for name in ("paper", "stable"):
-        recipe = RECIPES[name]
-        keras.utils.set_random_seed(1)
-        model = compile_with_recipe(build("two_stream", inputs.frames.shape[1:], inputs.flow.shape[1:], 3,
-                               recipe.normalization)(), recipe, 17, 100, None, False)
-        if recipe.zero_head:
-            head = model.layers[-1]
-            head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
-        steps = diagnostics.step_diagnostics(model, inputs.as_dict(fit), labels[fit], steps=17, seed=1,
-                                             probe=(inputs.as_dict(fit), labels[fit]))
-        for step in (0, 1, 2, 4, 8, 17):
-            s = steps[steps["step"] == step].set_index("layer")
-            rows.append({"recipe": name, "step": step, "loss": float(s["loss"].iloc[0]),
-                         "logit spread": float(s["logit_std"].iloc[0]),
-                         "classes predicted": int(s["classes_predicted"].iloc[0]),
-                         "dead dense_1": float(s.loc["dense_1", "dead"]), "dead dense_2": float(s.loc["dense_2", "dead"]),
-                         "grad norm dense_2": float(s.loc["dense_2", "grad_norm"]),
-                         "update norm dense_2": float(s.loc["dense_2", "update_norm"])})
-        print(f"diagnosis: {name} done", flush=True)
+    for recipe in _recipes():
+        for seed in range(seeds):
+            keras.utils.set_random_seed(seed)
+            model = compile_with_recipe(build("two_stream", inputs.frames.shape[1:], inputs.flow.shape[1:], 3,
+                                              recipe.normalization)(), recipe, 17, 100, jit_compile=False)
+            if recipe.zero_head:
+                head = model.layers[-1]
+                head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
+            steps = diagnostics.step_diagnostics(model, inputs.as_dict(fit), labels[fit], steps=17, seed=seed,
+                                                 probe=(inputs.as_dict(fit), labels[fit]))
+            d = {layer: steps[steps["layer"] == layer].set_index("step") for layer in ("dense_1", "dense_2")}
+            rows.append({"recipe": recipe.name, "seed": seed, "loss at step 0": float(d["dense_2"]["loss"].iloc[0]),
+                         "highest loss, steps 1-17": float(d["dense_2"]["loss"].iloc[1:].max()),
+                         "loss at step 17": float(d["dense_2"]["loss"].iloc[-1]),
+                         "dead dense_1 at 0": float(d["dense_1"]["dead"].iloc[0]),
+                         "dead dense_1 at 17": float(d["dense_1"]["dead"].iloc[-1]),
+                         "dead dense_2 at 0": float(d["dense_2"]["dead"].iloc[0]),
+                         "dead dense_2 at 17": float(d["dense_2"]["dead"].iloc[-1]),
+                         "first update of dense_2": float(d["dense_2"]["update_norm"].iloc[0]),
+                         "classes predicted at 17": int(d["dense_2"]["classes_predicted"].iloc[-1])})
+            print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -188,6 +192,15 @@ def _table(rows, columns=None):
                      ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows])
 
 
+def _mean_over_seeds(rows):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    return [{"recipe": name, "seeds": len(g), **{c: float(g[c].mean()) for c in df.columns
+                                                 if c not in ("recipe", "seed")}}
+            for name, g in df.groupby("recipe", sort=False)]
+
+
 def _summary(rows):
     import pandas as pd
 
@@ -232,7 +245,8 @@ def main():
     path.write_text(json.dumps(report, indent=1))
     md = [f"# Training benchmark ({device})", ""]
     if "diagnosis" in report:
-        md += ["## The first steps (one epoch, seed 1)", "", _table(report["diagnosis"]), ""]
+        md += ["## The first epoch (17 optimiser steps) of each recipe, two seeds", "",
+               _table(_mean_over_seeds(report["diagnosis"])), ""]
     if "ablation" in report:
         s = report["ablation_settings"]
         md += [f"## Recipe ablation: {s['epochs']} epochs, {s['seeds']} seeds, {s['fit clips']} training clips, "

@@ -150,7 +150,16 @@ RECIPES = {
 
 
 def get_recipe(recipe):
-    """A :class:`Recipe` from itself or its name in :data:`RECIPES`."""
+    """A :class:`Recipe` from itself or its name in :data:`RECIPES`.
+
+    Parameters
+    ----------
+    recipe : str or Recipe
+
+    Returns
+    -------
+    Recipe
+    """
     if isinstance(recipe, Recipe):
         return recipe
     if recipe not in RECIPES:
@@ -261,8 +270,8 @@ def flip_horizontal(x, kind="frames"):
     --------
     >>> import numpy as np
     >>> flow = np.zeros((2, 1, 3, 1)); flow[0, 0, 0] = 1.0   # u = 1 at the left edge
-    >>> flip_horizontal(flow, "flow")[0, 0, :, 0]
-    array([ 0.,  0., -1.])
+    >>> flip_horizontal(flow, "flow")[0, 0, :, 0] == [0, 0, -1]   # now at the right edge, moving left
+    array([ True,  True,  True])
     """
     x = np.asarray(x)
     if x.ndim < 4 or x.shape[-1] != 1:
