@@ -2,6 +2,13 @@
 
 Chapters: ``book/05_eulerian_magnification.md``, ``book/06_steerable_pyramid.md``,
 ``book/07_phase_based_magnification.md``.
+
+Order of operations: the course's pipeline resamples each clip to 8 frames
+(``mer_lib.data.prepare_clip``) and then magnifies those frames; the paper
+magnifies the video and then takes 8 frames. With the default reference-frame
+"filter" the orders agree exactly for linear magnification (both steps are
+linear); for phase-based magnification they differ, since interpolating two
+magnified frames mixes two displaced patterns; chapter 7 measures by how much.
 """
 
 from mer_lib.magnify.animate import animate_panels, animation_html
