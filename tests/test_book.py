@@ -1,6 +1,7 @@
 """The book as a whole: chapter pairs in sync, set-up cells, the table of
-contents, exercises, Colab links in the built HTML, and every chapter executed
-top to bottom in fast mode."""
+contents, exercises, Colab links in the built HTML, every chapter executed
+top to bottom in fast mode, and the animations in the pages built from the
+executed chapters."""
 
 import os
 import re
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import jupytext
+import nbformat
 import pytest
 import yaml
 from nbclient import NotebookClient
@@ -91,6 +93,34 @@ def test_chapter_executes_in_fast_mode(md, tmp_path):
     assert all("not attempted yet" in line for line in fails), fails  # only the untouched stubs fail
     assert outputs.count("[PASS]") >= len(fails)  # and every solution passes
     assert "mode: fast" in outputs
+    if md.stem in ANIMATED:
+        page = _build_page_from_executed_notebook(nb, md, tmp_path / "page")
+        found = page.count('class="animation"')
+        assert found >= ANIMATED[md.stem], f"{md.name}: {found} animations in its built HTML page"
+
+
+#: Chapters that show animations (matplotlib FuncAnimation as a JavaScript player), and how many.
+ANIMATED = {"05_eulerian_magnification": 1, "07_phase_based_magnification": 2}
+
+
+def _build_page_from_executed_notebook(nb, md: Path, out: Path) -> str:
+    """Build the HTML page of one chapter from its executed notebook and return the page's text.
+
+    The whole-book build below runs without execution, so its pages hold no
+    outputs; animations are outputs, so they are looked for here, in the page
+    that Jupyter Book builds (execution off) from the notebook this test has
+    just executed, with the book's own configuration.
+    """
+    (out / "book").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / "book" / f"{md.stem}.ipynb")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    config["exclude_patterns"] = [p for p in config["exclude_patterns"] if "ipynb" not in p]
+    (out / "_config.yml").write_text(yaml.safe_dump(config))
+    (out / "_toc.yml").write_text(f"format: jb-book\nroot: book/{md.stem}\n")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jb), "build", str(out)], check=True, capture_output=True, timeout=600)
+    return (out / "_build" / "html" / "book" / f"{md.stem}.html").read_text()
 
 
 def _build_html_without_execution(out: Path) -> Path:

@@ -26,17 +26,36 @@ register(Exercise("eulerian.taylor_magnify", _magnify_cases, taylor_magnify,
                                                          "you get frame0 back."}))
 
 
-def linear_noise_std(alpha, sigma):
-    """Noise of I_t + alpha (I_t - I_0) when each frame has independent noise of std sigma."""
-    return float(np.sqrt((1 + alpha) ** 2 + alpha ** 2) * sigma)
+def magnify_one_band(frames, alpha):
+    """Eulerian magnification with a two-level pyramid: amplify the band's change since frame 0, keep the low-pass."""
+    from mer_lib.magnify.common import pyr_down, pyr_up
+
+    frames = np.asarray(frames, float)
+    lows = np.stack([pyr_up(pyr_down(f), f.shape) for f in frames])
+    bands = frames - lows
+    return lows + bands + alpha * (bands - bands[0])
 
 
-register(Exercise("eulerian.linear_noise_std",
-                  lambda: [Case("alpha = 0", (0.0, 0.01)), Case("alpha = 10, sigma = 0.01", (10.0, 0.01)),
-                           Case("alpha = 20, sigma = 0.02", (20.0, 0.02))],
-                  linear_noise_std,
-                  advice={"alpha = 10, sigma = 0.01": "(1 + alpha) n_t - alpha n_0: independent noises add in "
-                                                      "quadrature."}))
+def _band_cases():
+    from mer_lib.magnify.testdata import grating_clip
+
+    rng = np.random.default_rng(15)
+    clip = rng.random((3, 16, 20))
+    return [Case("a random 3x16x20 clip, alpha = 10", (clip, 10.0)),
+            Case("alpha = 0 (the clip comes back)", (clip, 0.0)),
+            Case("a moving grating of wavelength 4 px, alpha = 5", (grating_clip(0.1, 4.0, size=32), 5.0)),
+            Case("8-bit frames", ((clip * 255).astype(np.uint8), 3.0)),
+            Case("odd-sized frames (15x17)", (rng.random((2, 15, 17)), 2.0))]
+
+
+register(Exercise("eulerian.magnify_one_band", _band_cases, magnify_one_band,
+                  advice={"a random 3x16x20 clip, alpha = 10": "low_t = pyr_up(pyr_down(f_t), f_t.shape), "
+                                                               "band_t = f_t - low_t; amplify band_t - band_0 "
+                                                               "(frame 0's band), not band_t itself.",
+                          "alpha = 0 (the clip comes back)": "low + band is the frame: with alpha = 0 nothing "
+                                                             "changes.",
+                          "8-bit frames": "convert to float first: uint8 differences wrap around.",
+                          "odd-sized frames (15x17)": "pass each frame's own shape to pyr_up."}))
 
 
 def max_alpha(delta, wavelength):

@@ -45,12 +45,28 @@ register(Exercise("steerable.angular_weight",
                                                      "np.angle(np.exp(1j * (theta - theta_j)))."}))
 
 
-def phase_to_shift(dphi, wavelength):
-    """Displacement (pixels) that changes the phase of a band of the given wavelength by dphi."""
-    return np.asarray(dphi, float) * wavelength / (2 * np.pi)
+def steer(responses, theta):
+    """The response to the real angular filter at ``theta``, from the K basis responses at pi j / K."""
+    from mer_lib.magnify.steerable import steering_weights
+
+    responses = np.asarray(responses, float)
+    return np.tensordot(steering_weights(float(theta), responses.shape[0]), responses, axes=1)
 
 
-register(Exercise("steerable.phase_to_shift",
-                  lambda: [Case("a quarter turn at wavelength 8", (np.pi / 2, 8.0)),
-                           Case("an array of phase changes at wavelength 16", (np.linspace(-np.pi, np.pi, 5), 16.0))],
-                  phase_to_shift))
+def _steer_cases():
+    rng = np.random.default_rng(16)
+    return [Case("K = 4 responses of 5x6 pixels, theta = 30 deg", (rng.standard_normal((4, 5, 6)), np.pi / 6)),
+            Case("theta on a basis angle (45 deg, K = 4)", (rng.standard_normal((4, 3, 3)), np.pi / 4)),
+            Case("K = 2, theta = 1.0 rad", (rng.standard_normal((2, 4, 4)), 1.0)),
+            Case("K = 3 (an even power of cos), theta = -0.7 rad", (rng.standard_normal((3, 4, 5)), -0.7)),
+            Case("K = 8, theta = 2.5 rad", (rng.standard_normal((8, 2, 3)), 2.5))]
+
+
+register(Exercise("steerable.steer", _steer_cases, steer, rtol=1e-6, atol=1e-9,
+                  advice={"K = 4 responses of 5x6 pixels, theta = 30 deg":
+                          "w_j = (1/K) sum over m = K-1, K-3, ... >= 0 of eps_m cos(m (theta - pi j / K)), "
+                          "eps_0 = 1, else 2; then sum_j w_j responses[j].",
+                          "K = 3 (an even power of cos), theta = -0.7 rad":
+                          "for odd K the frequencies m run K-1, ..., 2, 0: m = 0 is counted once (eps_0 = 1).",
+                          "theta on a basis angle (45 deg, K = 4)": "at a basis angle the weights pick that "
+                                                                   "response alone."}))

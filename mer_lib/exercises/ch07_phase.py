@@ -24,17 +24,36 @@ register(Exercise("phase.wrapped_phase_difference", _wrapped_cases, wrapped_phas
                                                                   "must be wrapped: use angle(a * conj(b))."}))
 
 
-def phase_max_alpha(delta, wavelength):
-    """Largest alpha before the magnified phase wraps: (1 + alpha) delta = wavelength / 2."""
-    return wavelength / (2.0 * delta) - 1.0
+def magnify_1d(signal0, signal_t, alpha):
+    """Phase-based magnification of a 1D signal with one band, its analytic signal (means removed, then restored)."""
+    from scipy.signal import hilbert
+
+    s0, st = np.asarray(signal0, float), np.asarray(signal_t, float)
+    a, b = hilbert(s0 - s0.mean()), hilbert(st - st.mean())
+    return np.real(b * np.exp(1j * alpha * np.angle(b * np.conj(a)))) + st.mean()
 
 
-register(Exercise("phase.max_alpha",
-                  lambda: [Case("delta 0.1 px, wavelength 16", (0.1, 16.0)),
-                           Case("delta 0.5 px, wavelength 8", (0.5, 8.0))],
-                  phase_max_alpha,
-                  advice={"delta 0.1 px, wavelength 16": "the phase wraps at half a wavelength: lambda / 2, "
-                                                         "four times the linear method's lambda / 8."}))
+def _magnify_1d_cases():
+    x = np.arange(64)
+    sine = lambda d, lam=16.0: np.cos(2 * np.pi * (x - d) / lam)  # noqa: E731
+    rng = np.random.default_rng(17)
+    smooth = np.convolve(rng.standard_normal(80), np.ones(9) / 9, mode="same")[8:72]
+    return [Case("a sinusoid moved 0.3 px, alpha = 5", (sine(0.0), sine(0.3), 5.0)),
+            Case("a sinusoid on a bright background (mean 2)", (sine(0.0) + 2, sine(0.2) + 2, 4.0)),
+            Case("alpha = 0 (the frame comes back)", (sine(0.0, 8.0), sine(0.5, 8.0), 0.0)),
+            Case("a smooth random signal, alpha = 3", (smooth, np.roll(smooth, 1), 3.0)),
+            Case("an odd length (63 samples)", (sine(0.0)[:63], sine(0.4)[:63], 2.0))]
+
+
+register(Exercise("phase.magnify_1d", _magnify_1d_cases, magnify_1d, rtol=1e-6, atol=1e-8,
+                  advice={"a sinusoid moved 0.3 px, alpha = 5": "rotate the analytic signal of signal_t by "
+                                                               "exp(i alpha dphi), dphi = angle(b conj(a)); return "
+                                                               "its real part.",
+                          "a sinusoid on a bright background (mean 2)": "remove each signal's mean before the "
+                                                                       "analytic signal, add signal_t's back.",
+                          "alpha = 0 (the frame comes back)": "with alpha = 0 the result is signal_t itself.",
+                          "an odd length (63 samples)": "scipy.signal.hilbert handles odd lengths; by FFT, keep "
+                                                        "DC once, double frequencies 1 .. (N-1)/2."}))
 
 
 def shift_band(band, dphi, alpha):

@@ -5,8 +5,11 @@ proportion to the displacement: for a band tuned to wavelength ``lambda``, a
 shift ``delta`` changes its phase by ``2 pi delta / lambda``. Multiplying each
 band's phase change (relative to a reference frame) by ``1 + alpha`` therefore
 moves the pattern by ``(1 + alpha) delta`` - without touching the amplitudes,
-so noise is not amplified the way linear magnification amplifies it. The
-bound is the phase wrap: ``(1 + alpha) delta < lambda / 2``.
+so noise is not amplified the way linear magnification amplifies it. For a
+single sinusoid the bound is the phase wrap, ``(1 + alpha) delta < lambda / 2``;
+for broadband images the bands are windowed, and the supported motion grows
+with the window's width, i.e. as the bandwidth narrows (half- and
+quarter-octave pyramids); book/07_phase_based_magnification.md measures both.
 
 Frames stream through: memory holds the reference frame's pyramid and the
 current frame's, not the whole clip's (except with ``temporal="ideal"``, which

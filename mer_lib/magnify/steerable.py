@@ -26,7 +26,7 @@ from math import factorial
 import numpy as np
 import scipy.fft as sfft
 
-__all__ = ["ComplexSteerablePyramid", "BANDWIDTHS"]
+__all__ = ["ComplexSteerablePyramid", "BANDWIDTHS", "steering_weights"]
 
 #: Threads per FFT (-1: all cores). Worker processes that already split the
 #: work between cores set it to 1 (see mer_lib.pipeline).
@@ -40,6 +40,53 @@ def _cutoff(log_r, boundary, width):
     """Low-pass on log2(radius): 1 below boundary - width/2, 0 above boundary + width/2, raised cosine between."""
     t = np.clip((log_r - (boundary - width / 2)) / width, 0.0, 1.0)
     return np.cos(0.5 * np.pi * t)
+
+
+def steering_weights(theta, n_orientations):
+    """Weights that synthesise the angular filter at any angle from the K basis filters.
+
+    The real angular filter ``cos^(K-1)(phi - theta)`` is a trigonometric
+    polynomial in ``phi`` with the K frequencies ``K-1, K-3, ...`` only, so K
+    copies of it at ``theta_j = pi j / K`` span every rotation (Freeman &
+    Adelson 1991):
+
+    ``cos^(K-1)(phi - theta) = sum_j w_j(theta) cos^(K-1)(phi - theta_j)``, with
+    ``w_j(theta) = (1 / K) sum_m eps_m cos(m (theta - theta_j))`` over
+    ``m = K-1, K-3, ... >= 0``, ``eps_0 = 1`` and ``eps_m = 2`` otherwise.
+
+    Parameters
+    ----------
+    theta : float
+        The angle to synthesise, in radians.
+    n_orientations : int
+        K, the number of basis orientations.
+
+    Returns
+    -------
+    ndarray, shape (K,)
+        ``w_j(theta)``; a band at angle ``theta`` of the real pyramid is
+        ``sum_j w_j band_j``.
+
+    Raises
+    ------
+    ValueError
+        When ``n_orientations`` is not a positive integer or ``theta`` is not finite.
+
+    Examples
+    --------
+    >>> np.round(steering_weights(0.0, 4), 12)
+    array([ 1.,  0., -0.,  0.])
+    """
+    if not isinstance(n_orientations, (int, np.integer)) or n_orientations < 1:
+        raise ValueError(f"n_orientations must be a positive integer, got {n_orientations!r}")
+    if not np.isscalar(theta) or not np.isfinite(theta):
+        raise ValueError(f"theta must be a finite angle in radians, got {theta!r}")
+    k = int(n_orientations)
+    diff = float(theta) - np.pi * np.arange(k) / k
+    weights = np.zeros(k)
+    for m in range(k - 1, -1, -2):
+        weights += (1.0 if m == 0 else 2.0) * np.cos(m * diff)
+    return weights / k
 
 
 class ComplexSteerablePyramid:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_temporal", "ideal_bandpass", "IIRBandpass"]
+__all__ = ["check_temporal", "ideal_bandpass", "IIRBandpass", "frequency_response"]
 
 _CHOICES = (None, "reference", "iir", "ideal")
 
@@ -78,3 +78,50 @@ class IIRBandpass:
         self.low1 += self.r1 * (value - self.low1)
         self.low2 += self.r2 * (value - self.low2)
         return self.low1 - self.low2
+
+
+def frequency_response(temporal, freqs, fps, band=None, r1=0.4, r2=0.05):
+    """Gain of a temporal filter at the given frequencies.
+
+    ``"iir"`` is the difference of two exponential low-pass filters
+    ``y_k = y_(k-1) + r (x_k - y_(k-1))``, each with the transfer function
+    ``H_r(z) = r / (1 - (1 - r) z^-1)``; its gain is ``|H_r1 - H_r2|`` at
+    ``z = exp(2 pi i f / fps)``. ``"ideal"`` is 1 inside ``band`` and 0
+    outside.
+
+    Parameters
+    ----------
+    temporal : {"iir", "ideal"}
+    freqs : array_like, shape (F,)
+        Frequencies in Hz, between 0 and ``fps / 2``.
+    fps : float
+        Frame rate.
+    band : tuple of 2 floats, optional
+        ``(f_lo, f_hi)`` in Hz, for ``"ideal"``.
+    r1, r2 : float
+        Rates of the ``"iir"`` filter (``0 < r2 < r1 <= 1``).
+
+    Returns
+    -------
+    ndarray, shape (F,)
+        The gain (magnitude of the response), from 0 to at most 1.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``temporal``, ``fps <= 0``, frequencies outside
+        ``[0, fps / 2]``, or settings that :func:`check_temporal` refuses.
+    """
+    if temporal not in ("iir", "ideal"):
+        raise ValueError(f"temporal must be 'iir' or 'ideal' (the others are not linear filters), got {temporal!r}")
+    if fps is None or not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps!r}")
+    check_temporal(temporal, fps, band, r1, r2)
+    freqs = np.asarray(freqs, dtype=float)
+    if freqs.ndim != 1 or np.any(freqs < 0) or np.any(freqs > fps / 2 + 1e-12):
+        raise ValueError(f"freqs must be a 1D array of frequencies in [0, fps / 2 = {fps / 2:g}] Hz")
+    if temporal == "ideal":
+        return ((freqs >= band[0]) & (freqs <= band[1])).astype(float)
+    z_inv = np.exp(-2j * np.pi * freqs / fps)
+    lowpass = lambda r: r / (1 - (1 - r) * z_inv)  # noqa: E731
+    return np.abs(lowpass(r1) - lowpass(r2))
