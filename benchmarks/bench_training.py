@@ -61,13 +61,14 @@ def _data():
     return inputs, data.labels, data.subjects, fit, val
 
 
-def _recipes():
+def _recipes(only=None):
+    """The recipes compared, in order; ``only``: the names to keep (None: all)."""
     from mer_lib.train import RECIPES
 
     paper, stable = RECIPES["paper"], RECIPES["stable"]
     start = dataclasses.replace(paper, name="paper + zero head + warm-up/cosine at 3e-4", zero_head=True,
                                 learning_rate=3e-4, schedule="cosine", warmup_epochs=5)
-    return [
+    recipes = [
         paper,
         dataclasses.replace(paper, name="paper at lr 1e-4", learning_rate=1e-4),
         start,
@@ -80,9 +81,16 @@ def _recipes():
                             restore_best=True),
         stable,
     ]
+    return [r for r in recipes if only is None or r.name in only]
 
 
-def diagnosis(inputs, labels, fit, val, seeds=2):
+def _merge(old, new):
+    """Rows of ``new`` replace the rows of ``old`` with the same recipe."""
+    names = {r["recipe"] for r in new}
+    return [r for r in old if r["recipe"] not in names] + new
+
+
+def diagnosis(inputs, labels, fit, val, seeds=2, only=None):
     """The first epoch (17 steps) of every recipe of the ablation: loss, logits, dead units, update sizes."""
     import keras
 
@@ -91,7 +99,7 @@ def diagnosis(inputs, labels, fit, val, seeds=2):
     from mer_lib.train import compile_with_recipe
 
     rows = []
-    for recipe in _recipes():
+    for recipe in _recipes(only):
         for seed in range(seeds):
             keras.utils.set_random_seed(seed)
             model = compile_with_recipe(build("two_stream", inputs.frames.shape[1:], inputs.flow.shape[1:], 3,
@@ -115,13 +123,13 @@ def diagnosis(inputs, labels, fit, val, seeds=2):
     return rows
 
 
-def ablation(inputs, labels, subjects, fit, val, epochs, seeds):
+def ablation(inputs, labels, subjects, fit, val, epochs, seeds, only=None):
     from mer_lib.evaluate import accuracy, uf1
     from mer_lib.experiments import build
     from mer_lib.train import train
 
     rows = []
-    for recipe in _recipes():
+    for recipe in _recipes(only):
         for seed in range(seeds):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
@@ -221,10 +229,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=20, help="epochs of each ablation run (default 20)")
     parser.add_argument("--seeds", type=int, default=2, help="seeds of each ablation run (default 2)")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--only", action="append", default=None,
+                        help="run only the recipe of this name (repeatable); its rows replace the saved ones")
     args = parser.parse_args()
     from mer_lib.env import gpu_names
     from mer_lib.experiments import provenance
 
+    started = provenance(command=" ".join(["python"] + sys.argv))    # the code as it is when the run starts
     inputs, labels, subjects, fit, val = _data()
     device = "gpu" if gpu_names() else "cpu"
     out = Path(args.out)
@@ -233,15 +244,17 @@ def main():
     report = json.loads(path.read_text()) if path.exists() else {}
     t0 = time.perf_counter()
     if args.part in ("diagnosis", "all"):
-        report["diagnosis"] = diagnosis(inputs, labels, fit, val)
+        rows = diagnosis(inputs, labels, fit, val, args.seeds, args.only)
+        report["diagnosis"] = _merge(report.get("diagnosis", []), rows) if args.only else rows
     if args.part in ("ablation", "all"):
-        report["ablation"] = ablation(inputs, labels, subjects, fit, val, args.epochs, args.seeds)
+        rows = ablation(inputs, labels, subjects, fit, val, args.epochs, args.seeds, args.only)
+        report["ablation"] = _merge(report.get("ablation", []), rows) if args.only else rows
         report["ablation_settings"] = {"epochs": args.epochs, "seeds": args.seeds, "fit clips": len(fit),
                                        "validation clips": len(val)}
     if args.part in ("speed", "all"):
         report["speed"] = speed(inputs, labels, fit)
-    report.setdefault("provenance", {})[args.part] = provenance(
-        command=" ".join(["python"] + sys.argv), wall_seconds=round(time.perf_counter() - t0, 1))
+    started["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    report.setdefault("provenance", {})[args.part + (f" ({', '.join(args.only)})" if args.only else "")] = started
     path.write_text(json.dumps(report, indent=1))
     md = [f"# Training benchmark ({device})", ""]
     if "diagnosis" in report:

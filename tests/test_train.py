@@ -3,6 +3,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+import dataclasses  # noqa: E402
 import math  # noqa: E402
 import warnings  # noqa: E402
 
@@ -49,11 +50,15 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_
     assert sorted(p.name for p in (tmp_path / "part").iterdir()) == ["checkpoint-0003.npz", "state.json"]
 
 
+# the stable recipe, also picking its epoch on an inner validation set: every ingredient at once
+STABLE_BEST = dataclasses.replace(RECIPES["stable"], name="stable-best", validation_fraction=0.25, restore_best=True)
+
+
 def test_the_stable_recipe_resumes_to_the_same_weights_too(tmp_path, monkeypatch):
     """Augmentation, the cosine schedule, AdamW, batch normalisation and the best epoch all survive a resume."""
     x, y = _data(n=16)
     build = lambda: _build("batch")  # noqa: E731
-    kw = dict(recipe="stable", epochs=4, batch_size=4, seed=2, verbose=0)
+    kw = dict(recipe=STABLE_BEST, epochs=4, batch_size=4, seed=2, verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollapseWarning)
         full = train(build, x, y, checkpoint_dir=tmp_path / "full", **kw)
@@ -174,15 +179,17 @@ def test_checkpoint_files_get_the_users_usual_permissions(tmp_path):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
-def test_the_stable_recipe_starts_from_uniform_predictions_and_returns_its_best_epoch():
+def test_the_stable_recipe_starts_from_uniform_predictions_and_can_return_its_best_epoch():
     x, y = _data(n=16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollapseWarning)
         result = train(lambda: _build("batch"), x, y, recipe="stable", epochs=3, batch_size=4, verbose=0)
+        best = train(lambda: _build("batch"), x, y, recipe=STABLE_BEST, epochs=3, batch_size=4, verbose=0)
     assert result.initial_loss == pytest.approx(math.log(3), abs=1e-5)
-    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    assert result.best_epoch == 3 and "val_loss" not in result.history      # trains to the end of its schedule
     assert len(result.history["learning_rate"]) == 3
     assert result.history["learning_rate"][0] < result.history["learning_rate"][1]   # the warm-up
+    assert best.best_epoch == int(np.argmin(best.history["val_loss"])) + 1
 
 
 def test_the_collapse_detector_fires_on_a_broken_run_and_stays_quiet_on_a_healthy_one():
