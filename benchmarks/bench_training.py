@@ -11,7 +11,10 @@ training clips (20%, stratified), so nothing is tuned on a test fold.
 1. diagnosis: the first 17 optimiser steps (one epoch) of every recipe of the
    ablation below, two seeds each: the loss on the training clips, its highest
    value, the dead ReLU units of the two hidden layers and the size of the
-   first update (``mer_lib.diagnostics.step_diagnostics``).
+   first update (``mer_lib.diagnostics.step_diagnostics``). These steps see the
+   optimiser, the schedule, the initialisation and the normalisation of a
+   recipe; augmentation, class weights and the choice of epoch do not act
+   there (their rows equal the row they extend).
 2. ablation: the paper's recipe, each ingredient of the stable recipe added to
    it (or taken from it), and the stable recipe, each trained ``--epochs``
    epochs with ``--seeds`` seeds: the loss at initialisation, the worst loss of
