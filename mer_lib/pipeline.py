@@ -229,8 +229,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     n_jobs = os.cpu_count() or 1 if n_jobs is None else int(n_jobs)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
+        from mer_lib.env import progress_bar
+        bar = progress_bar(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
     if n_jobs <= 1 or len(jobs) == 1:
         results = (_job(job) for job in jobs)
         for index, fr, fl, _ in results:

@@ -342,8 +342,8 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
     out = np.empty((len(records), n_frames, size, size), np.float32)
     iterator = records
     if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(records, desc="preparing clips")
+        from mer_lib.env import progress_bar
+        iterator = progress_bar(records, desc="preparing clips")
     for i, record in enumerate(iterator):
         cached = None
         if cache_dir is not None:
