@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv sync clean bench
+.PHONY: book test venv sync clean bench check-html
 
 venv: $(STAMP)
 
@@ -25,6 +25,14 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Open every page of the built book (make book first) in headless Chromium and check
+# outputs, figures, math, launch buttons and collapsed solutions; screenshots go to
+# _build/screenshots/. Not part of `make test`. Installs Debian's chromium when missing.
+check-html: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium chromium-driver; }
+	$(PY) -m pip install --quiet -e '.[html]'
+	$(PY) tools/check_html.py --chromium "$$(command -v chromium)"
 
 # Rewrite every chapter's .ipynb from its .md (after editing a chapter).
 sync: $(STAMP)
