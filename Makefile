@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv sync clean bench
+.PHONY: book test venv sync clean bench check-html
 
 venv: $(STAMP)
 
@@ -17,12 +17,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --progress-bar off -e '.[all]'
 	touch $(STAMP)
 
+# MER_BOOK_BUILD=1: chapters create no widget and show static figures (tools/mer_build.py,
+# which the build loads from _config.yml, sets it too).
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	MER_BOOK_BUILD=1 $(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is at _build/html/index.html"
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Open every page of the built book (make book first) in headless Chromium and check
+# outputs, figures, math, launch buttons and collapsed solutions; screenshots go to
+# _build/screenshots/. Not part of `make test`. Installs Debian's chromium when missing.
+check-html: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium chromium-driver; }
+	$(PY) -m pip install --quiet -e '.[html]'
+	$(PY) tools/check_html.py --chromium "$$(command -v chromium)"
 
 # Rewrite every chapter's .ipynb from its .md (after editing a chapter).
 sync: $(STAMP)

@@ -3,17 +3,23 @@
 Every chapter of the book opens with the same set-up cell, which calls
 :func:`print_setup`.  Fast mode (the environment variable ``MER_FAST=1``)
 makes every chapter run small through the same code path; the tests and CI
-use it.
+use it.  While the book is being built (``MER_BOOK_BUILD=1``, set by the
+build's Sphinx extension ``tools/mer_build.py``, by ``make book`` and by the
+tests) no interactive widget is created: see :func:`live_widgets`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 
-__all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup"]
+__all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup", "live_widgets",
+           "progress_bar", "quiet_tensorflow"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -47,6 +53,122 @@ def pick(full, fast):
     >>> n_iterations = pick(full=300, fast=20)
     """
     return fast if fast_mode() else full
+
+
+def live_widgets() -> bool:
+    """Whether interactive widgets (ipywidgets, tqdm's notebook bars) may be shown.
+
+    False while the book is built (``MER_BOOK_BUILD`` set to 1, true, yes or
+    on): a builder executes the chapters without a browser, so a widget has
+    nobody to talk to, and its comm messages can stall the executor (nbclient
+    issue 312: the cell's reply arrives but is seen only when the cell timeout
+    expires).  The book shows the static figure instead; in Jupyter or Colab
+    the widgets are live.
+
+    Returns
+    -------
+    bool
+        True in a live kernel, False while the book is built.
+    """
+    return os.environ.get("MER_BOOK_BUILD", "").strip().lower() not in _TRUE
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm progress bar: the notebook widget in a live kernel, text otherwise.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+        What to iterate over (as for ``tqdm``).
+    **kwargs
+        Passed to ``tqdm`` (``desc``, ``total``...).
+
+    Returns
+    -------
+    tqdm.tqdm
+        ``tqdm.auto.tqdm`` when :func:`live_widgets`, else the text bar
+        ``tqdm.std.tqdm`` (no widget while the book is built).
+    """
+    if live_widgets():
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(iterable, **kwargs)
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up lines out of the output; call it before importing TensorFlow.
+
+    TensorFlow 2.16+ logs through absl before it reads ``TF_CPP_MIN_LOG_LEVEL``
+    ("All log messages before absl::InitializeLog() is called are written to
+    STDERR", the oneDNN notice, ``cudart_stub.cc`` "Could not find cuda
+    drivers"), straight to file descriptor 2, which Jupyter shows under the
+    cell.  This sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the reader set a level)
+    for what comes after start-up, and arranges that the first
+    ``import tensorflow`` (also through ``import keras``) runs with file
+    descriptor 2 sent to ``os.devnull``.  Python errors still raise.  Calling
+    it again, or after TensorFlow was imported, does nothing more.  ``import
+    mer_lib`` calls it, and so does every chapter's set-up cell.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietImportFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietImportFinder("tensorflow"))
+
+
+@contextlib.contextmanager
+def _stderr_fd_silenced():
+    """Send file descriptor 2 to os.devnull for the duration (C++ libraries write there)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to silence
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class _QuietLoader:
+    """Wraps a module's loader so that executing the module is silent on fd 2."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        with _stderr_fd_silenced():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _QuietImportFinder(importlib.abc.MetaPathFinder):
+    """One-shot import hook: the first import of ``name`` runs silenced (see quiet_tensorflow)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
 
 
 def gpu_names() -> list[str]:
@@ -90,9 +212,7 @@ def print_setup() -> None:
     """
     from mer_lib import __version__
 
-    # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) buries the
-    # chapters' own output; keep errors only, unless the reader set a level.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()
     gpus = gpu_names()
     gpu = ", ".join(gpus) if gpus else "none (CPU only)"
     mode = "fast (MER_FAST=1)" if fast_mode() else "full"

@@ -270,8 +270,8 @@ def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="p
     y_true, y_pred, fold_warnings, histories = [], [], [], []
     iterator = enumerate(folds)
     if progress and len(folds) > 1:
-        from tqdm.auto import tqdm
-        iterator = tqdm(iterator, total=len(folds), desc=f"{row.label}, {protocol}")
+        from mer_lib.env import progress_bar
+        iterator = progress_bar(iterator, total=len(folds), desc=f"{row.label}, {protocol}")
     for k, (train_idx, test_idx) in iterator:
         ckpt = None
         if checkpoint_root is not None:
@@ -560,8 +560,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); {workers} at once")
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="reproduction")
+        from mer_lib.env import progress_bar
+        bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="reproduction")
     args = (str(inputs_path), str(out), int(epochs), int(batch_size), int(n_classes))
     if workers == 1:
         _worker_init()

@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,9 +133,24 @@ def process_clip(clip, apex=None, magnify="phase", alpha=20.0, flow="tvl1", size
     return frames.astype(np.float32), (np.concatenate([u, v]) / rms).astype(np.float32)
 
 
+class _Stopped(SystemExit):
+    """Raised in a worker by SIGTERM: the parent stopped the pre-processing."""
+
+
+def _stop_worker(signum, frame):
+    raise _Stopped(1)
+
+
 def _worker_init():
+    import signal
+
     from mer_lib.magnify import steerable
 
+    # Ctrl-C reaches every process of the terminal's group: the parent alone
+    # handles it (and stops the workers with SIGTERM), so no worker prints a
+    # traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
     steerable.FFT_WORKERS = 1          # the processes already share the cores
     try:
         import cv2
@@ -143,6 +160,15 @@ def _worker_init():
 
 
 def _job(args):
+    try:
+        return _clip_job(args)
+    except _Stopped:
+        # atomic_save_npz has removed its temporary file while this unwound;
+        # leave at once, without taking the next clip from the queue
+        os._exit(1)
+
+
+def _clip_job(args):
     index, clip, apex, settings, path = args
     if path is not None:
         cached = load_npz(path)
@@ -152,6 +178,39 @@ def _job(args):
     if path is not None:
         atomic_save_npz(path, frames=frames, flow=flow)
     return index, frames, flow, False
+
+
+def _stop_workers(pool, grace_s=5.0):
+    """Stop a ProcessPoolExecutor's workers now (after Ctrl-C), and wait until they have.
+
+    concurrent.futures has no public way to stop running workers: its shutdown
+    waits for them, so they would go on computing the queued clips.  Each
+    worker gets SIGTERM (it removes its temporary file and exits) and is
+    killed if it has not exited after ``grace_s`` seconds.
+    """
+    import signal
+
+    # (No future is cancelled here: the pool's manager thread fails the pending
+    # ones itself when it sees its workers gone, and in Python 3.11 it dies on
+    # a cancelled one, leaving its queue feeder blocked and the exit hanging.)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits for this
+    try:
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + grace_s
+        for proc in processes:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        pool.shutdown(wait=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _as_clips(clips):
@@ -229,8 +288,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     n_jobs = os.cpu_count() or 1 if n_jobs is None else int(n_jobs)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
+        from mer_lib.env import progress_bar
+        bar = progress_bar(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
     if n_jobs <= 1 or len(jobs) == 1:
         results = (_job(job) for job in jobs)
         for index, fr, fl, _ in results:
@@ -241,14 +300,24 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         import multiprocessing
 
         # spawn, not fork: the parent may already run TensorFlow's threads
-        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
+        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
+        try:
             futures = [pool.submit(_job, job) for job in jobs]
             for future in as_completed(futures):
                 index, fr, fl, _ = future.result()
                 frames[index], flows[index] = fr, fl
                 if bar is not None:
                     bar.update()
+        except BaseException:
+            # Ctrl-C (or an error): the workers stop within seconds, before the
+            # caller reports it; finished clips stay cached, nothing half-written
+            if bar is not None:
+                bar.close()
+                bar = None
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     if bar is not None:
         bar.close()
     return NetworkInputs(frames[..., None], flows[..., None], settings)

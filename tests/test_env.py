@@ -1,3 +1,5 @@
+import os
+
 import mer_lib
 from mer_lib import env
 
@@ -17,3 +19,34 @@ def test_print_setup_names_the_version_and_the_gpu(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert f"mer_lib {mer_lib.__version__}" in out
     assert "GPU: none" in out
+
+
+def test_widgets_are_live_except_while_the_book_is_built(monkeypatch):
+    monkeypatch.delenv("MER_BOOK_BUILD", raising=False)
+    assert env.live_widgets()
+    monkeypatch.setenv("MER_BOOK_BUILD", "1")
+    assert not env.live_widgets()
+
+
+def test_progress_bar_is_text_while_the_book_is_built(monkeypatch):
+    from tqdm.std import tqdm as text_bar
+
+    monkeypatch.setenv("MER_BOOK_BUILD", "1")
+    bar = env.progress_bar(range(3), desc="x", disable=True)
+    assert type(bar) is text_bar and list(bar) == [0, 1, 2]
+
+
+def test_importing_tensorflow_after_mer_lib_prints_no_start_up_noise():
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("tensorflow")
+    code = "import mer_lib, tensorflow as tf; print(int(tf.constant(2) + 1))"
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=clean)
+    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr
+    for word in ("cudart_stub", "oneDNN", "absl", "cuda"):
+        assert word not in out.stderr, out.stderr

@@ -67,3 +67,49 @@ def test_bad_settings_are_named(tiny, kwargs, match):
 def test_empty_selection_is_refused():
     with pytest.raises(ValueError, match="empty"):
         preprocess(np.zeros((0, 8, 32, 32)))
+
+
+def test_ctrl_c_stops_the_parallel_preprocessing_at_once_and_leaves_the_cache_consistent(tmp_path):
+    # As a terminal does: SIGINT to the whole process group of `mer preprocess`.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mer_lib.data.prepare import load_npz
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mer_lib.cli", "preprocess", "--dataset", "synth", "--out", str(out),
+           "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        start = time.monotonic()
+        while len(list(out.glob("cache/*/*.npz"))) < 2:
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() - start < 240, "pre-processing wrote no clip in 240 s"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-2000:]
+    assert stopped_after < 10, f"stopped {stopped_after:.1f} s after Ctrl-C"
+    assert err.count("interrupted") == 1 and "Traceback" not in err, err[-2000:]
+    for _ in range(100):                      # the workers (and the resource tracker) are gone too
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("processes of the interrupted run are still running")
+    files = sorted(out.glob("cache/*/*.npz"))
+    time.sleep(1)
+    assert sorted(out.glob("cache/*/*.npz")) == files, "clips were still written after the stop"
+    assert not list(out.glob("cache/*/.tmp-*")), "a half-written file was left in the cache"
+    assert files and all(load_npz(f, keys=("frames", "flow")) is not None for f in files)

@@ -42,6 +42,7 @@ def setup_source() -> str:
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
         f"                    \"mer_lib @ git+{url}@{branch}\"], check=True)\n"
         "import mer_lib.env\n"
+        "mer_lib.env.quiet_tensorflow()  # before anything imports TensorFlow: no C++ start-up lines\n"
         "mer_lib.env.print_setup()"
     )
 

@@ -259,11 +259,27 @@ def atomic_save_npz(path, **arrays) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        # mkstemp creates the file 0600; a result file gets the user's usual permissions
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (thread-safe)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_npz(path, keys=()):
@@ -342,8 +358,8 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
     out = np.empty((len(records), n_frames, size, size), np.float32)
     iterator = records
     if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(records, desc="preparing clips")
+        from mer_lib.env import progress_bar
+        iterator = progress_bar(records, desc="preparing clips")
     for i, record in enumerate(iterator):
         cached = None
         if cache_dir is not None:

@@ -732,8 +732,8 @@ def synthetic_dataset(seed=0, counts=PAPER_COUNTS, n_subjects=22, n_frames=8, si
     aus = []
     iterator = range(n)
     if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(iterator, desc="SynthME clips")
+        from mer_lib.env import progress_bar
+        iterator = progress_bar(iterator, desc="SynthME clips")
     for i in iterator:
         person = people[subjects[i]]
         cos, sin = np.cos(person["angle"]), np.sin(person["angle"])

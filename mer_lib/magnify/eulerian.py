@@ -96,8 +96,8 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     out = np.empty_like(luma)
     order = range(t)
     if progress:
-        from tqdm.auto import tqdm
-        order = tqdm(order, desc="linear magnification")
+        from mer_lib.env import progress_bar
+        order = progress_bar(order, desc="linear magnification")
     if temporal == "ideal":
         pyramids = [laplacian_pyramid(luma[k], levels) for k in range(t)]
         filtered = [ideal_bandpass(np.stack([p[lv] for p in pyramids]), fps, band) for lv in range(levels)]

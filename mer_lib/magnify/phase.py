@@ -97,8 +97,8 @@ def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", refere
     out = np.empty_like(luma)
     order = range(t)
     if progress:
-        from tqdm.auto import tqdm
-        order = tqdm(order, desc="phase magnification")
+        from mer_lib.env import progress_bar
+        order = progress_bar(order, desc="phase magnification")
 
     def shifted(coeffs, deltas):
         for key in pyr.bands:

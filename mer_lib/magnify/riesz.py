@@ -159,8 +159,8 @@ def magnify_riesz(frames, alpha, *, reference=0, sigma=2.0, n_levels=None, progr
     out = np.empty_like(luma)
     order = range(t)
     if progress:
-        from tqdm.auto import tqdm
-        order = tqdm(order, desc="Riesz magnification")
+        from mer_lib.env import progress_bar
+        order = progress_bar(order, desc="Riesz magnification")
     for k in order:
         bands = _laplacian_cv(luma32[k], levels)
         new = []

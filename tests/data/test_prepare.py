@@ -107,3 +107,17 @@ def test_an_interrupted_write_leaves_no_broken_cache(tmp_path, face_clip, monkey
     np.testing.assert_array_equal(again, out)
     assert not any(p.name.startswith(".tmp-") for p in cache.rglob("*"))
     assert os.path.getsize(path) > 100
+
+
+def test_result_npz_files_get_the_users_usual_permissions(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        prepare_module.atomic_save_npz(tmp_path / "a.npz", x=np.zeros(3))
+        os.umask(0o027)
+        prepare_module.atomic_save_npz(tmp_path / "b.npz", x=np.zeros(3))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.npz").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.npz").stat().st_mode) == 0o640

@@ -1,0 +1,76 @@
+"""The book's build extension (tools/mer_build.py): no widget, no stalled reply."""
+
+import asyncio
+import os
+import time
+
+import mer_build
+from jupyter_client.channels import AsyncZMQSocketChannel
+
+
+class _LateWakingSocket:
+    """A socket whose poll wakes only when its timeout expires, although a message
+    is waiting: the missed wake-up of nbclient issue 312 (the reply had arrived)."""
+
+    def __init__(self):
+        self.polls = []
+
+    async def poll(self, timeout_ms):
+        self.polls.append(timeout_ms)
+        await asyncio.sleep(timeout_ms / 1000)
+        return 1
+
+
+def test_stall_guard_reads_a_waiting_reply_within_a_second_not_at_the_cell_timeout():
+    mer_build.install_stall_guard()
+    assert getattr(AsyncZMQSocketChannel.get_msg, "_mer_stall_guard", False)
+    channel = AsyncZMQSocketChannel.__new__(AsyncZMQSocketChannel)
+    channel.socket = _LateWakingSocket()
+
+    async def recv():
+        return {"msg_type": "execute_reply"}
+
+    channel._recv = recv
+    start = time.monotonic()
+    msg = asyncio.run(channel.get_msg(timeout=60))
+    assert msg["msg_type"] == "execute_reply"
+    assert time.monotonic() - start < 5  # unguarded, this waits the whole 60 s
+    assert max(channel.socket.polls) <= 1000
+
+
+def test_stall_guard_still_times_out_when_no_message_comes():
+    from queue import Empty
+
+    mer_build.install_stall_guard()
+    channel = AsyncZMQSocketChannel.__new__(AsyncZMQSocketChannel)
+
+    class Silent:
+        async def poll(self, timeout_ms):
+            await asyncio.sleep(timeout_ms / 1000)
+            return 0
+
+    channel.socket = Silent()
+    start = time.monotonic()
+    try:
+        asyncio.run(channel.get_msg(timeout=1.5))
+    except Empty:
+        pass
+    else:
+        raise AssertionError("get_msg returned a message that never came")
+    assert 1.4 < time.monotonic() - start < 4
+
+
+def test_the_build_sets_static_mode_for_the_kernels(monkeypatch):
+    monkeypatch.delenv("MER_BOOK_BUILD", raising=False)
+    mer_build.prepare_build_environment()
+    assert os.environ["MER_BOOK_BUILD"] == "1"
+    from mer_lib.env import live_widgets
+    assert not live_widgets()
+
+
+def test_the_book_config_loads_the_build_extension():
+    import book_tools
+
+    config = book_tools.config()
+    assert config["sphinx"]["local_extensions"] == {"mer_build": "tools/"}
+    assert (book_tools.ROOT / "tools" / "mer_build.py").is_file()
