@@ -436,7 +436,7 @@ def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
     """Train one fold of one run and write its record to runs/<job_id>.json (atomically)."""
     import shutil
 
-    from mer_lib.train import _atomic_write_text
+    from mer_lib.data.prepare import atomic_write_text
 
     frames, flows, labels, subjects = _load_inputs(str(inputs_path))
     folds = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)
@@ -449,7 +449,7 @@ def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
                    "model": job.row.model, "input": job.row.flow_input or "frames", "control": job.row.control,
                    "recipe": job.recipe, "protocol": job.protocol, "repeat": job.repeat, "fold": job.fold,
                    "n_folds": job.n_folds, "seed": job.seed, "split_seed": job.split_seed})
-    _atomic_write_text(Path(out) / "runs" / f"{job.job_id}.json", json.dumps(record))
+    atomic_write_text(Path(out) / "runs" / f"{job.job_id}.json", json.dumps(record))
     shutil.rmtree(ckpt, ignore_errors=True)       # the record is what resuming needs now
     return job.job_id
 
@@ -548,9 +548,9 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
                     k: v for k, v in settings["recipes"].items() if k in earlier.get("recipes", {})}:
             raise ValueError(f"{out} holds results of other data or settings (see {settings_file}); "
                              "use another --out folder")
-    from mer_lib.train import _atomic_write_text
+    from mer_lib.data.prepare import atomic_write_text
 
-    _atomic_write_text(settings_file, json.dumps({**settings, "data": fingerprint}, indent=1))
+    atomic_write_text(settings_file, json.dumps({**settings, "data": fingerprint}, indent=1))
     if not inputs_path.exists():
         atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
                         **{f"flow_{k}": v for k, v in flows.items()})
@@ -603,7 +603,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
                       wall_seconds=round(wall + (earlier_wall if len(todo) < len(jobs) else 0.0), 1),
                       command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), workers=int(workers),
                       runs=len(jobs), data_fingerprint=fingerprint)
-    _atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
+    atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
     return summarize_results(out, rows=rows, jobs=jobs, class_names=class_names, n_classes=n_classes)
 
 

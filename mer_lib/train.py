@@ -57,8 +57,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -66,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_lib.data.prepare import atomic_write, atomic_write_text
 from mer_lib.env import gpu_names
 
 __all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
@@ -688,10 +687,10 @@ def _save_checkpoint(model, folder, epoch, history, fingerprint, extra, best_wei
     if best_weights is not None:
         arrays.update({f"b{i:04d}": w for i, w in enumerate(best_weights)})
     name = f"checkpoint-{epoch:04d}.npz"
-    _atomic_write(folder / name, lambda f: np.savez(f, **arrays))
+    atomic_write(folder / name, lambda f: np.savez(f, **arrays), suffix=".npz")
     state = {"epoch": epoch, "file": name, "history": history, "fingerprint": fingerprint,
              "paths": [p for p, _ in named], "has_best": best_weights is not None, **extra}
-    _atomic_write_text(folder / "state.json", json.dumps(state))
+    atomic_write_text(folder / "state.json", json.dumps(state))
     for old in folder.glob("checkpoint-*.npz"):
         if old.name != name:
             old.unlink()
@@ -723,29 +722,3 @@ def _load_checkpoint(model, path, state):
     if state.get("has_best"):
         return [arrays[f"b{i:04d}"] for i in range(len(model.get_weights()))]
     return None
-
-
-def _atomic_write_text(path, text):
-    """Write text to ``path`` atomically, with the user's usual permissions."""
-    _atomic_write(Path(path), lambda f: f.write(text.encode()))
-
-
-def _atomic_write(path, write):
-    """Call ``write(binary file)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -253,12 +253,27 @@ def atomic_save_npz(path, **arrays) -> None:
     **arrays : ndarray
         Plain numeric or string arrays (no objects: read back without pickle).
     """
+    atomic_write(path, lambda f: np.savez(f, **arrays), suffix=".npz")
+
+
+def atomic_write(path, write, suffix=""):
+    """Write a file atomically, with the user's usual permissions: ``write(f)`` fills a temporary file
+    beside ``path`` (opened in binary mode), which is then renamed into place.
+
+    Parameters
+    ----------
+    path : str or Path
+    write : callable
+        ``write(binary_file)``.
+    suffix : str
+        Of the temporary file's name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
         # mkstemp creates the file 0600; a result file gets the user's usual permissions
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -266,6 +281,11 @@ def atomic_save_npz(path, **arrays) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path, text):
+    """Write text (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _umask() -> int:
