@@ -99,6 +99,18 @@ def _relu_layers(model):
     return out
 
 
+def _probe(model):
+    """One Keras model giving the outputs of every ReLU Dense layer and the model's output."""
+    import keras
+
+    layers = _relu_layers(model)
+    return layers, keras.Model(model.inputs, [layer.output for layer in layers] + [model.outputs[0]])
+
+
+def _dead(layers, outputs):
+    return {layer.name: float(np.mean(np.asarray(o).max(axis=0) <= 0)) for layer, o in zip(layers, outputs)}
+
+
 def dead_fraction(model, inputs, batch_size=64):
     """Fraction of the units of each ReLU Dense layer that output zero for every clip.
 
@@ -112,15 +124,11 @@ def dead_fraction(model, inputs, batch_size=64):
     dict of str to float
         Layer name -> fraction of dead units, in [0, 1].
     """
-    import keras
-
-    layers = _relu_layers(model)
+    layers, probe = _probe(model)
     if not layers:
         return {}
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
     outs = probe.predict(inputs, batch_size=batch_size, verbose=0)
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    return {layer.name: float(np.mean(np.asarray(o).max(axis=0) <= 0)) for layer, o in zip(layers, outs)}
+    return _dead(layers, outs[:-1])
 
 
 def gradient_norms(model, inputs, labels):
@@ -218,12 +226,18 @@ def step_diagnostics(model, inputs, labels, n_classes=3, steps=17, batch_size=8,
     def subset(index):
         return {k: v[index] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[index]
 
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")   # as train does: retracing notices between models are expected here
+    relu_layers, probe_model = _probe(model)      # built once: a new model per step would retrace each time
     for step in range(steps + 1):
-        probs = np.asarray(model.predict(probe_x, batch_size=64, verbose=0), dtype=np.float64)
+        outs = probe_model.predict(probe_x, batch_size=64, verbose=0)
+        probs = np.asarray(outs[-1], dtype=np.float64)
         logp = np.log(np.clip(probs, 1e-12, 1.0))
         loss = float(-np.mean(logp[np.arange(len(probe_y)), np.asarray(probe_y, int)]))
         logit_std = float(np.mean(np.std(logp - logp.mean(axis=1, keepdims=True), axis=1)))
-        dead = dead_fraction(model, probe_x)
+        dead = _dead(relu_layers, outs[:-1])
         batch = order[(step * batch_size) % n:][:batch_size]
         if len(batch) < batch_size:
             batch = np.concatenate([batch, order[: batch_size - len(batch)]])
