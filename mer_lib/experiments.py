@@ -93,7 +93,17 @@ CONTROLS = (Row("Corrected two-stream (PBVM)", "two_stream_corrected", "pbvm"),
 
 
 def unique_rows(rows):
-    """The rows in order, each model-and-input once (Tables 3 and 4 share rows under other labels)."""
+    """The rows in order, each model-and-input once (Tables 3 and 4 share rows under other labels).
+
+    Parameters
+    ----------
+    rows : iterable of Row
+
+    Returns
+    -------
+    tuple of Row
+        The first row of each :attr:`Row.key`, in the order given.
+    """
     seen, out = set(), []
     for row in rows:
         if row.key not in seen:

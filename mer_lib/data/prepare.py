@@ -284,7 +284,13 @@ def atomic_write(path, write, suffix=""):
 
 
 def atomic_write_text(path, text):
-    """Write text (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    """Write text (UTF-8) to ``path`` atomically (see :func:`atomic_write`).
+
+    Parameters
+    ----------
+    path : str or Path
+    text : str
+    """
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
