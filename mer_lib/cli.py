@@ -136,7 +136,7 @@ def _parser():
 
 def _check_args(args):
     """Validate the arguments before any work starts; fill in the mode-dependent defaults."""
-    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "folds", "batch_size", "jobs"):
+    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "batch_size", "jobs"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")

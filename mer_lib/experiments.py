@@ -33,9 +33,11 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,8 +227,6 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
     flow_shape = None if row.flow_input is None else flows[row.flow_input].shape[1:]
     make = build(row.model, frames.shape[1:], flow_shape, n_classes, recipe.normalization)
     t0 = time.perf_counter()
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # collapse warnings are kept in the record instead
         result = train(make, row_inputs(row, frames, flows, train_idx, seed), labels[train_idx], recipe=recipe,
@@ -444,8 +444,6 @@ def _load_inputs(path):
 
 def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
     """Train one fold of one run and write its record to runs/<job_id>.json (atomically)."""
-    import shutil
-
     from mer_lib.data.prepare import atomic_write_text
 
     frames, flows, labels, subjects = _load_inputs(str(inputs_path))
@@ -573,8 +571,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         from mer_lib.env import progress_bar
         bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="reproduction")
     args = (str(inputs_path), str(out), int(epochs), int(batch_size), int(n_classes))
-    if workers == 1:
-        _worker_init()
+    if workers == 1:            # in this process: its environment is the caller's, left as it is
         for job in todo:
             _run_job(job, *args)
             if bar is not None:
@@ -597,8 +594,6 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     if bar is not None:
         bar.close()
     inputs_path.unlink(missing_ok=True)
-    import shutil
-
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     wall = time.perf_counter() - t_start
     earlier_wall = 0.0
