@@ -87,3 +87,17 @@ def test_every_registered_exercise_passes_with_its_own_reference():
 
     for name in exercise_names():
         assert check(name, _REGISTRY[name].reference, quiet=True).passed, name
+
+
+def test_check_prediction_numbers_choices_and_not_attempted(capsys):
+    from mer_lib.exercises import check_prediction
+
+    assert check_prediction("loss", 1.1, 1.0986, quiet=True).passed
+    assert not check_prediction("loss", 2.3, 1.0986, quiet=True).passed
+    assert not check_prediction("loss", ..., 1.0986, quiet=True).passed
+    assert "not attempted" in check_prediction("loss", ..., 1.0, quiet=True).message
+    wrong = check_prediction("curve", "c", "a", choices=("a", "b"), quiet=True)
+    assert not wrong.passed and "not one of" in wrong.message
+    check_prediction("curve", "a", "a", choices=("a", "b"), explain="It falls first.")
+    out = capsys.readouterr().out
+    assert "[PASS]" in out and "It falls first." in out

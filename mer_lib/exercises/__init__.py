@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["CheckResult", "Case", "Exercise", "register", "check", "exercise_names", "describe"]
+__all__ = ["CheckResult", "Case", "Exercise", "register", "check", "check_prediction", "exercise_names", "describe"]
 
 
 @dataclass
@@ -290,3 +290,65 @@ def _copy(obj):
     if isinstance(obj, dict):
         return {k: _copy(v) for k, v in obj.items()}
     return obj
+
+
+def check_prediction(question: str, prediction: Any, measured: Any, *, choices=None, rtol: float = 0.25,
+                     explain: str = "", quiet: bool = False) -> CheckResult:
+    """Compare a prediction the student wrote down with what a provided cell measured.
+
+    A "predict, then measure" exercise: the student sets ``prediction`` before
+    running the measurement, then this call says whether the prediction held
+    and what the measurement shows. A wrong prediction is not an error.
+
+    Parameters
+    ----------
+    question : str
+        What was predicted ("the loss at initialisation").
+    prediction : object
+        The student's answer: one of ``choices``, or a number. ``...`` (the
+        stub's placeholder) means not attempted yet.
+    measured : object
+        What the provided cell measured, of the same kind.
+    choices : sequence, optional
+        The allowed answers; a prediction outside them is reported as such.
+    rtol : float
+        Relative tolerance for a numerical prediction.
+    explain : str
+        What the measurement shows, printed whatever the prediction.
+    quiet : bool
+
+    Returns
+    -------
+    CheckResult
+        ``passed`` is True when the prediction matched the measurement.
+
+    Examples
+    --------
+    >>> check_prediction("the loss at initialisation", 1.1, 1.0986, quiet=True).passed
+    True
+    >>> check_prediction("which curve falls first", "b", "a", choices=("a", "b"), quiet=True).passed
+    False
+    """
+    name = f"prediction: {question}"
+    if prediction is Ellipsis:
+        result = CheckResult(name, False, "not attempted yet: replace `...` with your prediction, "
+                             "run that cell, then run the measurement again.")
+    elif choices is not None and prediction not in tuple(choices):
+        result = CheckResult(name, False, f"your prediction {prediction!r} is not one of "
+                             f"{', '.join(repr(c) for c in choices)}.")
+    else:
+        if choices is None:
+            try:
+                ok = bool(np.isclose(float(prediction), float(measured), rtol=rtol, atol=0.0))
+            except (TypeError, ValueError):
+                ok = prediction == measured
+        else:
+            ok = prediction == measured
+        mark = "held" if ok else "did not hold"
+        shown = f"{float(measured):.4g}" if choices is None and np.isscalar(measured) and \
+            not isinstance(measured, (str, bool)) else repr(measured)
+        result = CheckResult(name, ok, f"you predicted {prediction!r}, the measurement gives {shown}: "
+                             f"your prediction {mark}." + (f" {explain}" if explain else ""))
+    if not quiet:
+        print(result)
+    return result
