@@ -126,6 +126,10 @@ def _parser():
     p.add_argument("--repeats", type=int, default=None,
                    help="runs under the paper's split, each with its own split and seed (default 5; 2 with --fast)")
     p.add_argument("--loso-seeds", type=int, default=1, help="runs under leave-one-subject-out (default 1)")
+    p.add_argument("--loso-rows", default=None,
+                   help="comma-separated row keys run under leave-one-subject-out (default: every row)")
+    p.add_argument("--loso-recipe", default=None, choices=RECIPES,
+                   help="the one recipe run under leave-one-subject-out (default: every recipe)")
     p.add_argument("--workers", type=int, default=None,
                    help="training runs at once (default: up to 8 on a GPU, 1 on a CPU)")
     p.add_argument("--epochs", type=int, default=None, help="default 100 (1 with --fast)")
@@ -370,6 +374,8 @@ def cmd_reproduce(args):
                           protocols=protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
                           epochs=args.epochs, class_names=list(names), n_classes=len(names),
                           workers="auto" if args.workers is None else args.workers, command=args.command_line,
+                          loso_rows=None if args.loso_rows is None else [k for k in args.loso_rows.split(",") if k],
+                          loso_recipes=None if args.loso_recipe is None else [args.loso_recipe],
                           dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
                                    "seed": args.seed, "n_clips": int(len(labels)),
                                    "n_subjects": int(len(np.unique(subjects))), "class_names": list(names)})
