@@ -353,10 +353,10 @@ def provenance(**extra):
     Returns
     -------
     dict
-        ``commit`` (None outside a git checkout, unless the environment
-        variable ``MER_COMMIT`` names the commit the tree was copied from, as
-        ``tools/gpu_run.sh`` does), ``tree_clean`` (None likewise,
-        ``MER_TREE_CLEAN=1`` with ``MER_COMMIT``), library, Keras, backend, NumPy and Python versions,
+        ``commit`` (the environment variable ``MER_COMMIT`` when set: the
+        commit a tree was copied from, as ``tools/gpu_run.sh`` sets it;
+        otherwise git's, None outside a checkout), ``tree_clean``
+        (``MER_TREE_CLEAN=1`` with ``MER_COMMIT``; git's otherwise), library, Keras, backend, NumPy and Python versions,
         ``platform``, ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
     """
     import keras
@@ -365,20 +365,12 @@ def provenance(**extra):
     from mer_lib.env import gpu_names
 
     root = Path(mer_lib.__file__).resolve().parent.parent
-    commit = clean = None
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
-        if out.returncode == 0:
-            commit = out.stdout.strip()
-            status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=20)
-            clean = status.returncode == 0 and not status.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    if commit is None and os.environ.get("MER_COMMIT"):
-        # a copy of the working tree without .git (the GPU machine): the commit recorded where it was copied
-        commit = os.environ["MER_COMMIT"]
-        clean = os.environ.get("MER_TREE_CLEAN") == "1"
+    if os.environ.get("MER_COMMIT"):
+        # a tree copied from a checkout (the GPU machine): the commit recorded where it was copied wins over
+        # whatever .git the copy may sit in (one such machine had a stale .git of an older commit)
+        commit, clean = os.environ["MER_COMMIT"], os.environ.get("MER_TREE_CLEAN") == "1"
+    else:
+        commit, clean = _git_state(root)
     backend = keras.backend.backend()
     try:
         backend_version = __import__(backend).__version__
@@ -392,6 +384,19 @@ def provenance(**extra):
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     info.update(extra)
     return info
+
+
+def _git_state(root):
+    """(commit, clean) of the checkout at ``root``; (None, None) outside one or without git."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
+        if out.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=20)
+        return out.stdout.strip(), status.returncode == 0 and not status.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
 
 
 @dataclass(frozen=True)

@@ -173,3 +173,12 @@ def test_locate_results_reads_the_environment_first(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results" / "other").mkdir(parents=True)
     assert ex.locate_results("other") == tmp_path / "results" / "other"
+
+
+def test_provenance_prefers_the_commit_the_tree_was_copied_from(monkeypatch):
+    monkeypatch.setenv("MER_COMMIT", "0" * 40)
+    monkeypatch.setenv("MER_TREE_CLEAN", "1")
+    prov = ex.provenance()
+    assert prov["commit"] == "0" * 40 and prov["tree_clean"] is True
+    monkeypatch.delenv("MER_COMMIT")
+    assert ex.provenance()["commit"] != "0" * 40
