@@ -13,7 +13,7 @@
 #   C  B + three more repeats under the paper's split (5 in all)
 # A stage that runs out of time is dropped whole: its finished folds go to $OUT/partial/, not into
 # the results, which are then the last finished stage's (tables, figures and provenance). The results folder
-# (CSV, JSON, PNG only) comes back in $OUT/full. With `.gpu_seed/runs/` in the tree (the run records
+# (CSV, JSON, PNG) comes back as $OUT/full.tgz. With `.gpu_seed/runs/` in the tree (the run records
 # of an earlier call, carried), finished folds are not trained again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,10 +69,9 @@ case "${1:-}" in
     if [ $b = 0 ]; then mv "$runs"/*__loso__* "$OUT/partial/" 2>/dev/null || true; fi
     if [ $a = 0 ]; then mv "$runs"/*.json "$OUT/partial/" 2>/dev/null || true; rm -f "$work/results/provenance.json"; fi
     echo "stages A B C finished: $a $b $c; wall time $(( $(date +%s) - start )) s"
-    mkdir -p "$OUT/full"
+    # one archive: the tool that brings $OUT back limits the number of files
     if [ -f "$work/results/provenance.json" ]; then
-      (cd "$work/results" && find . -type f \( -name '*.csv' -o -name '*.json' -o -name "*.png" \) \
-          -exec cp --parents {} "$OUT/full/" \;)
+      tar czf "$OUT/full.tgz" -C "$work/results" --exclude=./checkpoints --exclude=./inputs.npz .
     fi
     if [ $(( deadline + 60 - $(date +%s) )) -gt 60 ]; then
       timeout -k 10 $(( deadline + 60 - $(date +%s) )) \
