@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from mer_lib.magnify.common import _check_alpha, check_clip, yiq_to_rgb
+from mer_lib.magnify.common import _check_alpha, check_clip, current_fft_workers, yiq_to_rgb
 
 __all__ = ["magnify_riesz", "riesz_transform"]
 
@@ -75,8 +75,6 @@ def riesz_transform(band, exact=True):
         return r1, r2
     import scipy.fft as sfft
 
-    from mer_lib.magnify.steerable import FFT_WORKERS
-
     h, w = band.shape
     key = (h, w)
     if key not in _FILTERS:
@@ -86,9 +84,10 @@ def riesz_transform(band, exact=True):
         radius[0, 0] = 1.0
         _FILTERS[key] = ((-1j * fx / radius).astype(np.complex64), (-1j * fy / radius).astype(np.complex64))
     k1, k2 = _FILTERS[key]
-    spectrum = sfft.rfft2(band, workers=FFT_WORKERS)
-    r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=FFT_WORKERS)
-    r2 = sfft.irfft2(spectrum * k2, s=(h, w), workers=FFT_WORKERS)
+    workers = current_fft_workers()
+    spectrum = sfft.rfft2(band, workers=workers)
+    r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=workers)
+    r2 = sfft.irfft2(spectrum * k2, s=(h, w), workers=workers)
     return r1.astype(band.dtype, copy=False), r2.astype(band.dtype, copy=False)
 
 
