@@ -290,6 +290,21 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     -------
     NetworkInputs
         ``frames`` (N, T, size, size, 1) and ``flow`` (N, 2T, size, size, 1).
+   
+    Raises
+    ------
+    ValueError
+        An unknown ``magnify``, ``flow`` or ``eighth``, a ``size`` below 8, an
+        empty selection, an ``n_jobs`` below 1, or an apex that is not a frame
+        after the onset.
+
+    Examples
+    --------
+    >>> from mer_lib.data import synthetic_dataset
+    >>> clips = synthetic_dataset(seed=0, counts=(1, 1, 0), n_subjects=2, size=64)
+    >>> inputs = preprocess(clips, magnify=None, flow="horn_schunck", size=32, n_jobs=1, progress=False)
+    >>> inputs.frames.shape, inputs.flow.shape
+    ((2, 8, 32, 32, 1), (2, 16, 32, 32, 1))
     """
     _check_choices(magnify, flow, eighth)
     if not isinstance(size, (int, np.integer)) or size < 8:

@@ -36,6 +36,15 @@ def opencv_tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, nscales=5, war
     Returns
     -------
     ndarray, shape (H, W, 2), float32
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> f0 = ndimage.gaussian_filter(rng.random((64, 64)), 2)
+    >>> f1 = ndimage.shift(f0, (0.0, 0.5), order=3, mode="nearest")   # moves right by 0.5 px
+    >>> round(float(np.median(opencv_tvl1(f0, f1)[..., 0])), 1)
+    0.5
     """
     import cv2
 
@@ -66,6 +75,15 @@ def skimage_tvl1(frame0, frame1, **kwargs):
     Returns
     -------
     ndarray, shape (H, W, 2), float32
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> f0 = ndimage.gaussian_filter(rng.random((64, 64)), 2)
+    >>> f1 = ndimage.shift(f0, (0.0, 0.5), order=3, mode="nearest")   # moves right by 0.5 px
+    >>> round(float(np.median(skimage_tvl1(f0, f1)[..., 0])), 1)
+    0.5
     """
     from skimage.registration import optical_flow_tvl1
 

@@ -42,6 +42,11 @@ def level_alphas(shape, n_levels, alpha, lambda_c=16.0, exaggeration=2.0):
     Returns
     -------
     list of float, finest level first
+   
+    Examples
+    --------
+    >>> [round(a, 1) for a in level_alphas((128, 128), 6, 20, lambda_c=16)]
+    [0.0, 7.9, 17.8, 20, 20, 0.0]
     """
     if lambda_c is None:
         return [alpha] * n_levels
@@ -86,6 +91,21 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     Returns
     -------
     ndarray, same shape as ``frames``, float64
+   
+    References
+    ----------
+    Wu, Rubinstein, Shih, Guttag, Durand & Freeman, "Eulerian video
+    magnification for revealing subtle changes in the world", ACM
+    Transactions on Graphics 31(4), 2012.
+
+
+    Examples
+    --------
+    >>> from mer_lib.magnify.testdata import grating_clip, measured_shift
+    >>> clip = grating_clip(0.1)               # a grating moving right by 0.1 px per frame
+    >>> round(measured_shift(magnify_linear(clip, 10), 1), 2)   # (1 + alpha) times as far (less: 1.1 px is near the linear
+    ...                                              # approximation's limit, a sixteenth of the wavelength)
+    1.05
     """
     alpha, luma, chroma, reference = _begin(frames, alpha, reference)
     temporal = check_temporal(temporal, fps, band, r1, r2)

@@ -84,6 +84,14 @@ def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", refere
     ----------
     Wadhwa, Rubinstein, Durand & Freeman, "Phase-based video motion
     processing", ACM Transactions on Graphics 32(4), 2013.
+   
+
+    Examples
+    --------
+    >>> from mer_lib.magnify.testdata import grating_clip, measured_shift
+    >>> clip = grating_clip(0.1)               # a grating moving right by 0.1 px per frame
+    >>> round(measured_shift(magnify_phase(clip, 10), 1), 2)   # (1 + alpha) times as far
+    1.1
     """
     alpha, luma, chroma, reference = _begin(frames, alpha, reference, sigma)
     temporal = check_temporal(temporal, fps, band, r1, r2)
