@@ -290,7 +290,7 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     -------
     NetworkInputs
         ``frames`` (N, T, size, size, 1) and ``flow`` (N, 2T, size, size, 1).
-   
+
     Raises
     ------
     ValueError

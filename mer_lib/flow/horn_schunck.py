@@ -199,10 +199,8 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
 
     Examples
     --------
-    >>> from scipy import ndimage
-    >>> rng = np.random.default_rng(0)
-    >>> f0 = ndimage.gaussian_filter(rng.random((64, 64)), 2)
-    >>> f1 = ndimage.shift(f0, (0.5, 0.0), order=3, mode="nearest")   # moves down by 0.5 px
+    >>> from mer_lib.flow.testdata import translated_pair
+    >>> f0, f1, gt = translated_pair(0.0, 0.5, size=64)       # moves down by 0.5 px
     >>> flow = horn_schunck(f0, f1)
     >>> round(float(np.median(flow[..., 1])), 1)
     0.5

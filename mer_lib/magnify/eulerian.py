@@ -42,7 +42,7 @@ def level_alphas(shape, n_levels, alpha, lambda_c=16.0, exaggeration=2.0):
     Returns
     -------
     list of float, finest level first
-   
+
     Examples
     --------
     >>> [round(a, 1) for a in level_alphas((128, 128), 6, 20, lambda_c=16)]
@@ -91,13 +91,12 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     Returns
     -------
     ndarray, same shape as ``frames``, float64
-   
+
     References
     ----------
     Wu, Rubinstein, Shih, Guttag, Durand & Freeman, "Eulerian video
     magnification for revealing subtle changes in the world", ACM
     Transactions on Graphics 31(4), 2012.
-
 
     Examples
     --------

@@ -84,7 +84,6 @@ def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", refere
     ----------
     Wadhwa, Rubinstein, Durand & Freeman, "Phase-based video motion
     processing", ACM Transactions on Graphics 32(4), 2013.
-   
 
     Examples
     --------

@@ -61,7 +61,7 @@ def riesz_transform(band, exact=True):
     Returns
     -------
     r1, r2 : ndarray, shape (h, w)
-   
+
     Examples
     --------
     The Riesz transform of a plane wave is its quadrature (the sine for a
@@ -149,7 +149,6 @@ def magnify_riesz(frames, alpha, *, reference=0, sigma=2.0, n_levels=None, progr
     ----------
     Wadhwa, Rubinstein, Durand & Freeman, "Riesz pyramids for fast phase-based
     video magnification", ICCP 2014.
-   
 
     Examples
     --------

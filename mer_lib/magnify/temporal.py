@@ -47,7 +47,7 @@ def ideal_bandpass(signal, fps, band, axis=0):
     Returns
     -------
     ndarray, same shape, real
-   
+
     Examples
     --------
     >>> t = np.arange(30) / 30.0                       # one second at 30 fps
@@ -73,7 +73,7 @@ class IIRBandpass:
         The signal at the reference frame (both low-pass filters start there).
     r1, r2 : float
         Rates of the fast and slow low-pass filters (``r1 > r2``).
-   
+
     Examples
     --------
     A step from 0 to 1: the output rises, then decays back to 0 as both
@@ -127,7 +127,7 @@ def frequency_response(temporal, freqs, fps, band=None, r1=0.4, r2=0.05):
     ValueError
         An unknown ``temporal``, ``fps <= 0``, frequencies outside
         ``[0, fps / 2]``, or settings that :func:`check_temporal` refuses.
-   
+
     Examples
     --------
     >>> frequency_response("iir", [0.0, 2.0, 15.0], fps=30).round(3)
