@@ -19,9 +19,9 @@ Chapter ``book/04_tvl1.md`` derives both steps.
 
 from __future__ import annotations
 
-import numpy as np
-
 import warnings
+
+import numpy as np
 
 from mer_lib.flow.common import as_grey_pair, coarse_to_fine, gradient_centered, normalize_pair, warp_bicubic
 
