@@ -53,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def load_dataset(name, root=None, fast=False, cache=None, seed=0):
-    """Clips (N, T, H, W) in [0, 1], labels, subjects, apex indices and class names: :func:`mer_lib.data.load_dataset`."""
+    """Clips (N, T, H, W), labels, subjects, apex indices and class names (:func:`mer_lib.data.load_dataset`)."""
     return tuple(_data_registry.load_dataset(name, root, fast=fast, cache_dir=cache, seed=seed))
 
 

@@ -102,8 +102,9 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     --------
     >>> from mer_lib.magnify.testdata import grating_clip, measured_shift
     >>> clip = grating_clip(0.1)               # a grating moving right by 0.1 px per frame
-    >>> round(measured_shift(magnify_linear(clip, 10), 1), 2)   # (1 + alpha) times as far (less: 1.1 px is near the linear
-    ...                                              # approximation's limit, a sixteenth of the wavelength)
+    >>> round(measured_shift(magnify_linear(clip, 10), 1), 2)   # a little less than (1 + alpha) x 0.1 px:
+    ...                                      # 1.1 px is past a sixteenth of the wavelength, where the linear
+    ...                                      # approximation starts to fall short
     1.05
     """
     alpha, luma, chroma, reference = _begin(frames, alpha, reference)
