@@ -23,7 +23,8 @@ is cached per setting, so an interrupted run continues where it stopped.
 
 :func:`network_inputs` makes the inputs of several kinds at once (raw flow,
 phase- or Eulerian-magnified flow) for the clips of
-:func:`mer_lib.data.load_dataset`.
+:func:`mer_lib.data.load_dataset`; :func:`dataset_inputs` does both in one call,
+from a dataset's name.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,7 +45,8 @@ from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
 from mer_lib.data.prepare import atomic_save_npz, load_npz
 
-__all__ = ["preprocess", "process_clip", "network_inputs", "NetworkInputs", "MAGNIFIERS", "FLOWS", "EIGHTH"]
+__all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
+           "MAGNIFIERS", "FLOWS", "EIGHTH"]
 
 #: Magnifier names (None: no magnification), read from :data:`mer_lib.magnify.METHODS`.
 MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
@@ -436,3 +439,79 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
     if frames is None:       # frames alone: no magnification, and the flow is not kept
         frames = preprocess(clips, None, 0.0, **common).frames
     return frames, flows
+
+
+class DatasetInputs(NamedTuple):
+    """A dataset and its network inputs, as :func:`dataset_inputs` returns them.
+
+    Attributes
+    ----------
+    clips, labels, subjects, apex, class_names
+        As :class:`mer_lib.data.Dataset`.
+    frames : ndarray, shape (N, T, size, size, 1), float32
+    flows : dict of str to ndarray, shape (N, 2T, size, size, 1), float32
+    """
+
+    clips: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray
+    apex: np.ndarray
+    class_names: list
+    frames: np.ndarray
+    flows: dict
+
+
+def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size=64, cache_dir=None, n_jobs=None,
+                   progress=True):
+    """From a dataset's name to its clips, labels, subjects, apex frames and network inputs, in one call.
+
+    :func:`mer_lib.data.load_dataset`, then :func:`network_inputs`; what the
+    ``mer`` command does before training.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`mer_lib.data.DATASETS`.
+    kinds : iterable of str, default ("pbvm",)
+        Flow inputs to make (keys of :data:`mer_lib.experiments.INPUT_SETTINGS`).
+    root : str or Path, optional
+        The folder of a licensed copy (every dataset but ``"synth"``).
+    fast : bool, default False
+        ``"synth"`` only: 10 small clips.
+    seed : int, default 0
+    size : int, default 64
+    cache_dir : str or Path, optional
+        Caches the prepared clips (``clips/``) and the pre-processed ones
+        (``preprocess/``) under this folder.
+    n_jobs : int, optional
+    progress : bool
+
+    Returns
+    -------
+    DatasetInputs
+        ``(clips, labels, subjects, apex, class_names, frames, flows)``, a named tuple.
+
+    Raises
+    ------
+    ValueError
+        An unknown dataset or input kind, or no ``root`` for a licensed database.
+
+    Examples
+    --------
+    >>> data = dataset_inputs("synth", ["flow"], fast=True, n_jobs=1, progress=False)
+    >>> data.frames.shape, data.flows["flow"].shape, data.class_names
+    ((10, 8, 64, 64, 1), (10, 16, 64, 64, 1), ['negative', 'positive', 'surprise'])
+    """
+    from mer_lib.data.datasets import load_dataset
+    from mer_lib.experiments import INPUT_SETTINGS
+
+    kinds = list(kinds)
+    unknown = [k for k in kinds if k not in INPUT_SETTINGS]
+    if unknown:      # before the (possibly long) preparation of the clips
+        raise ValueError(f"unknown input kind {unknown[0]!r}: choose from {', '.join(INPUT_SETTINGS)}")
+    cache = None if cache_dir is None else Path(cache_dir)
+    data = load_dataset(name, root, fast=fast, seed=seed, progress=progress,
+                        cache_dir=None if cache is None else cache / "clips")
+    frames, flows = network_inputs(data.clips, kinds, apex=data.apex, size=size, n_jobs=n_jobs, progress=progress,
+                                   cache_dir=None if cache is None else cache / "preprocess")
+    return DatasetInputs(*data, frames, flows)

@@ -171,3 +171,17 @@ def test_network_inputs_makes_every_kind_from_one_set_of_clips(tiny):
     np.testing.assert_array_equal(frames, direct.frames)
     with pytest.raises(ValueError, match="unknown input kind 'pbvn'"):
         pipeline.network_inputs(tiny.frames[:2], ["pbvn"])
+
+
+def test_dataset_inputs_goes_from_a_name_to_the_network_inputs_in_one_call(tmp_path):
+    from mer_lib.data import load_dataset
+
+    data = pipeline.dataset_inputs("synth", ["flow"], fast=True, size=32, cache_dir=tmp_path, n_jobs=1,
+                                   progress=False)
+    alone = load_dataset("synth", fast=True, progress=False)
+    np.testing.assert_array_equal(data.clips, alone.clips)
+    np.testing.assert_array_equal(data.apex, alone.apex)
+    assert data.frames.shape == (10, 8, 32, 32, 1) and set(data.flows) == {"flow"}
+    assert list((tmp_path / "preprocess").iterdir())         # cached where it said
+    with pytest.raises(ValueError, match="unknown input kind"):
+        pipeline.dataset_inputs("synth", ["optical flow"], fast=True, progress=False)
