@@ -96,17 +96,26 @@ def test_student_notebook_holds_no_solution_and_no_output(md, student):
     assert [c.source for c in nb.cells if c.source != course_builds.SOLUTION_NOTE] == kept
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
-def test_student_notebook_runs_and_each_exercise_answers_not_attempted(md, student, tmp_path):
-    """Run as a student would, before writing anything: only NotImplementedError may be raised,
-    and every exercise's checker says "not attempted yet" (it never fails with another error)."""
-    path = student / "book" / f"{md.stem}.ipynb"
-    out = tmp_path / "cells.json"
-    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg")
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "course_builds.py"), "execute", str(path), str(out)],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=path.parent)
+@pytest.fixture(scope="module")
+def student_runs(student, tmp_path_factory):
+    """Every student notebook run in one process (fast mode), each up to its last exercise."""
+    tmp = tmp_path_factory.mktemp("runs")
+    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(tmp / "cache"), MPLBACKEND="Agg")
+    paths = [str(student / "book" / f"{stem}.ipynb") for stem in IDS]
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "course_builds.py"), "exercises", str(tmp / "runs.json"),
+                          *paths], capture_output=True, text=True, timeout=900, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    cells = {r["index"]: r for r in json.loads(out.read_text())}
+    return json.loads((tmp / "runs.json").read_text())
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_student_notebook_runs_and_each_exercise_answers_not_attempted(md, student, student_runs):
+    """Run as a student would before writing anything, up to the last exercise: only
+    NotImplementedError may be raised, and every exercise's checker says "not attempted yet"
+    (it never fails with another error). The cells after the last exercise are checked by
+    the next test, statically."""
+    path = student / "book" / f"{md.stem}.ipynb"
+    cells = {r["index"]: r for r in student_runs[md.stem]}
     errors = [(i, r["error"], r["message"][:200]) for i, r in cells.items()
               if r["error"] not in (None, "NotImplementedError")]
     assert not errors, f"{path.name}: cells fail with other errors than NotImplementedError: {errors}"
@@ -118,6 +127,14 @@ def test_student_notebook_runs_and_each_exercise_answers_not_attempted(md, stude
         fails = re.findall(r"^\[FAIL\] .*$", checker["stdout"], re.MULTILINE)
         assert fails and all("not attempted yet" in f for f in fails), (
             f"{path.name}: exercise at cell {e['index']} printed {checker['stdout'][-300:]!r}")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_no_cell_of_the_student_edition_needs_a_name_only_a_solution_defines(md):
+    nb = course_builds.chapter_notebook(md)
+    missing = course_builds.solution_only_names(nb)
+    assert not missing, (f"{md.name}: in the student edition these cells use names that only a removed "
+                         f"solution cell defines (NameError): {missing}; define them outside the solution")
 
 
 def test_student_edition_colab_buttons_open_its_notebooks_on_its_branch(student):

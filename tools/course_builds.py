@@ -256,13 +256,62 @@ def build(edition: str, out: Path | None = None, branch: str | None = None, html
     return out
 
 
-def execute_in_process(nb) -> list[dict]:
+def solution_only_names(nb) -> list[tuple[int, str]]:
+    """Names a cell uses that only an earlier *solution* cell defines: in the student edition,
+    where the solutions are gone, that cell fails with a NameError.
+
+    Returns
+    -------
+    list of (cell index, name)
+    """
+    import ast
+    import builtins
+
+    def bound_and_used(source):
+        tree = ast.parse(source)
+        bound, used = set(), set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+        return bound, used
+
+    by_solution, by_others, missing = set(), set(dir(builtins)), []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            bound, used = bound_and_used(cell.source)
+        except SyntaxError:
+            continue
+        if "solution" in tags(cell):
+            by_solution |= bound
+            continue
+        missing += [(i, n) for n in sorted(used - bound - by_others) if n in by_solution]
+        by_others |= bound
+    return missing
+
+
+def execute_in_process(nb, stop_after: int | None = None) -> list[dict]:
     """Run a notebook's code cells in order in this process, as a student runs the edition.
 
     Every cell runs, whatever the previous ones did: an error is recorded, not
     raised. For fast checks of the editions (``MER_FAST=1``, ``MER_BOOK_BUILD=1``
     and a non-interactive matplotlib are set by the caller); the book itself is
     executed by its kernel-based executor.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+    stop_after : int, optional
+        The index of the last cell to run (all when None).
 
     Returns
     -------
@@ -276,6 +325,8 @@ def execute_in_process(nb) -> list[dict]:
     namespace = {"__name__": "__main__"}
     results = []
     for i, cell in enumerate(nb.cells):
+        if stop_after is not None and i > stop_after:
+            break
         if cell.cell_type != "code":
             continue
         out, error, message = io.StringIO(), None, ""
@@ -296,14 +347,20 @@ def execute_in_process(nb) -> list[dict]:
 def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["execute"]:   # execute NOTEBOOK JSON: run a notebook in process, results to JSON
+    if argv[:1] == ["exercises"]:   # exercises JSON NOTEBOOK...: run each up to its last exercise
         import json
         import os
 
         os.environ.setdefault("MPLBACKEND", "Agg")
         os.environ["MER_BOOK_BUILD"] = "1"
-        results = execute_in_process(nbformat.read(argv[1], as_version=4))
-        Path(argv[2]).write_text(json.dumps(results))
+        results = {}
+        for path in argv[2:]:
+            nb = nbformat.read(path, as_version=4)
+            found = exercises(nb)
+            last = max((e["checker"] if e["checker"] is not None else e["index"] for e in found), default=-1)
+            os.chdir(Path(path).parent)
+            results[Path(path).stem] = execute_in_process(nb, stop_after=last)
+        Path(argv[1]).write_text(json.dumps(results))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("edition", choices=("student", "instructor"))
