@@ -81,15 +81,18 @@ def exercises(nb) -> list[dict]:
     Returns
     -------
     list of dict
-        ``index`` (the stub cell), ``kind`` (one of :data:`KINDS`, or None when
-        untagged), ``checker`` (index of the cell that reports on the stub: the
+        ``index`` (the stub cell: tagged ``exercise``, or an untagged cell that
+        raises ``NotImplementedError("Student exercise...``), ``kind`` (one of
+        :data:`KINDS`, or None when untagged), ``checker`` (index of the cell that reports on the stub: the
         stub itself when it calls a checker, else the next code cell that is no
         solution), ``names`` (the ``check("...")`` exercise names it calls).
     """
     found = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "exercise" not in tags(cell):
+        if cell.cell_type != "code" or "solution" in tags(cell):
             continue
+        if "exercise" not in tags(cell) and 'NotImplementedError("Student exercise' not in cell.source:
+            continue   # (an untagged stub still counts, with kind None, so that the tests name it)
         kinds = [t for t in tags(cell) if t in KINDS]
         checker = i
         if "check(" not in cell.source and "check_prediction(" not in cell.source:
