@@ -56,6 +56,7 @@ SOLUTION_NOTE = ("*Reference solution: not part of the student edition. Run the 
                  "until it passes; its hint names the input that failed and what to look at.*")
 NOTES = ROOT / "book" / "instructor_notes.yml"
 _CHECK = re.compile(r"""check\(\s*["']([\w.]+)["']""")
+_QUESTION = re.compile(r"""check_prediction\(\s*["']([^"']+)["']""")
 _KEEP_NB_METADATA = ("kernelspec", "language_info", "colab", "accelerator")
 
 
@@ -100,7 +101,7 @@ def exercises(nb) -> list[dict]:
                             and "solution" not in tags(nb.cells[j])), None)
         source = cell.source + ("" if checker in (i, None) else nb.cells[checker].source)
         found.append({"index": i, "kind": kinds[0] if len(kinds) == 1 else None, "checker": checker,
-                      "names": _CHECK.findall(source)})
+                      "names": _CHECK.findall(source), "questions": _QUESTION.findall(source)})
     return found
 
 
@@ -184,7 +185,8 @@ def instructor_guide(nb, stem: str, notes: dict | None = None) -> str:
              "**Exercises and the wrong answers their checkers catch.**", ""]
     for n, e in enumerate(found, 1):
         kind = KIND_NAMES.get(e["kind"], "untagged")
-        names = ", ".join(f"`{x}`" for x in e["names"]) or "a prediction checked by `check_prediction`"
+        names = ", ".join(f"`{x}`" for x in e["names"]) or \
+            "predict " + (", ".join(e["questions"]) or "(see the measurement cell)")
         lines.append(f"{n}. *{kind}*: {names}.")
         for name in e["names"]:
             ex = registry.get(name)
