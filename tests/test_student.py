@@ -169,3 +169,16 @@ def test_instructor_notebook_shows_solutions_and_a_guide_from_the_checkers(md, i
     notes = course_builds.load_notes().get(md.stem) or {}
     assert notes.get("discussion"), f"book/instructor_notes.yml has no discussion points for {md.stem}"
     assert all(p in guide for p in notes["discussion"])
+
+
+def test_the_leak_check_finds_a_solution_left_in_a_notebook():
+    md = CHAPTERS[0]
+    book_nb = course_builds.chapter_notebook(md)
+    secret = course_builds.solution_lines(book_nb)
+    with_solutions = (md.with_suffix(".ipynb")).read_text()   # the book's notebook: solutions collapsed, not gone
+    assert secret and all(line in with_solutions or json.dumps(line)[1:-1] in with_solutions for line in secret)
+    assert course_builds.solution_only_names(book_nb) == []
+    book_nb.cells.append(nbformat.v4.new_code_cell("print(apex_frame(noisy), undefined_here)"))
+    book_nb.cells.insert(len(book_nb.cells) - 1, nbformat.v4.new_code_cell("undefined_here = 1",
+                                                                          metadata={"tags": ["solution"]}))
+    assert course_builds.solution_only_names(book_nb) == [(len(book_nb.cells) - 1, "undefined_here")]

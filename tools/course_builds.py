@@ -113,7 +113,8 @@ def solution_lines(nb) -> set[str]:
         if "solution" in tags(cell):
             for line in cell.source.splitlines():
                 s = line.strip()
-                if s and not s.startswith("#") and s not in other and len(s) > 3:
+                # a line with a name in it, not a bare bracket or number that any cell might hold
+                if not s.startswith("#") and s not in other and len(s) >= 8 and re.search(r"[A-Za-z_]{2}", s):
                     lines.add(s)
     return lines
 
