@@ -2,6 +2,8 @@
 
 Usage: python tools/course_builds.py student    [--out DIR] [--branch NAME] [--html]
        python tools/course_builds.py instructor [--out DIR] [--branch NAME] [--html]
+       python tools/course_builds.py exercises RESULTS.json NOTEBOOK...   (tests/test_student.py:
+           run each notebook in this process up to its last exercise, per-cell results to JSON)
 
 Student edition (default ``_build/student/``): every chapter as a notebook
 ``book/NN_name.ipynb`` with each cell tagged ``solution`` replaced by a short
