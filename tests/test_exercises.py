@@ -101,3 +101,20 @@ def test_check_prediction_numbers_choices_and_not_attempted(capsys):
     check_prediction("curve", "a", "a", choices=("a", "b"), explain="It falls first.")
     out = capsys.readouterr().out
     assert "[PASS]" in out and "It falls first." in out
+
+
+def test_mcnemar_exercise_catches_a_one_sided_test():
+    from scipy import stats
+
+    from mer_lib.exercises import check
+    from mer_lib.exercises.ch11_evaluation import mcnemar_exact
+
+    assert check("evaluation.mcnemar_exact", mcnemar_exact, quiet=True).passed
+
+    def one_sided(y, a, b):
+        right_a, right_b = a == y, b == y
+        k, n = int(np.sum(right_a & ~right_b)), int(np.sum(right_a != right_b))
+        return 1.0 if n == 0 else float(stats.binom.cdf(min(k, n - k), n, 0.5))
+
+    result = check("evaluation.mcnemar_exact", one_sided, quiet=True)
+    assert not result.passed and "two-sided" in result.message
