@@ -139,24 +139,40 @@ def build(model, frames_shape, flow_shape=None, n_classes=3, normalization=None)
     callable
         ``() -> keras.Model`` (uncompiled).
     """
-    from mer_lib import models
-
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
     if MODELS[model] in ("both", "flow") and flow_shape is None:
         raise ValueError(f"the model {model!r} takes flow: give flow_shape")
-    norm = dict(normalization=normalization)
-    if model == "two_stream":
-        return lambda: models.two_stream("paper", frames_shape, flow_shape, n_classes, **norm)
-    if model == "two_stream_corrected":
-        return lambda: models.two_stream("corrected", frames_shape, flow_shape, n_classes, **norm)
-    if model == "one_stream":
-        return lambda: models.one_stream_3dcnn(frames_shape, n_classes, **norm)
-    if model == "cnn_rnn":
-        return lambda: models.cnn_rnn(frames_shape, n_classes, **norm)
-    if model == "frames_stream":
-        return lambda: models.stream_model("frames", "paper", frames_shape, n_classes, **norm)
-    return lambda: models.stream_model("flow", "paper", flow_shape, n_classes, **norm)
+    return lambda: _BUILDERS[model](frames_shape, flow_shape, n_classes, normalization)
+
+
+def _builders():
+    """Model name -> (frames_shape, flow_shape, n_classes, normalization) -> keras.Model; the keys are MODELS'."""
+    from mer_lib import models
+
+    return {
+        "two_stream": lambda fr, fl, k, n: models.two_stream("paper", fr, fl, k, normalization=n),
+        "two_stream_corrected": lambda fr, fl, k, n: models.two_stream("corrected", fr, fl, k, normalization=n),
+        "one_stream": lambda fr, fl, k, n: models.one_stream_3dcnn(fr, k, normalization=n),
+        "cnn_rnn": lambda fr, fl, k, n: models.cnn_rnn(fr, k, normalization=n),
+        "frames_stream": lambda fr, fl, k, n: models.stream_model("frames", "paper", fr, k, normalization=n),
+        "flow_stream": lambda fr, fl, k, n: models.stream_model("flow", "paper", fl, k, normalization=n),
+    }
+
+
+class _LazyBuilders(dict):
+    """The builders, made on first use (importing mer_lib.models imports Keras)."""
+
+    def __missing__(self, key):
+        if not len(self):
+            self.update(_builders())
+            if set(self) != set(MODELS):
+                raise RuntimeError(f"experiments: builders {sorted(self)} do not match MODELS {sorted(MODELS)}")
+            return self[key]
+        raise KeyError(key)
+
+
+_BUILDERS = _LazyBuilders()
 
 
 def _derangement(n, seed):

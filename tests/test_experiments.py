@@ -182,3 +182,9 @@ def test_provenance_prefers_the_commit_the_tree_was_copied_from(monkeypatch):
     assert prov["commit"] == "0" * 40 and prov["tree_clean"] is True
     monkeypatch.delenv("MER_COMMIT")
     assert ex.provenance()["commit"] != "0" * 40
+
+
+def test_every_model_name_has_a_builder():
+    assert set(ex._builders()) == set(ex.MODELS)
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        ex.build("nope", (8, 16, 16, 1))
