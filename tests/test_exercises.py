@@ -101,3 +101,27 @@ def test_check_prediction_numbers_choices_and_not_attempted(capsys):
     check_prediction("curve", "a", "a", choices=("a", "b"), explain="It falls first.")
     out = capsys.readouterr().out
     assert "[PASS]" in out and "It falls first." in out
+
+
+def test_flow_to_hsv_checker_names_the_turned_hue_and_the_unclipped_saturation():
+    from mer_lib.exercises.ch02_flow_theory import flow_to_hsv
+
+    assert check("flow_theory.flow_to_hsv", flow_to_hsv, quiet=True).passed
+
+    def y_up(flow, max_flow):  # the classic mistake: rows taken to point up
+        flow = np.asarray(flow, float)
+        hue = np.mod(np.arctan2(-flow[..., 1], flow[..., 0]) / (2 * np.pi), 1.0)
+        sat = np.minimum(np.hypot(flow[..., 0], flow[..., 1]) / max_flow, 1.0)
+        return np.stack([hue, sat, np.ones_like(hue)], -1)
+
+    result = check("flow_theory.flow_to_hsv", y_up, quiet=True)
+    assert not result.passed and result.failed_case.startswith("four unit motions")
+    assert "rows grow downwards" in result.message
+
+    def unclipped(flow, max_flow):
+        out = flow_to_hsv(flow, max_flow)
+        out[..., 1] = np.hypot(flow[..., 0], flow[..., 1]) / max_flow
+        return out
+
+    result = check("flow_theory.flow_to_hsv", unclipped, quiet=True)
+    assert result.failed_case == "motions faster than max_flow" and "stops at 1" in result.message
