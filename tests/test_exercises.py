@@ -125,3 +125,37 @@ def test_flow_to_hsv_checker_names_the_turned_hue_and_the_unclipped_saturation()
 
     result = check("flow_theory.flow_to_hsv", unclipped, quiet=True)
     assert result.failed_case == "motions faster than max_flow" and "stops at 1" in result.message
+
+
+def test_horn_schunck_classic_checker_finds_the_known_answer_and_names_a_wrong_stopping_rule():
+    from mer_lib.exercises import _REGISTRY
+    from mer_lib.exercises.ch03_horn_schunck import horn_schunck_classic
+    from mer_lib.flow.horn_schunck import hs_average, hs_update
+
+    case = _REGISTRY["horn_schunck.horn_schunck_classic"].cases()[0]
+    u, v, n = horn_schunck_classic(*case.args)
+    assert np.allclose(u, 0.3, atol=1e-3) and np.allclose(v, -0.2, atol=1e-3)  # the known answer
+    assert check("horn_schunck.horn_schunck_classic", horn_schunck_classic, quiet=True).passed
+
+    def never_stops(ex, ey, et, alpha, tol=1e-3, max_iter=500):  # forgets the stopping rule
+        u = np.zeros_like(ex, dtype=float)
+        v = np.zeros_like(ex, dtype=float)
+        for _ in range(max_iter):
+            u, v = hs_update(hs_average(u), hs_average(v), ex, ey, et, alpha)
+        return u, v, max_iter
+
+    result = check("horn_schunck.horn_schunck_classic", never_stops, quiet=True)
+    assert not result.passed and "stopping rule" in result.message
+
+
+def test_hs_update_hint_names_the_case_without_giving_the_formula():
+    from mer_lib.flow.horn_schunck import hs_update
+
+    def alpha_not_squared(u_avg, v_avg, ex, ey, et, alpha):
+        common = (ex * u_avg + ey * v_avg + et) / (alpha + ex ** 2 + ey ** 2)
+        return u_avg - ex * common, v_avg - ey * common
+
+    result = check("horn_schunck.hs_update", alpha_not_squared, quiet=True)
+    assert not result.passed and result.failed_case == "6x7 maps, alpha = 5"
+    assert "denominator" in result.message and "alpha^2 +" not in result.message
+    assert check("horn_schunck.hs_update", hs_update, quiet=True).passed
