@@ -159,3 +159,31 @@ def test_hs_update_hint_names_the_case_without_giving_the_formula():
     assert not result.passed and result.failed_case == "6x7 maps, alpha = 5"
     assert "denominator" in result.message and "alpha^2 +" not in result.message
     assert check("horn_schunck.hs_update", hs_update, quiet=True).passed
+
+
+def test_chambolle_rof_checker_knows_the_constant_image_and_names_a_missing_theta():
+    from mer_lib.exercises.ch04_tvl1 import chambolle_rof
+    from mer_lib.flow.common import divergence_backward, gradient_forward
+
+    flat = np.full((5, 6), 3.0)
+    assert np.array_equal(chambolle_rof(flat, 0.5, 0.25, 20), flat)  # the known answer: nothing to remove
+    assert check("tvl1.chambolle_rof", chambolle_rof, quiet=True).passed
+
+    def step_tau_not_over_theta(v, theta, tau=0.25, n_iter=50):
+        px = np.zeros_like(v)
+        py = np.zeros_like(v)
+        for _ in range(n_iter):
+            ux, uy = gradient_forward(v + theta * divergence_backward(px, py))
+            norm = 1 + tau * np.hypot(ux, uy)
+            px, py = (px + tau * ux) / norm, (py + tau * uy) / norm
+        return v + theta * divergence_backward(px, py)
+
+    result = check("tvl1.chambolle_rof", step_tau_not_over_theta, quiet=True)
+    assert not result.passed and result.failed_case == "one iteration on a vertical step"
+    assert "tau/theta" in result.message
+
+
+def test_n_levels_hint_points_at_the_diagonal_without_the_formula():
+    result = check("tvl1.n_levels", lambda shape: int(np.log2(max(shape) / 16)) + 1, quiet=True)
+    assert not result.passed and result.failed_case == "30 x 30"
+    assert "diagonal" in result.message and "log2" not in result.message
