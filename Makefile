@@ -1,12 +1,15 @@
 # Two commands do all set-up on a fresh machine with python3 (3.10-3.13) and make:
 #   make book   build the HTML book, executing every chapter, to _build/html/index.html
 #   make test   run the library's tests and every chapter in fast mode (MER_FAST=1)
+# and, for teaching, the two editions of the book (tools/course_builds.py):
+#   make student     _build/student/: notebooks without solutions, their HTML (Colab: branch student)
+#   make instructor  _build/instructor/: solutions shown, a guide per chapter, their HTML
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv sync clean bench check-html
+.PHONY: book test venv sync clean bench check-html student instructor
 
 venv: $(STAMP)
 
@@ -33,6 +36,18 @@ check-html: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium chromium-driver; }
 	$(PY) -m pip install --quiet -e '.[html]'
 	$(PY) tools/check_html.py --chromium "$$(command -v chromium)"
+
+# The student and instructor editions: notebooks, _config.yml, _toc.yml and the HTML
+# rendered without executing (seconds). STUDENT_BRANCH / INSTRUCTOR_BRANCH: the branch each
+# edition is published on, which its Colab buttons open (README, "For instructors").
+STUDENT_BRANCH    ?= student
+INSTRUCTOR_BRANCH ?= instructor
+
+student: $(STAMP)
+	$(PY) tools/course_builds.py student --branch $(STUDENT_BRANCH) --html
+
+instructor: $(STAMP)
+	$(PY) tools/course_builds.py instructor --branch $(INSTRUCTOR_BRANCH) --html
 
 # Rewrite every chapter's .ipynb from its .md (after editing a chapter).
 sync: $(STAMP)

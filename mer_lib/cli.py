@@ -30,10 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("synth", "casme2", "casme-ii", "megc2019")
-MODELS = ("two_stream", "two_stream_corrected", "one_stream", "cnn_rnn")
-INPUTS = ("pbvm", "flow", "evm")
-RECIPES = ("paper", "stable")
+from mer_lib import experiments as _ex
+from mer_lib import pipeline as _pipeline
+from mer_lib import train as _train
+from mer_lib.data import datasets as _data_registry
+
+# The choices are read from the library's registries, never listed here.
+DATASETS = tuple(_data_registry.DATASETS)
+MODELS = tuple(_ex.MODELS)
+INPUTS = tuple(_ex.INPUT_SETTINGS)
+RECIPES = tuple(_train.RECIPES)
+MAGNIFIERS = tuple("none" if m is None else m for m in _pipeline.MAGNIFIERS)
 
 
 class CLIError(Exception):
@@ -46,34 +53,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def load_dataset(name, root=None, fast=False, cache=None, seed=0):
-    """Clips (N, T, H, W) in [0, 1], labels, subjects, apex indices (or None) and class names."""
-    from mer_lib.data import CLASS_NAMES, prepare_clips, synthetic_dataset
-    from mer_lib.data import loaders
-
-    if name == "synth":
-        if fast:   # a smoke-test size: 10 clips of 64 x 64 from 4 subjects
-            ds = synthetic_dataset(seed=seed, counts=(4, 4, 2), n_subjects=4, size=64)
-        else:
-            ds = synthetic_dataset(seed=seed)
-        return ds.frames, ds.labels, ds.subjects, ds.apex, ds.class_names
-    if root is None:
-        raise CLIError(f"--root PATH is required for --dataset {name} (the folder of your licensed copy)")
-    if name == "casme2":
-        records = loaders.load_casme2(root)
-    elif name == "casme-ii":
-        records = loaders.load_casme_ii(root)
-    elif name == "megc2019":
-        base = Path(root)
-        records = loaders.load_megc2019({"smic": base / "SMIC", "casme_ii": base / "CASME2", "samm": base / "SAMM"})
-    else:
-        raise CLIError(f"unknown dataset {name!r}: choose from {', '.join(DATASETS)}")
-    if not records:
-        raise CLIError(f"no clips selected from {name} under {root}: check the layout and the annotation")
-    clips = prepare_clips(records, n_frames=8, size=128, cache_dir=cache)
-    labels = np.array([CLASS_NAMES.index(r.label) for r in records])
-    subjects = np.array([r.subject for r in records])
-    apex = np.array([int(round((r.apex - r.onset) / max(r.offset - r.onset, 1) * 7)) for r in records])
-    return clips, labels, subjects, apex, CLASS_NAMES
+    """Clips (N, T, H, W), labels, subjects, apex indices and class names (:func:`mer_lib.data.load_dataset`)."""
+    return tuple(_data_registry.load_dataset(name, root, fast=fast, cache_dir=cache, seed=seed))
 
 
 def _common(p, out=True):
@@ -81,7 +62,8 @@ def _common(p, out=True):
     p.add_argument("--root", help="folder of a licensed copy of the database (not needed for synth)")
     if out:
         p.add_argument("--out", required=True, help="folder for the results (CSV files and figures)")
-    p.add_argument("--fast", action="store_true", help="run small (as MER_FAST=1 does)")
+    p.add_argument("--fast", action="store_true",
+                   help="run small: 10 SynthME clips, 1 epoch, 2 runs, 3 folds (tests and smoke checks)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -94,9 +76,9 @@ def _parser():
     p.add_argument("--fast", action="store_true")
     p = sub.add_parser("preprocess", help="magnify, compute optical flow, resize and normalise")
     _common(p)
-    p.add_argument("--magnify", default="phase", choices=("phase", "linear", "riesz", "none"))
+    p.add_argument("--magnify", default="phase", choices=MAGNIFIERS)
     p.add_argument("--alpha", type=float, default=20.0)
-    p.add_argument("--flow", default="tvl1", choices=("tvl1", "horn_schunck", "opencv", "skimage"))
+    p.add_argument("--flow", default="tvl1", choices=_pipeline.FLOWS)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
     for name, helptext in (("train", "train a model on the training part of the paper's split"),
@@ -126,6 +108,10 @@ def _parser():
     p.add_argument("--repeats", type=int, default=None,
                    help="runs under the paper's split, each with its own split and seed (default 5; 2 with --fast)")
     p.add_argument("--loso-seeds", type=int, default=1, help="runs under leave-one-subject-out (default 1)")
+    p.add_argument("--loso-rows", default=None,
+                   help="comma-separated row keys run under leave-one-subject-out (default: every row)")
+    p.add_argument("--loso-recipe", default=None, choices=RECIPES,
+                   help="the one recipe run under leave-one-subject-out (default: every recipe)")
     p.add_argument("--workers", type=int, default=None,
                    help="training runs at once (default: up to 8 on a GPU, 1 on a CPU)")
     p.add_argument("--epochs", type=int, default=None, help="default 100 (1 with --fast)")
@@ -140,6 +126,9 @@ def _check_args(args):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    alpha = getattr(args, "alpha", None)
+    if alpha is not None and not np.isfinite(alpha):
+        raise CLIError(f"--alpha must be a finite number, got {alpha}")
     if getattr(args, "size", None) is not None and args.size < 8:
         raise CLIError(f"--size must be at least 8, got {args.size}")
     if getattr(args, "folds", None) is not None and args.folds < 2:
@@ -156,6 +145,8 @@ def _check_args(args):
     root = getattr(args, "root", None)
     if root is not None and Path(root).exists() and not Path(root).is_dir():
         raise CLIError(f"--root {root!r} is a file; expected the folder of the database")
+    if root is None and getattr(args, "dataset", "synth") != "synth":
+        raise CLIError(f"--root PATH is required for --dataset {args.dataset} (the folder of your licensed copy)")
     _check_out(args.out)
 
 
@@ -178,20 +169,8 @@ def _out(path):
 
 
 def _inputs(args, clips, apex, kinds):
-    from mer_lib.pipeline import preprocess
-
-    cache = Path(args.out) / "cache"
-    flows = {}
-    for kind in kinds:
-        from mer_lib.experiments import INPUT_SETTINGS
-
-        magnify, alpha = INPUT_SETTINGS[kind]
-        prepared = preprocess(clips, magnify, alpha, apex=apex, cache_dir=cache)
-        flows[kind] = prepared.flow
-        frames = prepared.frames
-    if not kinds:
-        frames = preprocess(clips, None, 0.0, apex=apex, cache_dir=cache).frames
-    return frames, flows
+    """The frames and a flow input per kind (:func:`mer_lib.pipeline.network_inputs`), cached under --out."""
+    return _pipeline.network_inputs(clips, kinds, apex=apex, cache_dir=Path(args.out) / "cache")
 
 
 def cmd_synth(args):
@@ -239,7 +218,7 @@ def cmd_preprocess(args):
 def _row(args):
     from mer_lib.experiments import Row
 
-    flow_input = args.input if args.model.startswith("two_stream") else None
+    flow_input = args.input if _ex.MODELS[args.model] in ("both", "flow") else None
     return Row(f"{args.model} ({flow_input or 'frames'})", args.model, flow_input)
 
 
@@ -370,6 +349,8 @@ def cmd_reproduce(args):
                           protocols=protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
                           epochs=args.epochs, class_names=list(names), n_classes=len(names),
                           workers="auto" if args.workers is None else args.workers, command=args.command_line,
+                          loso_rows=None if args.loso_rows is None else [k for k in args.loso_rows.split(",") if k],
+                          loso_recipes=None if args.loso_recipe is None else [args.loso_recipe],
                           dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
                                    "seed": args.seed, "n_clips": int(len(labels)),
                                    "n_subjects": int(len(np.unique(subjects))), "class_names": list(names)})
@@ -396,15 +377,12 @@ def main(argv=None):
         args = _parser().parse_args(argv)
         args.command_line = "mer " + shlex.join(sys.argv[1:] if argv is None else list(argv))
         _check_args(args)
-        if args.command == "synth":
-            cmd_synth(args)
-        else:
-            if getattr(args, "fast", False):
-                os.environ["MER_FAST"] = "1"
-            {"preprocess": cmd_preprocess, "train": cmd_train, "evaluate": cmd_evaluate,
-             "reproduce": cmd_reproduce}[args.command](args)
+        {"synth": cmd_synth, "preprocess": cmd_preprocess, "train": cmd_train, "evaluate": cmd_evaluate,
+         "reproduce": cmd_reproduce}[args.command](args)
         return 0
-    except (CLIError, DatasetLayoutError, FileNotFoundError, ValueError) as err:
+    except (CLIError, DatasetLayoutError, FileNotFoundError) as err:
+        # the user's errors (arguments, the database's layout, missing files); any other
+        # exception, a ValueError included, is a bug to report, with its traceback
         message = " ".join(str(err).split())
         print(f"mer: error: {message}", file=sys.stderr)
         return 2

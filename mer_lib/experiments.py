@@ -47,7 +47,8 @@ from mer_lib import evaluate
 
 __all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "INPUT_SETTINGS",
            "MODELS", "build", "row_inputs", "unique_rows", "run_row", "run_table", "reproduce", "summarize_results",
-           "validate_results", "provenance", "RESULTS_FILES", "PROVENANCE_FIELDS"]
+           "validate_results", "provenance", "RESULTS_FILES", "PROVENANCE_FIELDS", "current_settings",
+           "settings_differences", "describe_provenance", "locate_results"]
 
 #: The paper's Table 3: accuracy of the validation set, f1_score, recall rate.
 PAPER_TABLE3 = {"CNN_RNN": (0.58, 0.57, 0.55), "One stream 3D CNN": (0.57, 0.58, 0.56),
@@ -336,7 +337,8 @@ RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "comparisons.csv",
 #: Fields of ``provenance.json``.
 PROVENANCE_FIELDS = ("commit", "tree_clean", "library_version", "keras_version", "keras_backend", "backend_version",
                      "numpy_version", "python_version", "platform", "device", "date", "wall_seconds", "command",
-                     "dataset", "rows", "recipes", "protocols", "repeats", "loso_seeds", "n_folds", "seeds",
+                     "dataset", "rows", "recipes", "protocols", "repeats", "loso_seeds", "loso_rows", "loso_recipes",
+                     "n_folds", "seeds",
                      "epochs", "batch_size", "input_settings", "workers", "runs")
 
 
@@ -351,8 +353,10 @@ def provenance(**extra):
     Returns
     -------
     dict
-        ``commit`` (None outside a git checkout), ``tree_clean`` (None
-        likewise), library, Keras, backend, NumPy and Python versions,
+        ``commit`` (the environment variable ``MER_COMMIT`` when set: the
+        commit a tree was copied from, as ``tools/gpu_run.sh`` sets it;
+        otherwise git's, None outside a checkout), ``tree_clean``
+        (``MER_TREE_CLEAN=1`` with ``MER_COMMIT``; git's otherwise), library, Keras, backend, NumPy and Python versions,
         ``platform``, ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
     """
     import keras
@@ -361,16 +365,12 @@ def provenance(**extra):
     from mer_lib.env import gpu_names
 
     root = Path(mer_lib.__file__).resolve().parent.parent
-    commit = clean = None
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
-        if out.returncode == 0:
-            commit = out.stdout.strip()
-            status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=20)
-            clean = status.returncode == 0 and not status.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
+    if os.environ.get("MER_COMMIT"):
+        # a tree copied from a checkout (the GPU machine): the commit recorded where it was copied wins over
+        # whatever .git the copy may sit in (one such machine had a stale .git of an older commit)
+        commit, clean = os.environ["MER_COMMIT"], os.environ.get("MER_TREE_CLEAN") == "1"
+    else:
+        commit, clean = _git_state(root)
     backend = keras.backend.backend()
     try:
         backend_version = __import__(backend).__version__
@@ -384,6 +384,19 @@ def provenance(**extra):
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     info.update(extra)
     return info
+
+
+def _git_state(root):
+    """(commit, clean) of the checkout at ``root``; (None, None) outside one or without git."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
+        if out.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=20)
+        return out.stdout.strip(), status.returncode == 0 and not status.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
 
 
 @dataclass(frozen=True)
@@ -407,7 +420,8 @@ class _Job:
         return f"{self.run_id}__f{self.fold}"
 
 
-def _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds):
+def _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows=None,
+          loso_recipes=None):
     jobs = []
     for protocol in protocols:
         n_runs = repeats if protocol == "paper" else loso_seeds
@@ -415,7 +429,11 @@ def _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_fol
             subject_folds = n_folds if protocol == "loso" else None
             folds = _folds(protocol, labels, subjects, r, subject_folds)
             for row in rows:
+                if protocol == "loso" and loso_rows is not None and row.key not in loso_rows:
+                    continue
                 for recipe in recipes:
+                    if protocol == "loso" and loso_recipes is not None and recipe not in loso_recipes:
+                        continue
                     for k in range(len(folds)):
                         jobs.append(_Job(row, recipe, protocol, r, k, len(folds), seed=1000 * r + k, split_seed=r,
                                          subject_folds=subject_folds))
@@ -464,7 +482,8 @@ def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
 
 def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=("paper", "stable"),
               protocols=("paper", "loso"), repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
-              n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True):
+              n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True,
+              loso_rows=None, loso_recipes=None):
     """Run rows x recipes x protocols x repeats, several at once, and write a results folder.
 
     Parameters
@@ -499,6 +518,12 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     command : str, optional
         The command line that regenerates the folder (default: ``sys.argv``).
     progress : bool
+    loso_rows : sequence of str, optional
+        Keys (:attr:`Row.key`) or labels of the rows also run under
+        leave-one-subject-out (default: every row). Its folds are many, so a
+        GPU budget may allow it for a few rows only.
+    loso_recipes : sequence of str, optional
+        The recipes run under leave-one-subject-out (default: every recipe).
 
     Returns
     -------
@@ -526,6 +551,18 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
             raise ValueError(f"unknown model {row.model!r} in row {row.label!r}")
         if row.flow_input is not None and row.flow_input not in flows:
             raise ValueError(f"row {row.label!r} needs the flow input {row.flow_input!r}; have {sorted(flows)}")
+    if loso_rows is not None:
+        by_name = {**{r.key: r.key for r in rows}, **{r.label: r.key for r in rows}}
+        unknown = [name for name in loso_rows if name not in by_name]
+        if unknown:
+            raise ValueError(f"loso_rows: {unknown[0]!r} is not a row of this reproduction; choose from "
+                             f"{', '.join(r.key for r in rows)}")
+        loso_rows = [r.key for r in rows if r.key in {by_name[n] for n in loso_rows}]
+    if loso_recipes is not None:
+        unknown = [name for name in loso_recipes if name not in recipes]
+        if unknown:
+            raise ValueError(f"loso_recipes: {unknown[0]!r} is not one of the recipes {', '.join(recipes)}")
+        loso_recipes = [name for name in recipes if name in loso_recipes]
     if not isinstance(repeats, (int, np.integer)) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     if not isinstance(loso_seeds, (int, np.integer)) or loso_seeds < 1:
@@ -539,6 +576,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     settings = {"rows": [r.key for r in rows], "recipes": {name: RECIPES[name].as_dict() for name in recipes},
                 "protocols": list(protocols), "repeats": int(repeats), "loso_seeds": int(loso_seeds),
+                "loso_rows": None if loso_rows is None else list(loso_rows),
+                "loso_recipes": None if loso_recipes is None else list(loso_recipes),
                 "n_folds": n_folds, "epochs": int(epochs), "batch_size": int(batch_size),
                 "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items() if k in flows}}
     inputs_path = out / "inputs.npz"
@@ -562,7 +601,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     if not inputs_path.exists():
         atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
                         **{f"flow_{k}": v for k, v in flows.items()})
-    jobs = _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds)
+    jobs = _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows, loso_recipes)
     todo = [j for j in jobs if not (out / "runs" / f"{j.job_id}.json").exists()]
     if progress:
         print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); {workers} at once")
@@ -596,7 +635,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     inputs_path.unlink(missing_ok=True)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     wall = time.perf_counter() - t_start
-    earlier_wall = 0.0
+    earlier_wall = 0.0          # the folder was continued: the time of the calls before counts too
     if (out / "provenance.json").exists():
         try:
             earlier_wall = float(json.loads((out / "provenance.json").read_text()).get("wall_seconds", 0.0))
@@ -605,7 +644,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     prov = provenance(**settings, dataset=dataset or {"n_clips": int(len(labels)),
                                                       "n_subjects": int(len(np.unique(subjects)))},
                       seeds={"paper": list(range(repeats)), "loso": list(range(loso_seeds))},
-                      wall_seconds=round(wall + (earlier_wall if len(todo) < len(jobs) else 0.0), 1),
+                      wall_seconds=round(wall + earlier_wall, 1),
                       command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), workers=int(workers),
                       runs=len(jobs), data_fingerprint=fingerprint)
     atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
@@ -833,3 +872,130 @@ def validate_results(out):
     if n_records != int(prov["runs"]):
         raise ValueError(f"{out}: {n_records} run records, the provenance says {prov['runs']}")
     return prov
+
+
+def current_settings(recipes=None):
+    """The experiment settings this version of the library uses (to compare with a results folder's).
+
+    Parameters
+    ----------
+    recipes : sequence of str, optional
+        The recipes to describe (default: every recipe in
+        :data:`mer_lib.train.RECIPES`).
+
+    Returns
+    -------
+    dict
+        ``recipes`` (name to its fields), ``input_settings`` (flow input to
+        magnifier and alpha), ``epochs`` and ``batch_size`` (the paper's 100
+        and 8, the library's defaults), ``rows`` (the keys of
+        :data:`FULL_ROWS`).
+    """
+    from mer_lib.train import RECIPES
+
+    names = list(RECIPES) if recipes is None else list(recipes)
+    return {"recipes": {n: RECIPES[n].as_dict() for n in names if n in RECIPES},
+            "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items()},
+            "epochs": 100, "batch_size": 8, "rows": [r.key for r in FULL_ROWS]}
+
+
+def settings_differences(prov):
+    """How a results folder's settings differ from the ones the current library would use.
+
+    Parameters
+    ----------
+    prov : dict
+        A results folder's provenance (:func:`validate_results`).
+
+    Returns
+    -------
+    list of str
+        One line per difference ("recipe 'stable': learning_rate was 0.001,
+        now 0.0003"); empty when the folder is what the library would
+        produce now. Rows or recipes the folder did not run are not
+        differences (a folder may hold a subset).
+    """
+    now = current_settings()
+    diffs = []
+    for name, fields in (prov.get("recipes") or {}).items():
+        if name not in now["recipes"]:
+            diffs.append(f"recipe {name!r} no longer exists")
+            continue
+        for key in sorted(set(fields) | set(now["recipes"][name])):
+            was, is_ = fields.get(key, "(absent)"), now["recipes"][name].get(key, "(absent)")
+            if was != is_:
+                diffs.append(f"recipe {name!r}: {key} was {was!r}, now {is_!r}")
+    for kind, value in (prov.get("input_settings") or {}).items():
+        if list(value) != now["input_settings"].get(kind):
+            diffs.append(f"input {kind!r}: (magnifier, alpha) was {tuple(value)}, now "
+                         f"{tuple(now['input_settings'].get(kind) or ('absent',))}")
+    for key in ("epochs", "batch_size"):
+        if prov.get(key) != now[key]:
+            diffs.append(f"{key} was {prov.get(key)!r}, the paper's and the library's is {now[key]!r}")
+    gone = [r for r in prov.get("rows") or [] if r not in now["rows"]]
+    if gone:
+        diffs.append(f"rows no longer in the library's plan: {', '.join(gone)}")
+    return diffs
+
+
+def describe_provenance(prov):
+    """A few lines saying where a results folder comes from: commit, device, date, wall time, command.
+
+    Parameters
+    ----------
+    prov : dict
+        A results folder's provenance.
+
+    Returns
+    -------
+    str
+    """
+    wall = float(prov.get("wall_seconds") or 0.0)
+    commit = prov.get("commit") or "unknown"
+    clean = {True: "clean tree", False: "uncommitted changes", None: "tree state unknown"}[prov.get("tree_clean")]
+    lines = [f"device:   {prov.get('device')} ({prov.get('keras_backend')} {prov.get('backend_version')}, "
+             f"Keras {prov.get('keras_version')}, Python {prov.get('python_version')})",
+             f"code:     mer_lib {prov.get('library_version')} at commit {commit[:12]} ({clean})",
+             f"date:     {prov.get('date')}",
+             f"work:     {prov.get('runs')} training folds, {prov.get('workers')} at once, "
+             f"wall time {wall / 60:.1f} min",
+             f"command:  {prov.get('command')}"]
+    return "\n".join(lines)
+
+
+def locate_results(name="full"):
+    """Find a committed results folder (``book/results/<name>`` of the repository).
+
+    Looks, in order, at the folder named by the environment variable
+    ``MER_RESULTS``, then ``results/<name>`` and ``book/results/<name>`` under
+    the working directory, then ``book/results/<name>`` beside the installed
+    library (a clone installed with ``pip install -e``).
+
+    Parameters
+    ----------
+    name : str
+        The folder's name under ``book/results``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        None when no such folder is found.
+
+    Raises
+    ------
+    ValueError
+        When ``MER_RESULTS`` names a folder that does not exist.
+    """
+    import mer_lib
+
+    env = os.environ.get("MER_RESULTS")
+    if env:
+        if not Path(env).is_dir():
+            raise ValueError(f"MER_RESULTS={env!r} is not a folder; expected a results folder of `mer reproduce`")
+        return Path(env)
+    here = Path.cwd()
+    for candidate in (here / "results" / name, here / "book" / "results" / name,
+                      Path(mer_lib.__file__).resolve().parent.parent / "book" / "results" / name):
+        if candidate.is_dir():
+            return candidate
+    return None

@@ -17,9 +17,14 @@ For each clip of T frames (8 by default), at the prepared resolution:
 
 The frame stream gets the *original* frames (not magnified), the flow stream the
 flows of the magnified clip, stacked as the T horizontal maps then the T
-vertical maps. Work is spread over processes (both CPU cores by default), shows
-a progress bar, and each clip's result is cached per setting, so an interrupted
-run continues where it stopped.
+vertical maps. Work is spread over processes (one per CPU core by default, each
+computing its FFTs on one thread), shows a progress bar, and each clip's result
+is cached per setting, so an interrupted run continues where it stopped.
+
+:func:`network_inputs` makes the inputs of several kinds at once (raw flow,
+phase- or Eulerian-magnified flow) for the clips of
+:func:`mer_lib.data.load_dataset`; :func:`dataset_inputs` does both in one call,
+from a dataset's name.
 """
 
 from __future__ import annotations
@@ -32,16 +37,23 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from mer_lib import flow as _flow
+from mer_lib import magnify as _magnify
 from mer_lib.data.prepare import atomic_save_npz, load_npz
 
-__all__ = ["preprocess", "process_clip", "NetworkInputs", "MAGNIFIERS", "FLOWS"]
+__all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
+           "MAGNIFIERS", "FLOWS", "EIGHTH"]
 
-MAGNIFIERS = ("phase", "linear", "riesz", None)
-FLOWS = ("tvl1", "horn_schunck", "opencv", "skimage")
-_EIGHTH = ("apex", "repeat", "zero")
+#: Magnifier names (None: no magnification), read from :data:`mer_lib.magnify.METHODS`.
+MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
+#: Flow-method names, read from :data:`mer_lib.flow.METHODS`.
+FLOWS = tuple(_flow.METHODS)
+#: How the T-th flow pair is formed.
+EIGHTH = ("apex", "repeat", "zero")
 
 
 @dataclass
@@ -71,6 +83,9 @@ class NetworkInputs:
         return {"frames": self.frames[index], "flow": self.flow[index]}
 
 
+_NORM_EPS = 1e-6   # keeps a still clip's normalisation finite (std or RMS 0); small beside any real motion
+
+
 def _resize(image, size):
     import cv2
 
@@ -86,8 +101,8 @@ def process_clip(clip, apex=None, magnify="phase", alpha=20.0, flow="tvl1", size
     clip : ndarray, shape (T, H, W)
         A prepared clip (grey, [0, 1]), onset first.
     apex : int, optional
-        Index of the apex frame within the clip (for ``eighth="apex"``);
-        the middle frame when omitted.
+        Index of the apex frame within the clip, 1 to T - 1 (for
+        ``eighth="apex"``); the middle frame, T // 2, when omitted.
     magnify : {"phase", "linear", "riesz", None}
     alpha : float
     flow : {"tvl1", "horn_schunck", "opencv", "skimage"}
@@ -101,22 +116,36 @@ def process_clip(clip, apex=None, magnify="phase", alpha=20.0, flow="tvl1", size
     -------
     frames : ndarray, shape (T, size, size), float32
     flow : ndarray, shape (2T, size, size), float32
-    """
-    from mer_lib.flow import METHODS as FLOW_METHODS
-    from mer_lib.magnify import METHODS as MAG_METHODS
 
+    Raises
+    ------
+    ValueError
+        An unknown ``magnify``, ``flow`` or ``eighth``, a clip not of shape
+        (T, H, W), or an ``apex`` that is not a frame after the onset.
+
+    Examples
+    --------
+    >>> clip = np.random.default_rng(0).random((4, 32, 48))
+    >>> frames, flow = process_clip(clip, apex=2, magnify=None, flow="horn_schunck", size=16)
+    >>> frames.shape, flow.shape
+    ((4, 16, 16), (8, 16, 16))
+    """
+    _check_choices(magnify, flow, eighth)
     clip = np.asarray(clip, dtype=np.float64)
     if clip.ndim != 3 or clip.shape[0] < 2:
         raise ValueError(f"clip must have shape (T, H, W) with T >= 2, got {clip.shape}")
-    t = clip.shape[0]
-    apex = t // 2 if apex is None else int(apex)
-    if not 0 < apex < t:
+    t, h, w = clip.shape
+    if apex is None:
         apex = t // 2
+    elif int(apex) != apex or not 0 < apex < t:
+        raise ValueError(f"apex must be the index of a frame after the onset, 1 to {t - 1} for a clip of {t} frames, "
+                         f"got {apex!r}")
+    apex = int(apex)
     if magnify is None:
         magnified = clip
     else:
-        magnified = MAG_METHODS[magnify](clip, alpha, **(magnify_kwargs or {}))
-    estimate = FLOW_METHODS[flow]
+        magnified = _magnify.METHODS[magnify](clip, alpha, **(magnify_kwargs or {}))
+    estimate = _flow.METHODS[flow]
     flows = [estimate(magnified[k], magnified[k + 1], **(flow_kwargs or {})) for k in range(t - 1)]
     if eighth == "apex":
         flows.append(estimate(magnified[0], magnified[apex], **(flow_kwargs or {})))
@@ -124,13 +153,22 @@ def process_clip(clip, apex=None, magnify="phase", alpha=20.0, flow="tvl1", size
         flows.append(flows[-1])
     else:
         flows.append(np.zeros_like(flows[-1]))
-    scale = size / clip.shape[2]
+    # resizing W -> size stretches horizontal displacements by size / W, H -> size vertical ones by size / H
     frames = np.stack([_resize(f, size) for f in clip])
-    u = np.stack([_resize(f[..., 0], size) * scale for f in flows])
-    v = np.stack([_resize(f[..., 1], size) * scale for f in flows])
-    frames = (frames - frames.mean()) / (frames.std() + 1e-6)
-    rms = np.sqrt(np.mean(u ** 2 + v ** 2)) + 1e-6
+    u = np.stack([_resize(f[..., 0], size) * (size / w) for f in flows])
+    v = np.stack([_resize(f[..., 1], size) * (size / h) for f in flows])
+    frames = (frames - frames.mean()) / (frames.std() + _NORM_EPS)
+    rms = np.sqrt(np.mean(u ** 2 + v ** 2)) + _NORM_EPS
     return frames.astype(np.float32), (np.concatenate([u, v]) / rms).astype(np.float32)
+
+
+def _check_choices(magnify, flow, eighth):
+    if magnify not in MAGNIFIERS:
+        raise ValueError(f"magnify must be one of {MAGNIFIERS}, got {magnify!r}")
+    if flow not in FLOWS:
+        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
+    if eighth not in EIGHTH:
+        raise ValueError(f"eighth must be one of {EIGHTH}, got {eighth!r}")
 
 
 class _Stopped(SystemExit):
@@ -144,19 +182,22 @@ def _stop_worker(signum, frame):
 def _worker_init():
     import signal
 
-    from mer_lib.magnify import steerable
-
     # Ctrl-C reaches every process of the terminal's group: the parent alone
     # handles it (and stops the workers with SIGTERM), so no worker prints a
     # traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
-    steerable.FFT_WORKERS = 1          # the processes already share the cores
     try:
         import cv2
         cv2.setNumThreads(1)
     except ImportError:
         pass
+
+
+def _pool_job(args):
+    """A clip in a worker process: the processes already share the cores, so each FFT gets one thread."""
+    with _magnify.fft_workers(1):
+        return _job(args)
 
 
 def _job(args):
@@ -252,20 +293,40 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     -------
     NetworkInputs
         ``frames`` (N, T, size, size, 1) and ``flow`` (N, 2T, size, size, 1).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``magnify``, ``flow`` or ``eighth``, a ``size`` below 8, an
+        empty selection, an ``n_jobs`` below 1, or an apex that is not a frame
+        after the onset.
+
+    Examples
+    --------
+    >>> from mer_lib.data import synthetic_dataset
+    >>> clips = synthetic_dataset(seed=0, counts=(1, 1, 0), n_subjects=2, size=64)
+    >>> inputs = preprocess(clips, magnify=None, flow="horn_schunck", size=32, n_jobs=1, progress=False)
+    >>> inputs.frames.shape, inputs.flow.shape
+    ((2, 8, 32, 32, 1), (2, 16, 32, 32, 1))
     """
-    if magnify not in MAGNIFIERS:
-        raise ValueError(f"magnify must be one of {MAGNIFIERS}, got {magnify!r}")
-    if flow not in FLOWS:
-        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
-    if eighth not in _EIGHTH:
-        raise ValueError(f"eighth must be one of {_EIGHTH}, got {eighth!r}")
+    _check_choices(magnify, flow, eighth)
     if not isinstance(size, (int, np.integer)) or size < 8:
         raise ValueError(f"size must be an integer >= 8, got {size!r}")
+    if n_jobs is not None and (int(n_jobs) != n_jobs or n_jobs < 1):
+        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     array, apexes = _as_clips(clips)
     if len(array) == 0:
         raise ValueError("no clips to pre-process (empty selection)")
     if apex is not None:
         apexes = np.asarray(apex)
+    t = array.shape[1]
+    if apexes is not None:
+        if apexes.shape != (len(array),):
+            raise ValueError(f"apex must hold one index per clip, shape ({len(array)},), got {apexes.shape}")
+        bad = np.flatnonzero((apexes < 1) | (apexes >= t))
+        if len(bad):
+            raise ValueError(f"apex must be the index of a frame after the onset, 1 to {t - 1}: clip {bad[0]} has "
+                             f"{apexes[bad[0]]}")
     settings = dict(magnify=magnify, alpha=float(alpha), flow=flow, size=int(size), eighth=eighth,
                     magnify_kwargs=magnify_kwargs or {}, flow_kwargs=flow_kwargs or {})
     tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
@@ -282,10 +343,9 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
             digest = hashlib.sha1(np.ascontiguousarray(clip).tobytes() + str(a).encode()).hexdigest()[:16]
             path = folder / f"{digest}.npz"
         jobs.append((i, clip, a, settings, path))
-    t = array.shape[1]
     frames = np.empty((len(array), t, size, size), np.float32)
     flows = np.empty((len(array), 2 * t, size, size), np.float32)
-    n_jobs = os.cpu_count() or 1 if n_jobs is None else int(n_jobs)
+    n_jobs = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
     bar = None
     if progress:
         from mer_lib.env import progress_bar
@@ -303,7 +363,7 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init)
         try:
-            futures = [pool.submit(_job, job) for job in jobs]
+            futures = [pool.submit(_pool_job, job) for job in jobs]
             for future in as_completed(futures):
                 index, fr, fl, _ = future.result()
                 frames[index], flows[index] = fr, fl
@@ -321,3 +381,137 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     if bar is not None:
         bar.close()
     return NetworkInputs(frames[..., None], flows[..., None], settings)
+
+
+def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir=None, n_jobs=None, progress=True):
+    """The frames and the flow inputs of several kinds for a set of clips, as the experiments take them.
+
+    Parameters
+    ----------
+    clips : SynthME, or ndarray of shape (N, T, H, W)
+        As :func:`preprocess` takes them (``load_dataset(...).clips``).
+    kinds : iterable of str
+        Flow inputs to make, keys of ``settings`` (``"flow"``, ``"pbvm"``,
+        ``"evm"``); empty: the frames alone.
+    apex : array_like of int, shape (N,), optional
+    settings : dict, optional
+        Kind -> ``(magnify, alpha)``; by default
+        :data:`mer_lib.experiments.INPUT_SETTINGS`, the one registry of the
+        input kinds.
+    size : int, default 64
+    cache_dir : str or Path, optional
+        Per-clip cache (see :func:`preprocess`).
+    n_jobs : int, optional
+    progress : bool
+
+    Returns
+    -------
+    frames : ndarray, shape (N, T, size, size, 1), float32
+        The frame stream's input (the same for every kind).
+    flows : dict of str to ndarray, shape (N, 2T, size, size, 1), float32
+        One flow input per kind.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, or what :func:`preprocess` refuses.
+
+    Examples
+    --------
+    >>> from mer_lib.data import load_dataset
+    >>> data = load_dataset("synth", fast=True, progress=False)
+    >>> frames, flows = network_inputs(data.clips[:2], [], apex=data.apex[:2], n_jobs=1, progress=False)
+    >>> frames.shape, flows
+    ((2, 8, 64, 64, 1), {})
+    """
+    if settings is None:
+        from mer_lib.experiments import INPUT_SETTINGS as settings
+    kinds = list(kinds)
+    unknown = [k for k in kinds if k not in settings]
+    if unknown:
+        raise ValueError(f"unknown input kind {unknown[0]!r}: choose from {', '.join(settings)}")
+    common = dict(apex=apex, size=size, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+    flows, frames = {}, None
+    for kind in kinds:
+        magnify, alpha = settings[kind]
+        prepared = preprocess(clips, magnify, alpha, **common)
+        flows[kind], frames = prepared.flow, prepared.frames
+    if frames is None:       # frames alone: no magnification, and the flow is not kept
+        frames = preprocess(clips, None, 0.0, **common).frames
+    return frames, flows
+
+
+class DatasetInputs(NamedTuple):
+    """A dataset and its network inputs, as :func:`dataset_inputs` returns them.
+
+    Attributes
+    ----------
+    clips, labels, subjects, apex, class_names
+        As :class:`mer_lib.data.Dataset`.
+    frames : ndarray, shape (N, T, size, size, 1), float32
+    flows : dict of str to ndarray, shape (N, 2T, size, size, 1), float32
+    """
+
+    clips: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray
+    apex: np.ndarray
+    class_names: list
+    frames: np.ndarray
+    flows: dict
+
+
+def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size=64, cache_dir=None, n_jobs=None,
+                   progress=True):
+    """From a dataset's name to its clips, labels, subjects, apex frames and network inputs, in one call.
+
+    :func:`mer_lib.data.load_dataset`, then :func:`network_inputs`; what the
+    ``mer`` command does before training.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`mer_lib.data.DATASETS`.
+    kinds : iterable of str, default ("pbvm",)
+        Flow inputs to make (keys of :data:`mer_lib.experiments.INPUT_SETTINGS`).
+    root : str or Path, optional
+        The folder of a licensed copy (every dataset but ``"synth"``).
+    fast : bool, default False
+        ``"synth"`` only: 10 small clips.
+    seed : int, default 0
+    size : int, default 64
+    cache_dir : str or Path, optional
+        Caches the prepared clips (``clips/``) and the pre-processed ones
+        (``preprocess/``) under this folder.
+    n_jobs : int, optional
+    progress : bool
+
+    Returns
+    -------
+    DatasetInputs
+        ``(clips, labels, subjects, apex, class_names, frames, flows)``, a named tuple.
+
+    Raises
+    ------
+    ValueError
+        An unknown dataset or input kind, or no ``root`` for a licensed database.
+
+    Examples
+    --------
+    >>> data = dataset_inputs("synth", ["flow"], fast=True, n_jobs=1, progress=False)
+    >>> data.frames.shape, data.flows["flow"].shape, data.class_names
+    ((10, 8, 64, 64, 1), (10, 16, 64, 64, 1), ['negative', 'positive', 'surprise'])
+    """
+    from mer_lib.data.datasets import load_dataset
+    from mer_lib.experiments import INPUT_SETTINGS
+
+    kinds = list(kinds)
+    unknown = [k for k in kinds if k not in INPUT_SETTINGS]
+    if unknown:      # before the (possibly long) preparation of the clips
+        raise ValueError(f"unknown input kind {unknown[0]!r}: choose from {', '.join(INPUT_SETTINGS)}")
+    cache = None if cache_dir is None else Path(cache_dir)
+    data = load_dataset(name, root, fast=fast, seed=seed, progress=progress,
+                        cache_dir=None if cache is None else cache / "clips")
+    frames, flows = network_inputs(data.clips, kinds, apex=data.apex, size=size, n_jobs=n_jobs, progress=progress,
+                                   cache_dir=None if cache is None else cache / "preprocess")
+    return DatasetInputs(*data, frames, flows)

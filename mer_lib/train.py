@@ -69,13 +69,19 @@ from mer_lib.env import gpu_names
 
 __all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
            "set_seeds",
-           "flip_horizontal", "augment", "CollapseWarning", "data_fingerprint"]
-
-_TOLD: set = set()
-
+           "flip_horizontal", "augment", "CollapseWarning", "DeviceNotice", "data_fingerprint"]
 
 class CollapseWarning(UserWarning):
     """A training run collapsed (one class for every clip, or a loss above ln K)."""
+
+
+class DeviceNotice(UserWarning):
+    """Training runs on the CPU (and may be shortened): said once per message, as Python shows a warning.
+
+    Python's warning filters decide how often it is shown (by default once
+    per distinct message); ``warnings.simplefilter("always", DeviceNotice)``
+    shows it at every call, ``"ignore"`` never.
+    """
 
 
 @dataclass(frozen=True)
@@ -517,9 +523,8 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
             notes.append(f"Shortened run on the CPU: {cpu_epochs} epochs instead of {epochs}.")
             epochs, shortened = int(cpu_epochs), True
     for note in notes:
-        if note not in _TOLD:          # once per session, not once per fold
-            print(note)
-            _TOLD.add(note)
+        # a warning, not a print: Python's filters show each message once per session, not once per fold
+        warnings.warn(note, DeviceNotice, stacklevel=1)
 
     fit_inputs, fit_labels = inputs, labels
     if validation is None and recipe.restore_best:

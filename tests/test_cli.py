@@ -78,3 +78,37 @@ def test_an_empty_selection_is_an_error(tmp_path):
     result = _run("preprocess", "--dataset", "casme2", "--root", str(root), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip().startswith("mer: error: no clips selected from casme2")
+
+
+def test_a_library_error_is_not_disguised_as_a_user_error(monkeypatch, tmp_path):
+    import mer_lib.cli as cli
+
+    def broken(args):
+        raise ValueError("a bug deep in the library")
+
+    monkeypatch.setattr(cli, "cmd_synth", broken)
+    with pytest.raises(ValueError, match="a bug deep in the library"):
+        main(["synth", "--out", str(tmp_path), "--fast"])
+
+
+def test_the_choices_come_from_the_library_registries():
+    import mer_lib.cli as cli
+    from mer_lib import data, experiments, pipeline, train
+
+    assert cli.DATASETS == tuple(data.DATASETS) and cli.MODELS == tuple(experiments.MODELS)
+    assert cli.INPUTS == tuple(experiments.INPUT_SETTINGS) and cli.RECIPES == tuple(train.RECIPES)
+    choices = {a.dest: a.choices for a in cli._parser()._subparsers._group_actions[0].choices["preprocess"]._actions}
+    assert tuple(choices["flow"]) == pipeline.FLOWS and tuple(choices["dataset"]) == cli.DATASETS
+    assert tuple(choices["magnify"]) == ("phase", "linear", "riesz", "none")
+
+
+def test_fast_mode_of_the_command_leaves_the_environment_alone(monkeypatch, tmp_path):
+    import os
+
+    import mer_lib.cli as cli
+
+    seen = []
+    monkeypatch.delenv("MER_FAST", raising=False)
+    monkeypatch.setattr(cli, "cmd_preprocess", lambda args: seen.append((args.fast, os.environ.get("MER_FAST"))))
+    assert main(["preprocess", "--dataset", "synth", "--out", str(tmp_path), "--fast"]) == 0
+    assert seen == [(True, None)] and "MER_FAST" not in os.environ

@@ -126,3 +126,59 @@ def test_reproduce_checks_its_arguments_before_training(tiny, tmp_path, kwargs, 
     frames, flows, labels, subjects = tiny
     with pytest.raises(ValueError, match=match):
         ex.reproduce(tmp_path, frames, flows, labels, subjects, **{"rows": ROWS, **kwargs}, progress=False)
+
+
+def test_loso_can_be_limited_to_some_rows_and_one_recipe(tiny, tmp_path):
+    frames, flows, labels, subjects = tiny
+    out = tmp_path / "subset"
+    ex.reproduce(out, frames, flows, labels, subjects, rows=ROWS, recipes=("paper", "stable"),
+                 protocols=("paper", "loso"), repeats=1, n_folds=2, epochs=1, batch_size=4, progress=False,
+                 loso_rows=[ROWS[0].label], loso_recipes=["stable"], command="pytest")
+    prov = ex.validate_results(out)
+    assert prov["loso_rows"] == [ROWS[0].key] and prov["loso_recipes"] == ["stable"]
+    runs = pd.read_csv(out / "runs.csv")
+    loso = runs[runs["protocol"] == "loso"]
+    assert list(loso["row_key"]) == [ROWS[0].key] and list(loso["recipe"]) == ["stable"]
+    assert len(runs[runs["protocol"] == "paper"]) == 4            # 2 rows x 2 recipes
+    with pytest.raises(ValueError, match="loso_rows: 'nope'"):
+        ex.reproduce(tmp_path / "bad", frames, flows, labels, subjects, rows=ROWS, loso_rows=["nope"], epochs=1,
+                     progress=False)
+    with pytest.raises(ValueError, match="loso_recipes"):
+        ex.reproduce(tmp_path / "bad", frames, flows, labels, subjects, rows=ROWS, recipes=("paper",),
+                     loso_recipes=["stable"], epochs=1, progress=False)
+
+
+def test_settings_differences_name_what_changed(results):
+    out, _ = results
+    prov = ex.validate_results(out)
+    diffs = ex.settings_differences(prov)
+    assert diffs == ["epochs was 1, the paper's and the library's is 100", "batch_size was 4, the paper's and "
+                     "the library's is 8"]
+    prov["recipes"]["paper"]["learning_rate"] = 0.5
+    prov["input_settings"]["pbvm"] = ["linear", 10.0]
+    diffs = ex.settings_differences(prov)
+    assert "recipe 'paper': learning_rate was 0.5, now 0.001" in diffs
+    assert any(d.startswith("input 'pbvm'") for d in diffs)
+    text = ex.describe_provenance(prov)
+    assert "command:  pytest" in text and "device:   CPU" in text
+
+
+def test_locate_results_reads_the_environment_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("MER_RESULTS", str(tmp_path))
+    assert ex.locate_results() == tmp_path
+    monkeypatch.setenv("MER_RESULTS", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="MER_RESULTS"):
+        ex.locate_results()
+    monkeypatch.delenv("MER_RESULTS")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "other").mkdir(parents=True)
+    assert ex.locate_results("other") == tmp_path / "results" / "other"
+
+
+def test_provenance_prefers_the_commit_the_tree_was_copied_from(monkeypatch):
+    monkeypatch.setenv("MER_COMMIT", "0" * 40)
+    monkeypatch.setenv("MER_TREE_CLEAN", "1")
+    prov = ex.provenance()
+    assert prov["commit"] == "0" * 40 and prov["tree_clean"] is True
+    monkeypatch.delenv("MER_COMMIT")
+    assert ex.provenance()["commit"] != "0" * 40

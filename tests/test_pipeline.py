@@ -113,3 +113,75 @@ def test_ctrl_c_stops_the_parallel_preprocessing_at_once_and_leaves_the_cache_co
     assert sorted(out.glob("cache/*/*.npz")) == files, "clips were still written after the stop"
     assert not list(out.glob("cache/*/.tmp-*")), "a half-written file was left in the cache"
     assert files and all(load_npz(f, keys=("frames", "flow")) is not None for f in files)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(magnify="cubic"), "magnify must be one of"),
+                                           (dict(flow="farneback"), "flow must be one of"),
+                                           (dict(eighth="last"), "eighth must be one of"),
+                                           (dict(apex=0), "apex must be the index of a frame after the onset"),
+                                           (dict(apex=8), "apex must be"), (dict(apex=2.5), "apex must be")])
+def test_process_clip_names_what_it_cannot_honour(tiny, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        process_clip(tiny.frames[0], **{"magnify": None, **kwargs})
+
+
+def test_preprocess_refuses_an_apex_out_of_the_clip(tiny):
+    with pytest.raises(ValueError, match="clip 1 has 8"):
+        preprocess(tiny.frames[:2], magnify=None, apex=[3, 8], n_jobs=1, progress=False)
+
+
+def test_flow_components_are_scaled_by_their_own_axis_when_frames_are_not_square():
+    from scipy import ndimage
+
+    from mer_lib.flow.testdata import texture
+
+    base = ndimage.zoom(texture(128), (0.5, 1.0), order=1)          # 64 rows x 128 columns
+    clip = np.stack([ndimage.shift(base, (0.5 * k, 0.5 * k), order=3, mode="nearest") for k in range(3)])
+    _, flow = process_clip(clip, apex=2, magnify=None, flow="tvl1", size=32)
+    u, v = flow[:3], flow[3:]
+    # equal motion along both axes: resized to 32 x 32 the vertical one is twice the horizontal one
+    ratio = np.median(v[:2, 8:-8, 8:-8]) / np.median(u[:2, 8:-8, 8:-8])
+    assert ratio == pytest.approx(2.0, rel=0.1)
+
+
+def test_the_registries_are_the_libraries_methods():
+    from mer_lib import flow, magnify
+
+    assert pipeline.FLOWS == tuple(flow.METHODS)
+    assert pipeline.MAGNIFIERS == tuple(magnify.METHODS) + (None,)
+
+
+def test_a_worker_gives_its_ffts_one_thread_and_the_setting_does_not_leak(tiny, monkeypatch):
+    from mer_lib.magnify.common import current_fft_workers
+
+    seen = []
+    monkeypatch.setattr(pipeline, "_clip_job", lambda args: seen.append(current_fft_workers()))
+    pipeline._pool_job(None)
+    assert seen == [1] and current_fft_workers() == -1
+
+
+def test_network_inputs_makes_every_kind_from_one_set_of_clips(tiny):
+    from mer_lib.experiments import INPUT_SETTINGS
+
+    frames, flows = pipeline.network_inputs(tiny.frames[:2], ["flow"], apex=tiny.apex[:2], size=32, n_jobs=1,
+                                            progress=False)
+    direct = preprocess(tiny.frames[:2], *INPUT_SETTINGS["flow"], size=32, apex=tiny.apex[:2], n_jobs=1,
+                        progress=False)
+    np.testing.assert_array_equal(flows["flow"], direct.flow)
+    np.testing.assert_array_equal(frames, direct.frames)
+    with pytest.raises(ValueError, match="unknown input kind 'pbvn'"):
+        pipeline.network_inputs(tiny.frames[:2], ["pbvn"])
+
+
+def test_dataset_inputs_goes_from_a_name_to_the_network_inputs_in_one_call(tmp_path):
+    from mer_lib.data import load_dataset
+
+    data = pipeline.dataset_inputs("synth", ["flow"], fast=True, size=32, cache_dir=tmp_path, n_jobs=1,
+                                   progress=False)
+    alone = load_dataset("synth", fast=True, progress=False)
+    np.testing.assert_array_equal(data.clips, alone.clips)
+    np.testing.assert_array_equal(data.apex, alone.apex)
+    assert data.frames.shape == (10, 8, 32, 32, 1) and set(data.flows) == {"flow"}
+    assert list((tmp_path / "preprocess").iterdir())         # cached where it said
+    with pytest.raises(ValueError, match="unknown input kind"):
+        pipeline.dataset_inputs("synth", ["optical flow"], fast=True, progress=False)

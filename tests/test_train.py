@@ -109,13 +109,13 @@ def test_the_same_seed_repeats_a_cpu_run_exactly():
     assert _max_diff(a.model, c.model) > 0.0
 
 
-def test_without_a_gpu_the_run_says_so_and_shortens_when_asked(capsys, monkeypatch):
+def test_without_a_gpu_the_run_says_so_and_shortens_when_asked(monkeypatch):
     monkeypatch.setattr(train_module, "gpu_names", lambda: [])
-    monkeypatch.setattr(train_module, "_TOLD", set())
     x, y = _data(n=6)
-    result = train(_build, x, y, epochs=50, cpu_epochs=1, batch_size=3, verbose=0)
-    out = capsys.readouterr().out
-    assert "No GPU" in out and "Shortened run on the CPU: 1 epochs instead of 50" in out
+    with pytest.warns(train_module.DeviceNotice) as notices:
+        result = train(_build, x, y, epochs=50, cpu_epochs=1, batch_size=3, verbose=0)
+    said = [str(n.message) for n in notices if n.category is train_module.DeviceNotice]
+    assert any("No GPU" in m for m in said) and "Shortened run on the CPU: 1 epochs instead of 50." in said
     assert result.shortened and result.epochs == 1 and len(result.history["loss"]) == 1
 
 

@@ -1,34 +1,82 @@
 #!/usr/bin/env bash
-# The full reproduction and the training benchmark on a lent GPU machine (Python 3.12, JAX, no
-# TensorFlow and no Keras there; see the project's GPU notes). Two steps:
+# The full reproduction on a lent GPU machine (Python 3.12, JAX, no TensorFlow and no Keras there;
+# see the project's GPU notes). Two steps:
 #
-#   bash tools/gpu_run.sh prepare        # here, with network: the pure-Python wheels into .whl/ (ignored by git)
-#   bash tools/gpu_run.sh run            # there, in the repository root, carrying .whl/: writes under $OUT
+#   bash tools/gpu_run.sh prepare   # here, with network and a clean committed tree: the pure-Python
+#                                   # wheels into .whl/ (ignored by git) and the commit in .whl/COMMIT
+#   bash tools/gpu_run.sh run       # there, in the repository root, carrying .whl/: writes under $OUT
 #
-# `run` installs the wheels to /tmp/site, then runs `mer reproduce --all` on SynthME (several runs at
-# once on the one GPU) and `bench_training.py --part speed`, and copies the results folder (CSV, JSON,
-# PNG only) to $OUT/full. Extra arguments after `run` go to `mer reproduce` (e.g. --repeats 3).
+# `run` installs the wheels to /tmp/site and runs `mer reproduce` on SynthME in stages, most
+# important first, each under the time left before MER_GPU_SECONDS (default 500) have passed:
+#   A  the paper's split, 2 repeats, every row, both recipes
+#   B  A + leave-one-subject-out for the rows of LOSO_ROWS, the stable recipe
+#   C  B + three more repeats under the paper's split (5 in all)
+# A stage that runs out of time is dropped whole: its finished folds go to $OUT/partial/, not into
+# the results, which are then the last finished stage's (tables, figures and provenance). The results folder
+# (CSV, JSON, PNG) comes back as $OUT/full.tgz. With `.gpu_seed/runs/` in the tree (the run records
+# of an earlier call, carried), finished folds are not trained again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+LOSO_ROWS="two_stream-pbvm,frames_stream-frames,one_stream-frames,cnn_rnn-frames"
 case "${1:-}" in
   prepare)
+    if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+      echo "gpu_run.sh prepare: commit your changes first (the results record the commit)" >&2; exit 2
+    fi
     rm -rf .whl && mkdir .whl
     python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
         --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any -d .whl keras namex optree
+    git rev-parse HEAD > .whl/COMMIT
     ls .whl ;;
   run)
     shift
     : "${OUT:?set OUT to the folder that comes back}"
-    python3 -m pip install --quiet --no-index --no-deps --target /tmp/site .whl/*.whl
-    export PYTHONPATH="/tmp/site:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
-    nvidia-smi -L || true
     start=$(date +%s)
-    python3 -m mer_lib.cli reproduce --all --dataset synth --out /tmp/mer-full "$@" 2>&1 | tail -40
-    echo "reproduction wall time: $(( $(date +%s) - start )) s"
-    mkdir -p "$OUT/full"
-    (cd /tmp/mer-full/results && find . -type f \( -name '*.csv' -o -name '*.json' -o -name '*.png' \) \
-        -size -1M -exec cp --parents {} "$OUT/full/" \;)
-    python3 benchmarks/bench_training.py --part speed --out "$OUT/bench" 2>&1 | tail -30 ;;
+    deadline=$(( start + ${MER_GPU_SECONDS:-500} ))
+    PY=${PYTHON:-python3}
+    # MER_SKIP_WHEELS=1: Keras is already importable (a rehearsal on a CPU machine)
+    [ "${MER_SKIP_WHEELS:-0}" = 1 ] || $PY -m pip install --quiet --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
+    export JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+    export MER_COMMIT="$(cat .whl/COMMIT 2>/dev/null || git rev-parse HEAD)" MER_TREE_CLEAN=1
+    nvidia-smi -L || true
+    work=/tmp/mer-full
+    runs="$work/results/runs"
+    mkdir -p "$runs" "$OUT"
+    if [ -d .gpu_seed/runs ]; then cp -n .gpu_seed/runs/*.json "$runs/" 2>/dev/null || true; fi
+    common=(--all --dataset synth --out "$work" --recipe both --loso-rows "$LOSO_ROWS" --loso-recipe stable
+            --workers "${MER_GPU_WORKERS:-12}" "$@")
+    stage() {   # stage NAME ARGS...: 0 when it finished before the deadline
+      local name=$1; shift
+      local left=$(( deadline - $(date +%s) ))
+      if [ "$left" -lt 30 ]; then echo "stage $name: no time left"; return 1; fi
+      echo "== stage $name ($left s left): $*"
+      local t0; t0=$(date +%s)
+      if timeout -k 20 -s INT "$left" $PY -m mer_lib.cli reproduce "${common[@]}" "$@" > "$OUT/stage-$name.log" 2>&1
+      then echo "stage $name done in $(( $(date +%s) - t0 )) s"; tail -3 "$OUT/stage-$name.log"; return 0
+      else echo "stage $name stopped after $(( $(date +%s) - t0 )) s"; tail -5 "$OUT/stage-$name.log"; return 1
+      fi
+    }
+    # each stage's plan contains the one before, so a finished stage leaves a complete results folder
+    a=0; b=0; c=0
+    stage A --protocol paper --repeats 2 && a=1
+    if [ $a = 1 ]; then stage B --protocol both --repeats 2 && b=1; fi
+    if [ $b = 1 ]; then stage C --protocol both --repeats 5 && c=1; fi
+    mkdir -p "$OUT/partial"
+    # the records of a stage that did not finish are kept aside, not reported: the folder is then the
+    # last finished stage's (its tables and provenance were written from exactly the records left)
+    if [ $c = 0 ]; then mv "$runs"/*__paper__r[234]__* "$OUT/partial/" 2>/dev/null || true; fi
+    if [ $b = 0 ]; then mv "$runs"/*__loso__* "$OUT/partial/" 2>/dev/null || true; fi
+    if [ $a = 0 ]; then mv "$runs"/*.json "$OUT/partial/" 2>/dev/null || true; rm -f "$work/results/provenance.json"; fi
+    echo "stages A B C finished: $a $b $c; wall time $(( $(date +%s) - start )) s"
+    # one archive: the tool that brings $OUT back limits the number of files
+    if [ -f "$work/results/provenance.json" ]; then
+      tar czf "$OUT/full.tgz" -C "$work/results" --exclude=./checkpoints --exclude=./inputs.npz .
+    fi
+    if [ $(( deadline + 60 - $(date +%s) )) -gt 60 ]; then
+      timeout -k 10 $(( deadline + 60 - $(date +%s) )) \
+          $PY benchmarks/bench_training.py --part speed --out "$OUT/bench" 2>&1 | tail -30 || true
+    fi ;;
   *)
     echo "usage: bash tools/gpu_run.sh prepare|run [mer reproduce options]" >&2; exit 2 ;;
 esac

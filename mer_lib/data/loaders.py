@@ -259,6 +259,38 @@ def _repair_apex(onset, apex, offset, name, notes, report):
     return apex
 
 
+def _annotated_rows(table, book, first_line, subject_format, frame_columns, mapping, known, context, rep):
+    """The usable rows of a CASME II or SAMM workbook, one tuple per clip; what is left out goes to ``rep``.
+
+    Yields ``(row, name, subject, emotion, label, onset, apex, offset, notes)``
+    for each row that is not blank, has a subject, a Filename, a mapped
+    emotion and readable onset and offset frames; ``first_line`` is the
+    workbook line of the table's first row, ``subject_format`` formats the
+    subject's number (``"sub{:02d}"``), ``context(subject, name)`` names the
+    clip in warnings about an unknown emotion.
+    """
+    for k, row in enumerate(table.to_dict("records")):
+        line = first_line + k
+        where = f"{book} row {line}"
+        if _row_is_blank(row.values()):
+            rep.left_out.append((f"row {line}", f"blank row: {where}"))
+            continue
+        name = f"row {line}" if _blank(row["Filename"]) else str(row["Filename"]).strip()
+        try:
+            subject = subject_format.format(_subject_cell(row["Subject"], where))
+            if _blank(row["Filename"]):
+                raise _Skip(f"no Filename: {where}")
+            emotion = str(row["Estimated Emotion"]).strip()
+            label = _map_emotion(emotion, mapping, known, context(subject, name), name, rep)
+            if label is None:
+                continue
+            onset, apex, offset, notes = _onset_apex_offset(row, frame_columns, where, name, rep)
+        except _Skip as skip:
+            rep.left_out.append((name, str(skip)))
+            continue
+        yield row, name, subject, emotion, label, onset, apex, offset, notes
+
+
 def _onset_apex_offset(row, columns, where, name, rep):
     """(onset, apex, offset, notes) of a CASME II or SAMM row; a missing apex becomes the midpoint (noted);
     _Skip for a missing or unreadable onset or offset, or an offset before the onset."""
@@ -466,25 +498,9 @@ def load_casme_ii(root, variant="raw", mapping=None, min_frames=1, report=False)
         raise DatasetLayoutError(f"CASME II: {books[0].name} lacks the columns {sorted(missing)}")
     rep = LoadReport("CASME II")
     records = []
-    for k, row in enumerate(table.to_dict("records")):
-        where = f"{books[0].name} row {k + 2}"  # row 1 is the header
-        if _row_is_blank(row.values()):
-            rep.left_out.append((f"row {k + 2}", f"blank row: {where}"))
-            continue
-        name = f"row {k + 2}" if _blank(row["Filename"]) else str(row["Filename"]).strip()
-        try:
-            subject = f"sub{_subject_cell(row['Subject'], where):02d}"
-            if _blank(row["Filename"]):
-                raise _Skip(f"no Filename: {where}")
-            emotion = str(row["Estimated Emotion"]).strip()
-            label = _map_emotion(emotion, mapping, _CASME_II_KNOWN, f"CASME II {subject}/{name}", name, rep)
-            if label is None:
-                continue
-            onset, apex, offset, notes = _onset_apex_offset(row, ("OnsetFrame", "ApexFrame", "OffsetFrame"),
-                                                            where, name, rep)
-        except _Skip as skip:
-            rep.left_out.append((name, str(skip)))
-            continue
+    rows = _annotated_rows(table, books[0].name, 2, "sub{:02d}", ("OnsetFrame", "ApexFrame", "OffsetFrame"), mapping,
+                           _CASME_II_KNOWN, lambda subject, name: f"CASME II {subject}/{name}", rep)  # row 1: header
+    for row, name, subject, emotion, label, onset, apex, offset, notes in rows:
         if offset - onset + 1 < min_frames:
             rep.left_out.append((name, f"too short: {offset - onset + 1} frames < min_frames={min_frames}"))
             continue
@@ -542,25 +558,9 @@ def load_samm(root, mapping=None, min_frames=1, report=False):
                                  f"(it has {[c for c in table.columns if c != 'nan']})")
     rep = LoadReport("SAMM")
     records = []
-    for k, row in enumerate(table.to_dict("records")):
-        where = f"{books[0].name} row {h + k + 2}"
-        if _row_is_blank(row.values()):
-            rep.left_out.append((f"row {h + k + 2}", f"blank row: {where}"))
-            continue
-        name = f"row {h + k + 2}" if _blank(row["Filename"]) else str(row["Filename"]).strip()
-        try:
-            subject = f"{_subject_cell(row['Subject'], where):03d}"
-            if _blank(row["Filename"]):
-                raise _Skip(f"no Filename: {where}")
-            emotion = str(row["Estimated Emotion"]).strip()
-            label = _map_emotion(emotion, mapping, _SAMM_KNOWN, f"SAMM {name}", name, rep)
-            if label is None:
-                continue
-            onset, apex, offset, notes = _onset_apex_offset(row, ("Onset Frame", "Apex Frame", "Offset Frame"),
-                                                            where, name, rep)
-        except _Skip as skip:
-            rep.left_out.append((name, str(skip)))
-            continue
+    rows = _annotated_rows(table, books[0].name, h + 2, "{:03d}", ("Onset Frame", "Apex Frame", "Offset Frame"),
+                           mapping, _SAMM_KNOWN, lambda subject, name: f"SAMM {name}", rep)
+    for row, name, subject, emotion, label, onset, apex, offset, notes in rows:
         clip_dir = root / subject / name
         files = sorted((p for p in glob.glob(str(clip_dir / "*")) if _frame_number(p) >= 0), key=_frame_number)
         if not files:

@@ -104,8 +104,6 @@ def detect_face(image, min_size=40):
     tuple of 4 ints or None
         (x, y, w, h) of the face box, or None when no face is found.
     """
-    import cv2
-
     faces = _detect_faces(image, min_size)
     return faces[0] if faces else None
 

@@ -2,26 +2,35 @@
 
 import numpy as np
 
-from mer_lib.data.loaders import MEGC2019_MAPPING
+from mer_lib.data.loaders import CASME_II_MAPPING, MEGC2019_MAPPING
 from mer_lib.data.prepare import eye_alignment, resample_positions
 from mer_lib.exercises import Case, Exercise, register
 
+#: The MEGC 2019 composite's mapping per database: CASME II keeps only disgust and repression as negative.
+MEGC_MAPPINGS = {"casme_ii": CASME_II_MAPPING, "samm": MEGC2019_MAPPING, "smic": MEGC2019_MAPPING}
 
-def megc_class(emotion):
-    """The MEGC 2019 3-class label of an annotated emotion, or None when it is left out."""
-    return MEGC2019_MAPPING.get(str(emotion).strip().lower())
+
+def megc_class(emotion, database):
+    """The MEGC 2019 3-class label of an emotion annotated in ``database``, or None when it is left out."""
+    return MEGC_MAPPINGS[database].get(str(emotion).strip().lower())
 
 
 register(Exercise(
     name="data.megc_class",
-    cases=lambda: [Case(repr(e), (e,)) for e in
-                   ("happiness", "Disgust", "repression", "surprise", "others", "contempt", " Sadness ", "fear",
-                    "bewildered")],
+    cases=lambda: [Case(f"{e!r} in {d}", (e, d)) for e, d in
+                   (("happiness", "samm"), ("Disgust", "casme_ii"), ("repression", "casme_ii"),
+                    ("surprise", "smic"), ("fear", "samm"), ("fear", "casme_ii"), (" Sadness ", "samm"),
+                    ("sadness", "casme_ii"), ("others", "casme_ii"), ("contempt", "samm"),
+                    ("negative", "smic"), ("bewildered", "samm"))],
     reference=megc_class,
-    advice={"'Disgust'": "annotations are not consistent in case: compare in lower case.",
-            "' Sadness '": "strip the spaces around the label too.",
-            "'others'": "'others' is left out of the 3 classes: return None.",
-            "'bewildered'": "an emotion you do not know must not be guessed: return None."},
+    advice={"'Disgust' in casme_ii": "annotations are not consistent in case.",
+            "' Sadness ' in samm": "look at the characters around the word.",
+            "'fear' in casme_ii": "the composite does not use one rule for every database: read the chapter's "
+                                  "rule for CASME II again.",
+            "'sadness' in casme_ii": "which negative emotions does the composite keep from CASME II?",
+            "'others' in casme_ii": "'others' is not one of the 3 classes.",
+            "'negative' in smic": "SMIC is annotated with the 3 classes themselves.",
+            "'bewildered' in samm": "an emotion you do not know must not be guessed."},
 ))
 
 
@@ -38,7 +47,7 @@ register(Exercise(
                    Case("apex None ('/' in CASME II)", (10, None, 21)), Case("apex -1 (SAMM)", (2, -1, 9))],
     reference=apex_or_midpoint,
     advice={"apex None ('/' in CASME II)": "a missing apex may arrive as None: test for it before comparing.",
-            "apex 0 (CAS(ME)^2)": "integer division: (onset + offset) // 2."},
+            "apex 0 (CAS(ME)^2)": "the midpoint must be a frame index, an int, when onset + offset is odd too."},
 ))
 
 
@@ -66,9 +75,10 @@ register(Exercise(
                    Case("eyes given as integers", ((120, 200), (180, 200)))],
     reference=eye_similarity,
     atol=1e-6,
-    advice={"level eyes, twice too far apart": "the scale is the target eye distance over the given one.",
-            "a tilted face": "rotate by minus the angle of the line from the left to the right eye; with "
-                             "complex numbers z' = a z + b, a = (t_r - t_l) / (e_r - e_l).",
-            "a tilted face, 128 x 128": "the targets are fractions of the frame: multiply ALIGNED_EYES by size.",
-            "eyes given as integers": "work in floats."},
+    advice={"level eyes, twice too far apart": "apply your M to both eyes: how far apart do they land, "
+                                               "against the targets?",
+            "a tilted face": "the line between the eyes is not horizontal here: apply your M to each eye and "
+                             "compare with its target; the rotation and the scale come from the same pair.",
+            "a tilted face, 128 x 128": "where are the target eyes of a 128 x 128 frame?",
+            "eyes given as integers": "look at the type your arithmetic runs in."},
 ))

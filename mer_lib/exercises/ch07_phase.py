@@ -20,8 +20,9 @@ def _wrapped_cases():
 
 
 register(Exercise("phase.wrapped_phase_difference", _wrapped_cases, wrapped_phase_difference,
-                  advice={"across the wrap (phases 3.0 and -3.0)": "subtracting angles gives 6.0; the difference "
-                                                                  "must be wrapped: use angle(a * conj(b))."}))
+                  advice={"across the wrap (phases 3.0 and -3.0)": "subtracting the two angles gives 6.0 here, "
+                                                                  "outside (-pi, pi]: what is the angle between "
+                                                                  "the two coefficients?"}))
 
 
 def magnify_1d(signal0, signal_t, alpha):
@@ -46,14 +47,15 @@ def _magnify_1d_cases():
 
 
 register(Exercise("phase.magnify_1d", _magnify_1d_cases, magnify_1d, rtol=1e-6, atol=1e-8,
-                  advice={"a sinusoid moved 0.3 px, alpha = 5": "rotate the analytic signal of signal_t by "
-                                                               "exp(i alpha dphi), dphi = angle(b conj(a)); return "
-                                                               "its real part.",
-                          "a sinusoid on a bright background (mean 2)": "remove each signal's mean before the "
-                                                                       "analytic signal, add signal_t's back.",
-                          "alpha = 0 (the frame comes back)": "with alpha = 0 the result is signal_t itself.",
-                          "an odd length (63 samples)": "scipy.signal.hilbert handles odd lengths; by FFT, keep "
-                                                        "DC once, double frequencies 1 .. (N-1)/2."}))
+                  advice={"a sinusoid moved 0.3 px, alpha = 5": "compare your output with the sinusoid moved by "
+                                                               "(1 + alpha) x 0.3 px: which way, and how far, did "
+                                                               "yours move?",
+                          "a sinusoid on a bright background (mean 2)": "the constant 2 is not part of the moving "
+                                                                       "pattern: what does your output do with it?",
+                          "alpha = 0 (the frame comes back)": "with alpha = 0 nothing is magnified: which signal "
+                                                              "must come back?",
+                          "an odd length (63 samples)": "an odd length has no Nyquist frequency: which FFT bins "
+                                                        "does your analytic signal double?"}))
 
 
 def shift_band(band, dphi, alpha):
@@ -70,5 +72,6 @@ def _shift_cases():
 
 
 register(Exercise("phase.shift_band", _shift_cases, shift_band,
-                  advice={"one coefficient, alpha = 10": "rotate the coefficient by alpha times its phase change; "
-                                                         "the change itself is already in it."}))
+                  advice={"one coefficient, alpha = 10": "the coefficient already holds its phase "
+                                                         "change once: by how much more must it turn for a "
+                                                         "motion of (1 + alpha) times?"}))

@@ -30,9 +30,9 @@ def _window_cases():
 register(Exercise(
     name="conv3d.window_response", cases=_window_cases, reference=window_response,
     advice={"an asymmetric 1x1x3 window (no kernel flip!)":
-            "Keras' Conv3D is a cross-correlation: multiply window[i] by kernel[i], do not flip the kernel.",
+            "which tap of the kernel multiplies window[0, 0, 0]? Keras' Conv3D does not flip the kernel.",
             "a 3x3x3 window with 2 channels and 4 filters":
-            "sum over the window AND the input channels, once per output filter."},
+            "one number per output filter: which axes does your sum run over?"},
 ))
 
 
@@ -44,7 +44,7 @@ def _length_cases():
 
 register(Exercise(
     name="conv3d.output_length", cases=_length_cases, reference=nn.output_length,
-    advice={"n=7, k=3, s=2, same": "with 'same' the output length is ceil(n / s), whatever the kernel.",
+    advice={"n=7, k=3, s=2, same": "with 'same' padding, does the kernel's length change the number of outputs? The stride does.",
             "n=2, k=3, s=1, valid (window does not fit)": "no full window fits: 0 outputs."},
 ))
 
@@ -62,5 +62,57 @@ def _macs_cases():
 
 register(Exercise(
     name="conv3d.conv_macs", cases=_macs_cases, reference=conv_macs,
-    advice={"(8, 8, 8, 2), 4 filters, 3x3x3, same": "every tap reads every input channel: multiply by C_in."},
+    advice={"(8, 8, 8, 2), 4 filters, 3x3x3, same": "this input has 2 channels: does your count change with them?"},
+))
+
+
+def conv3d_by_loops(x, kernel, padding="valid"):
+    """A stride-1 3D convolution layer (Keras' cross-correlation) of one example, without bias.
+
+    x (D, H, W, C_in), kernel (kd, kh, kw, C_in, F) -> (D', H', W', F); "same" pads
+    zeros as TensorFlow does (the smaller half before). Computed here with
+    ``scipy.signal.correlate``, independently of ``mer_lib.nn``.
+    """
+    from scipy.signal import correlate
+
+    x, kernel = np.asarray(x, float), np.asarray(kernel, float)
+    if padding == "same":
+        pads = [nn.same_padding(n, k, 1) for n, k in zip(x.shape[:3], kernel.shape[:3])] + [(0, 0)]
+        x = np.pad(x, pads)
+    out = [sum(correlate(x[..., c], kernel[..., c, f], mode="valid") for c in range(x.shape[3]))
+           for f in range(kernel.shape[4])]
+    return np.stack(out, axis=-1)
+
+
+def _loop_cases():
+    rng = np.random.default_rng(81)
+    ramp = np.arange(5.0).reshape(1, 1, 5, 1)
+    return [
+        Case("a 1x1x1 kernel (each value times 3)", (rng.random((2, 3, 4, 1)), np.full((1, 1, 1, 1, 1), 3.0))),
+        Case("an asymmetric 1x1x3 kernel on a ramp, valid", (ramp, np.array([1.0, 0, 0]).reshape(1, 1, 3, 1, 1))),
+        Case("2 channels, 3 filters, 2x3x3 kernel, valid",
+             (rng.standard_normal((4, 5, 6, 2)), rng.standard_normal((2, 3, 3, 2, 3)))),
+        Case("a 3x3x3 kernel, same", (rng.standard_normal((4, 5, 6, 1)), rng.standard_normal((3, 3, 3, 1, 2))),
+             {"padding": "same"}),
+        Case("an even 2x2x4 kernel, same (uneven padding)",
+             (rng.standard_normal((3, 4, 7, 2)), rng.standard_normal((2, 2, 4, 2, 2))), {"padding": "same"}),
+        Case("8 frames, a 1x1x15 kernel in time, same (the paper's depth)",
+             (rng.standard_normal((2, 2, 8, 1)), rng.standard_normal((1, 1, 15, 1, 1))), {"padding": "same"}),
+    ]
+
+
+register(Exercise(
+    name="conv3d.conv3d_by_loops", cases=_loop_cases, reference=conv3d_by_loops, rtol=1e-6, atol=1e-9,
+    advice={"a 1x1x1 kernel (each value times 3)": "check the output's shape first: (D', H', W', F), one value "
+                                                   "per position and filter.",
+            "an asymmetric 1x1x3 kernel on a ramp, valid": "which input value does tap 0 of the kernel multiply "
+                                                           "at output 0? Keras does not flip the kernel.",
+            "2 channels, 3 filters, 2x3x3 kernel, valid": "each output filter sums over every input channel; "
+                                                          "look at the axis your sum runs over.",
+            "a 3x3x3 kernel, same": "with 'same' the output has the input's size: how many zeros go on each side?",
+            "an even 2x2x4 kernel, same (uneven padding)": "an even kernel cannot be padded evenly: which side "
+                                                           "gets the extra zero in TensorFlow?",
+            "8 frames, a 1x1x15 kernel in time, same (the paper's depth)": "the kernel is longer than the clip: "
+                                                                           "count the zeros 'same' adds before "
+                                                                           "and after."},
 ))

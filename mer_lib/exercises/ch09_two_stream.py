@@ -1,7 +1,9 @@
 """Exercises of chapter 9, the two-stream network (book/09_two_stream_network.md)."""
 
+import numpy as np
+
 from mer_lib import nn
-from mer_lib.exercises import Case, Exercise, register
+from mer_lib.exercises import Case, Exercise, register, describe
 
 
 def pooled_shape(shape, pool_size):
@@ -19,8 +21,8 @@ register(Exercise(
                    Case("(32, 64, 64, 8) by 3x3x3", ((32, 64, 64, 8), (3, 3, 3))),
                    Case("(10, 9, 8, 4) by 2x3x4", ((10, 9, 8, 4), (2, 3, 4)))],
     reference=pooled_shape,
-    advice={"(64, 64, 8, 32) by 3x3x3": "'valid' pooling drops what is left over: floor(n / 3).",
-            "(32, 64, 64, 8) by 3x3x3": "channels last: the last axis is never pooled."},
+    advice={"(64, 64, 8, 32) by 3x3x3": "8 frames in windows of 3: what does 'valid' pooling do with what is left over?",
+            "(32, 64, 64, 8) by 3x3x3": "which axis holds the channels in (D, H, W, C), and does pooling touch it?"},
 ))
 
 
@@ -34,7 +36,7 @@ register(Exercise(
     cases=lambda: [Case("2 -> 1", (2, 1)), Case("35280 -> 128 (dense_1)", (35280, 128)),
                    Case("256 -> 3 (softmax)", (256, 3))],
     reference=dense_params,
-    advice={"2 -> 1": "do not forget the bias."},
+    advice={"2 -> 1": "count what the layer adds to each output besides the weighted sum of its inputs."},
 ))
 
 
@@ -57,6 +59,71 @@ register(Exercise(
                    Case("flow, the paper's layout", ((64, 64, 16), 32, (3, 3, 3), "paper")),
                    Case("a small stream, the paper's layout", ((12, 12, 4), 6, (2, 2, 2), "paper"))],
     reference=flatten_length,
-    advice={"frames, the paper's layout": "the 32 filters come first and get pooled by 3; time (8) is the "
-                                          "channel axis and is kept."},
+    advice={"frames, the paper's layout": "in the paper's layout, which of the four axes does a channels-last "
+                                          "pooling read as channels, and leave alone?"},
+))
+
+
+def frame_stream(input_shape, filters=32, kernel_size=(3, 3, 15), pool_size=(3, 3, 3), dense_units=128):
+    """One stream of the corrected variant, in Keras: input (H, W, T, 1), the paper's layout.
+
+    Conv3D(filters, kernel_size, 'same', ReLU) -> MaxPooling3D(pool_size) over space and time,
+    each filter on its own -> Dropout(0.5) -> Flatten -> Dense(dense_units, ReLU).
+    """
+    import keras
+    from keras import layers
+
+    x = inputs = keras.Input(input_shape)
+    x = layers.Conv3D(filters, kernel_size, padding="same", activation="relu")(x)
+    x = layers.MaxPooling3D(pool_size)(x)
+    x = layers.Dropout(0.5)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(dense_units, activation="relu")(x)
+    return keras.Model(inputs, x)
+
+
+def _compare_streams(got, expected, case):
+    """Same output for the same weights on the same input (dropout is off at inference)."""
+    import keras
+
+    if not isinstance(got, keras.Model):
+        return f"expected a keras.Model, got {describe(got)}"
+    want, have = tuple(expected.output.shape[1:]), tuple(got.output.shape[1:])
+    if have != want:
+        return f"the output has shape {have}, expected {want}"
+    if got.count_params() != expected.count_params():
+        flat = [tuple(l.output.shape[1:]) for l in expected.layers if isinstance(l, keras.layers.Flatten)]
+        return (f"{got.count_params():,} parameters, expected {expected.count_params():,} "
+                f"(the expected stream flattens to {flat[0]})")
+    weights = expected.get_weights()
+    if [w.shape for w in got.get_weights()] != [w.shape for w in weights]:
+        return (f"weights of shapes {[w.shape for w in got.get_weights()]}, expected "
+                f"{[w.shape for w in weights]}")
+    got.set_weights(weights)
+    x = np.random.default_rng(9).random((2, *expected.input.shape[1:])).astype("float32")
+    a = keras.ops.convert_to_numpy(expected(x, training=False))
+    b = keras.ops.convert_to_numpy(got(x, training=False))
+    if not np.allclose(a, b, rtol=1e-4, atol=1e-5):
+        return (f"with the same weights the outputs differ (largest difference {np.abs(a - b).max():.3g}): "
+                f"same shapes and parameters, so look at the activations, the padding and the order of the "
+                f"axes before Flatten")
+    return None
+
+
+register(Exercise(
+    name="two_stream.frame_stream",
+    cases=lambda: [Case("a small stream: (12, 12, 8, 1), 4 filters, Dense 5", ((12, 12, 8, 1), 4, (3, 3, 3),
+                                                                            (3, 3, 3), 5)),
+                   Case("a kernel longer than the clip: (9, 9, 4, 1), 3x3x7, 2 filters", ((9, 9, 4, 1), 2, (3, 3, 7),
+                                                                                    (3, 3, 3), 3)),
+                   Case("an uneven pooling: (10, 8, 6, 1), pool 2x2x3", ((10, 8, 6, 1), 3, (3, 3, 3), (2, 2, 3), 4)),
+                   Case("the paper's frame stream, corrected: (64, 64, 8, 1)", ((64, 64, 8, 1),))],
+    reference=frame_stream,
+    compare=_compare_streams,
+    advice={"a small stream: (12, 12, 8, 1), 4 filters, Dense 5": "print model.summary() and compare each layer with "
+                                                                 "the chapter's corrected variant: its kind, "
+                                                                 "its size and its activation.",
+            "a kernel longer than the clip: (9, 9, 4, 1), 3x3x7, 2 filters": "which padding keeps 4 frames when "
+                                                                            "the kernel is 7 deep?",
+            "an uneven pooling: (10, 8, 6, 1), pool 2x2x3": "use the pool_size you are given, axis by axis."},
 ))

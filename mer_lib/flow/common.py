@@ -8,12 +8,15 @@ Convention, everywhere in the library: a flow field has shape (H, W, 2);
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
 __all__ = ["as_grey_pair", "normalize_pair", "gradient_centered", "gradient_forward", "divergence_backward",
            "warp", "warp_bilinear", "warp_bicubic", "zoom_size", "zoom_out", "zoom_in", "n_levels_for",
-           "gaussian_pyramid", "pair_pyramids", "endpoint_error", "endpoint_error_map", "angular_error"]
+           "zoom_pyramid", "gaussian_pyramid", "pair_pyramids", "check_initial_flow", "coarse_to_fine",
+           "endpoint_error", "endpoint_error_map", "angular_error"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -263,28 +266,68 @@ def warp(image, flow, method="bicubic"):
     raise ValueError(f"method must be 'bicubic' or 'bilinear', got {method!r}")
 
 
-def zoom_size(shape, factor):
-    """Size of a pyramid level: ``int(n * factor + 0.5)`` per axis (IPOL's rule)."""
-    return tuple(max(int(n * factor + 0.5), 1) for n in shape)
+def _zoom_alias(zoom, factor, function):
+    """The pyramid ratio under its one name, ``zoom``, accepting the former ``factor`` with a warning."""
+    if factor is None:
+        return zoom
+    warnings.warn(f"{function}(factor=...) is deprecated: the pyramid ratio is called zoom throughout the library",
+                  DeprecationWarning, stacklevel=3)
+    return factor
 
 
-def zoom_out(image, factor=0.5):
-    """Downsample by ``factor`` < 1: Gaussian anti-aliasing, then bicubic sampling (IPOL's zoom_out).
+def _check_zoom(zoom):
+    if not np.isscalar(zoom) or not 0 < zoom < 1:
+        raise ValueError(f"zoom must be a number in (0, 1), got {zoom!r}")
+    return float(zoom)
+
+
+def zoom_size(shape, zoom=0.5, *, factor=None):
+    """Size of a pyramid level: ``int(n * zoom + 0.5)`` per axis (IPOL's rule).
+
+    Parameters
+    ----------
+    shape : tuple of ints
+    zoom : float in (0, 1)
+        Ratio between the sizes of two successive levels (``factor`` is a
+        deprecated alias).
+
+    Returns
+    -------
+    tuple of ints, at least 1 each
+
+    Examples
+    --------
+    >>> zoom_size((64, 48), 0.5)
+    (32, 24)
+    """
+    zoom = _zoom_alias(zoom, factor, "zoom_size")
+    return tuple(max(int(n * zoom + 0.5), 1) for n in shape)
+
+
+def zoom_out(image, zoom=0.5, *, factor=None):
+    """Downsample by ``zoom`` < 1: Gaussian anti-aliasing, then bicubic sampling (IPOL's zoom_out).
 
     Parameters
     ----------
     image : ndarray, shape (H, W)
-    factor : float in (0, 1)
+    zoom : float in (0, 1)
+        ``factor`` is a deprecated alias.
 
     Returns
     -------
-    ndarray, shape zoom_size((H, W), factor)
+    ndarray, shape zoom_size((H, W), zoom)
+
+    Examples
+    --------
+    >>> zoom_out(np.ones((32, 20)), 0.5).shape
+    (16, 10)
     """
-    sigma = 0.6 * np.sqrt(1.0 / factor ** 2 - 1.0)
+    zoom = _check_zoom(_zoom_alias(zoom, factor, "zoom_out"))
+    sigma = 0.6 * np.sqrt(1.0 / zoom ** 2 - 1.0)
     smooth = ndimage.gaussian_filter(image, sigma, mode="nearest")
-    h2, w2 = zoom_size(image.shape, factor)
+    h2, w2 = zoom_size(image.shape, zoom)
     y, x = np.mgrid[0:h2, 0:w2].astype(image.dtype)
-    return warp_bicubic(smooth, x / factor, y / factor)
+    return warp_bicubic(smooth, x / zoom, y / zoom)
 
 
 def zoom_in(field, shape):
@@ -308,14 +351,65 @@ def zoom_in(field, shape):
     return np.stack([warp_bicubic(field[..., c], x, y) for c in range(field.shape[2])], axis=-1)
 
 
-def n_levels_for(shape, factor=0.5, coarsest=16):
-    """Pyramid levels so that the coarsest is about ``coarsest`` pixels: ``1 + log(hypot / coarsest) / log(1/factor)``."""
+def n_levels_for(shape, zoom=0.5, coarsest=16, *, factor=None):
+    """Pyramid levels so that the coarsest is about ``coarsest`` pixels: ``1 + log(hypot / coarsest) / log(1/zoom)``.
+
+    Parameters
+    ----------
+    shape : tuple of 2 ints
+    zoom : float in (0, 1)
+        ``factor`` is a deprecated alias.
+    coarsest : float
+        The diagonal, in pixels, the coarsest level should have about.
+
+    Returns
+    -------
+    int, at least 1
+
+    Examples
+    --------
+    >>> n_levels_for((128, 128))
+    4
+    """
+    zoom = _zoom_alias(zoom, factor, "n_levels_for")
     diag = float(np.hypot(*shape))
-    return max(1 + int(np.log(diag / coarsest) / np.log(1.0 / factor)), 1)
+    return max(1 + int(np.log(diag / coarsest) / np.log(1.0 / zoom)), 1)
+
+
+def zoom_pyramid(image, n_levels, zoom=0.5):
+    """The flow methods' image pyramid, finest level first: each level is :func:`zoom_out` of the previous.
+
+    Not to be confused with :func:`mer_lib.magnify.gaussian_pyramid` (Burt and
+    Adelson's binomial filter and exact halving, for magnification): this one
+    follows IPOL's flow programs, with any ratio ``zoom`` and a Gaussian whose
+    width depends on it.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W)
+    n_levels : int, at least 1
+    zoom : float in (0, 1)
+
+    Returns
+    -------
+    list of ndarray
+        ``n_levels`` images, each ``zoom`` times the size of the previous.
+
+    Examples
+    --------
+    >>> [level.shape for level in zoom_pyramid(np.zeros((64, 40)), 3)]
+    [(64, 40), (32, 20), (16, 10)]
+    """
+    if int(n_levels) != n_levels or n_levels < 1:
+        raise ValueError(f"n_levels must be a positive integer, got {n_levels!r}")
+    levels = [image]
+    for _ in range(int(n_levels) - 1):
+        levels.append(zoom_out(levels[-1], zoom))
+    return levels
 
 
 def gaussian_pyramid(image, n_levels, factor=0.5):
-    """A Gaussian pyramid, finest level first.
+    """Deprecated name of :func:`zoom_pyramid` (``factor`` is its ``zoom``).
 
     Parameters
     ----------
@@ -326,16 +420,14 @@ def gaussian_pyramid(image, n_levels, factor=0.5):
     Returns
     -------
     list of ndarray
-        ``n_levels`` images, each ``factor`` times the size of the previous.
     """
-    levels = [image]
-    for _ in range(n_levels - 1):
-        levels.append(zoom_out(levels[-1], factor))
-    return levels
+    warnings.warn("mer_lib.flow.gaussian_pyramid is deprecated: use mer_lib.flow.zoom_pyramid (the magnifiers' "
+                  "mer_lib.magnify.gaussian_pyramid is another algorithm)", DeprecationWarning, stacklevel=2)
+    return zoom_pyramid(image, n_levels, factor)
 
 
 def pair_pyramids(i0, i1, zoom=0.5, n_levels=None, presmooth=0.8):
-    """Validated coarse-to-fine pyramids of a normalised pair (shared by Horn-Schunck and TV-L1).
+    """Validated coarse-to-fine pyramids of a normalised pair (used by :func:`coarse_to_fine`).
 
     Parameters
     ----------
@@ -357,8 +449,9 @@ def pair_pyramids(i0, i1, zoom=0.5, n_levels=None, presmooth=0.8):
     ValueError
         A zoom outside (0, 1), or an image smaller than the coarsest level needs.
     """
-    if not 0 < zoom < 1:
-        raise ValueError(f"zoom must be in (0, 1), got {zoom!r}")
+    zoom = _check_zoom(zoom)
+    if not np.isscalar(presmooth) or not np.isfinite(presmooth) or presmooth < 0:
+        raise ValueError(f"presmooth must be a number >= 0, got {presmooth!r}")
     auto = n_levels_for(i0.shape, zoom)
     levels = auto if n_levels is None else int(n_levels)
     coarsest = i0.shape
@@ -371,11 +464,110 @@ def pair_pyramids(i0, i1, zoom=0.5, n_levels=None, presmooth=0.8):
     if presmooth > 0:
         i0 = ndimage.gaussian_filter(i0, presmooth, mode="nearest")
         i1 = ndimage.gaussian_filter(i1, presmooth, mode="nearest")
-    pyr0, pyr1 = [i0], [i1]
-    for _ in range(levels - 1):
-        pyr0.append(zoom_out(pyr0[-1], zoom))
-        pyr1.append(zoom_out(pyr1[-1], zoom))
-    return pyr0, pyr1
+    return zoom_pyramid(i0, levels, zoom), zoom_pyramid(i1, levels, zoom)
+
+
+def check_initial_flow(initial_flow, shape):
+    """Validate a starting flow for an image of ``shape``; returns it as float64 or None.
+
+    Parameters
+    ----------
+    initial_flow : array_like, shape (H, W, 2), or None
+    shape : tuple of 2 ints
+        (H, W) of the frames.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 2), float64, or None
+
+    Raises
+    ------
+    ValueError
+        A wrong shape or a non-finite value.
+    """
+    if initial_flow is None:
+        return None
+    flow = np.asarray(initial_flow, dtype=np.float64)
+    if flow.shape != tuple(shape) + (2,):
+        raise ValueError(f"initial_flow must have shape {tuple(shape) + (2,)} (the frames' (H, W, 2)), "
+                         f"got {flow.shape}")
+    if not np.all(np.isfinite(flow)):
+        raise ValueError("initial_flow contains NaN or infinite values")
+    return flow
+
+
+def coarse_to_fine(i0, i1, solver, *, zoom=0.5, n_levels=None, presmooth=0.8, initial_flow=None,
+                   dtype=np.float32):
+    """The coarse-to-fine driver shared by Horn-Schunck and TV-L1 (scikit-image's ``coarse_to_fine``).
+
+    Both images are pre-smoothed and reduced into pyramids
+    (:func:`pair_pyramids`); ``solver`` refines the flow at the coarsest
+    level, the flow is upsampled to the next level and multiplied by
+    ``1 / zoom`` (its vectors are in pixels of that level), and so on to the
+    finest level.
+
+    Parameters
+    ----------
+    i0, i1 : ndarray, shape (H, W)
+        The normalised pair (:func:`normalize_pair`).
+    solver : callable
+        ``solver(i0_level, i1_level, flow, state) -> (flow, state)``: refines
+        ``flow`` (shape (h, w, 2), the level's size) at one level. ``state``
+        is None at the coarsest level, then whatever the solver returned at
+        the previous level, each array of it upsampled to this level without
+        scaling (TV-L1's dual field); a solver with no state returns None.
+    zoom : float in (0, 1), default 0.5
+        Ratio between the sizes of successive levels.
+    n_levels : int, optional
+        Pyramid levels; by default so that the coarsest is about 16 pixels.
+    presmooth : float, default 0.8
+        Standard deviation of the Gaussian pre-smoothing (0 turns it off).
+    initial_flow : array_like, shape (H, W, 2), optional
+        Where the descent starts: reduced level by level like the images (and
+        scaled by ``zoom`` per level), it is the coarsest level's starting
+        flow, so every level refines from it. None: zero.
+    dtype : numpy dtype, default float32
+        Working precision of the flow.
+
+    Returns
+    -------
+    flow : ndarray, shape (H, W, 2), ``dtype``
+
+    Raises
+    ------
+    ValueError
+        A zoom outside (0, 1), an image too small for the pyramid, or an
+        ``initial_flow`` of the wrong shape or not finite.
+
+    Examples
+    --------
+    A solver that leaves the flow as it is returns the initial flow (here a
+    uniform one, which the pyramid reduces and restores exactly):
+
+    >>> keep = lambda a, b, flow, state: (flow, None)
+    >>> start = np.full((32, 32, 2), 1.5)
+    >>> flow = coarse_to_fine(np.zeros((32, 32)), np.zeros((32, 32)), keep, initial_flow=start)
+    >>> float(flow.min()), float(flow.max())
+    (1.5, 1.5)
+    """
+    start = check_initial_flow(initial_flow, i0.shape)
+    pyr0, pyr1 = pair_pyramids(i0, i1, zoom, n_levels, presmooth)
+    levels = len(pyr0)
+    if start is None:
+        flow = np.zeros(pyr0[-1].shape + (2,), dtype)
+    else:
+        for _ in range(levels - 1):   # the starting flow, reduced like the images, in pixels of each level
+            start = np.stack([zoom_out(start[..., c], zoom) for c in range(2)], axis=-1) * zoom
+        flow = start.astype(dtype)
+    state = None
+    for level in range(levels - 1, -1, -1):
+        flow, state = solver(pyr0[level], pyr1[level], flow, state)
+        if level > 0:
+            shape = pyr0[level - 1].shape
+            flow = zoom_in(flow, shape) / zoom
+            if state is not None:
+                state = [zoom_in(s, shape) for s in state]
+    return flow.astype(dtype, copy=False)
 
 
 def _check_flows(flow, gt, mask):
@@ -413,7 +605,21 @@ def endpoint_error(flow, gt, mask=None, statistic="mean"):
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ or are not (H, W, 2), no valid pixel, or an
+        unknown ``statistic``.
+
+    Examples
+    --------
+    >>> gt = np.zeros((4, 4, 2))
+    >>> endpoint_error(np.full((4, 4, 2), [3.0, 4.0]), gt)
+    5.0
     """
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
     flow, gt, valid = _check_flows(flow, gt, mask)
     err = endpoint_error_map(flow, gt)[valid]
     return float(np.median(err) if statistic == "median" else err.mean())

@@ -17,15 +17,16 @@ current flow (warping), with successive over-relaxation (SOR).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
-from mer_lib.flow.common import (as_grey_pair, gradient_centered, normalize_pair, pair_pyramids, warp_bicubic,
-                                 zoom_in)
+from mer_lib.flow.common import as_grey_pair, coarse_to_fine, gradient_centered, normalize_pair, warp_bicubic
 
 __all__ = ["horn_schunck", "hs_update", "hs_derivatives", "hs_average", "HS_DEFAULTS"]
 
-HS_DEFAULTS = dict(alpha=7.0, zoom=0.5, n_warps=10, tolerance=1e-4, max_iterations=150, omega=1.9, presmooth=0.8)
+HS_DEFAULTS = dict(alpha=7.0, zoom=0.5, n_warps=10, tol=1e-4, max_iterations=150, omega=1.9, presmooth=0.8)
 
 _HS_KERNEL = np.array([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]])
 
@@ -109,7 +110,7 @@ def _neighbour_mean(u, out):
     return out
 
 
-def _hs_level(i0, i1, u, v, alpha, n_warps, tolerance, max_iterations, omega):
+def _hs_level(i0, i1, u, v, alpha, n_warps, tol, max_iterations, omega):
     ix, iy = gradient_centered(i1)
     stack = np.stack([i1, ix, iy], axis=-1)
     h, w = i0.shape
@@ -143,13 +144,14 @@ def _hs_level(i0, i1, u, v, alpha, n_warps, tolerance, max_iterations, omega):
                     x += delta
                     change += float(np.vdot(delta, delta))
             # IPOL's stopping rule: root mean square of the update below the tolerance
-            if np.sqrt(change / (h * w)) < tolerance:
+            if np.sqrt(change / (h * w)) < tol:
                 break
     return u, v
 
 
 def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n_levels=None, n_warps=10,
-                 tolerance=1e-4, max_iterations=150, omega=1.9, presmooth=0.8, n_iterations=200):
+                 tol=1e-4, max_iterations=150, omega=1.9, presmooth=0.8, n_iterations=200, initial_flow=None,
+                 tolerance=None):
     """Horn-Schunck optical flow from ``frame0`` to ``frame1``.
 
     Parameters
@@ -163,12 +165,19 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
     alpha : float, optional
         Smoothness weight for images on a 0-255 scale; default 7 (IPOL's
         program default) for "multiscale" and 15 for "classic".
-    zoom, n_levels, n_warps, tolerance, max_iterations, omega, presmooth
+    zoom, n_levels, n_warps, tol, max_iterations, omega, presmooth
         Multi-scale settings, with the IPOL defaults: zoom 0.5 down to about
-        16 pixels, 10 warps, tolerance 1e-4 on the largest update, at most 150
-        SOR iterations, omega 1.9, pre-smoothing sigma 0.8.
+        16 pixels, 10 warps, stopping threshold ``tol`` 1e-4 on the root mean
+        square of one SOR sweep's update, at most 150 SOR iterations, omega
+        1.9, pre-smoothing sigma 0.8.
     n_iterations : int, default 200
         Jacobi iterations of the classic method.
+    initial_flow : array_like, shape (H, W, 2), optional
+        Where the multi-scale descent starts (see
+        :func:`mer_lib.flow.coarse_to_fine`); None: zero. The classic method
+        starts from zero and refuses it.
+    tolerance : float, optional
+        Deprecated name of ``tol``.
 
     Returns
     -------
@@ -176,30 +185,51 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
         ``flow[..., 0]`` horizontal, ``flow[..., 1]`` vertical, with
         ``frame1(x + flow(x)) ~ frame0(x)``.
 
+    Raises
+    ------
+    ValueError
+        Bad frames, an unknown ``method``, a setting out of its range, or an
+        image too small for the requested pyramid.
+
     References
     ----------
     Horn & Schunck, "Determining optical flow", Artificial Intelligence 17 (1981).
     Meinhardt-Llopis, Sánchez & Kondermann, "Horn-Schunck optical flow with a
     multi-scale strategy", Image Processing On Line 3 (2013), pp. 151-172.
+
+    Examples
+    --------
+    >>> from mer_lib.flow.testdata import translated_pair
+    >>> f0, f1, gt = translated_pair(0.0, 0.5, size=64)       # moves down by 0.5 px
+    >>> flow = horn_schunck(f0, f1)
+    >>> round(float(np.median(flow[..., 1])), 1)
+    0.5
     """
+    if tolerance is not None:
+        warnings.warn("horn_schunck(tolerance=...) is deprecated: the stopping threshold is called tol throughout "
+                      "the library", DeprecationWarning, stacklevel=2)
+        tol = tolerance
     f0, f1 = as_grey_pair(frame0, frame1)
     if method not in ("multiscale", "classic"):
         raise ValueError(f"method must be 'multiscale' or 'classic', got {method!r}")
     alpha = (7.0 if method == "multiscale" else 15.0) if alpha is None else float(alpha)
     if not np.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    if not np.isscalar(tol) or not np.isfinite(tol) or tol <= 0:
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if not 0 < omega < 2:
+        raise ValueError(f"omega must be in (0, 2) for over-relaxation to converge, got {omega!r}")
     i0, i1 = normalize_pair(f0, f1, dtype=np.float32)
     if method == "classic":
+        if initial_flow is not None:
+            raise ValueError("initial_flow is for method='multiscale'; the classic method starts from zero")
         u, v = _classic(i0, i1, alpha, int(n_iterations))
         return np.stack([u, v], axis=-1).astype(np.float32)
-    pyr0, pyr1 = pair_pyramids(i0, i1, zoom, n_levels, presmooth)
-    levels = len(pyr0)
-    u = np.zeros(pyr0[-1].shape, np.float32)
-    v = np.zeros_like(u)
-    for level in range(levels - 1, -1, -1):
-        u, v = _hs_level(pyr0[level], pyr1[level], u, v, alpha, n_warps, tolerance, max_iterations, omega)
-        if level > 0:
-            shape = pyr0[level - 1].shape
-            u = zoom_in(u, shape) / zoom
-            v = zoom_in(v, shape) / zoom
-    return np.stack([u, v], axis=-1).astype(np.float32)
+
+    def solve(j0, j1, flow, state):
+        u, v = _hs_level(j0, j1, flow[..., 0].copy(), flow[..., 1].copy(), alpha, n_warps, tol, max_iterations,
+                         omega)
+        return np.stack([u, v], axis=-1), None
+
+    return coarse_to_fine(i0, i1, solve, zoom=zoom, n_levels=n_levels, presmooth=presmooth,
+                          initial_flow=initial_flow)

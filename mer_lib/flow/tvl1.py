@@ -19,15 +19,17 @@ Chapter ``book/04_tvl1.md`` derives both steps.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from mer_lib.flow.common import (as_grey_pair, gradient_centered, normalize_pair, pair_pyramids, warp_bicubic, zoom_in)
+from mer_lib.flow.common import as_grey_pair, coarse_to_fine, gradient_centered, normalize_pair, warp_bicubic
 
 __all__ = ["tvl1", "threshold_step", "TVL1_DEFAULTS"]
 
-TVL1_DEFAULTS = dict(tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_warps=5, epsilon=0.01, max_iterations=300,
+TVL1_DEFAULTS = dict(tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_warps=5, tol=0.01, max_iterations=300,
                      presmooth=0.8)
-_GRAD_IS_ZERO = 1e-10
+_GRAD_IS_ZERO = 1e-10   # |grad I1w|^2 below this: no gradient, the threshold step leaves u as it is
 
 
 def threshold_step(u1, u2, rho, grad_x, grad_y, grad_sq, lt):
@@ -65,7 +67,7 @@ def threshold_step(u1, u2, rho, grad_x, grad_y, grad_sq, lt):
     return u1 + step * grad_x, u2 + step * grad_y
 
 
-def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, epsilon, max_iterations, counts):
+def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, tol, max_iterations, counts):
     """TV-L1 at one pyramid level, starting from (u1, u2) and the dual field p (all updated in place).
 
     The loop is :func:`threshold_step` and Chambolle's dual step written for both
@@ -85,7 +87,7 @@ def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, epsilon, max_iterat
     g = np.empty_like(u)
     old, div, ux, uy, norm = (np.empty_like(u) for _ in range(5))
     rho, step = np.empty_like(u1), np.empty_like(u1)
-    threshold = epsilon * epsilon * h * w
+    threshold = tol * tol * h * w
     for _ in range(n_warps):
         warped = warp_bicubic(stack, xx + u[0], yy + u[1])
         i1w = warped[..., 0]
@@ -138,8 +140,8 @@ def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, epsilon, max_iterat
     return u1, u2
 
 
-def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=None, n_warps=5, epsilon=0.01,
-         max_iterations=300, presmooth=0.8, initial_flow=None, return_info=False):
+def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=None, n_warps=5, tol=0.01,
+         max_iterations=300, presmooth=0.8, initial_flow=None, return_info=False, epsilon=None):
     """TV-L1 optical flow from ``frame0`` to ``frame1``, coarse to fine with warping.
 
     Parameters
@@ -154,21 +156,27 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
     theta : float, default 0.3
         Coupling between ``u`` and the auxiliary ``v``.
     zoom : float, default 0.5
-        Downsampling factor between pyramid levels.
+        Ratio between the sizes of successive pyramid levels.
     n_levels : int, optional
         Pyramid levels; by default so that the coarsest is about 16 pixels.
     n_warps : int, default 5
         Warps (re-linearisations) per level.
-    epsilon : float, default 0.01
-        Stop a level's iterations when the mean squared update is below epsilon**2.
+    tol : float, default 0.01
+        Stopping threshold (IPOL's epsilon): a warp's iterations stop when the
+        root mean square of the update of ``u`` is at most ``tol``, i.e. its
+        mean square at most ``tol**2``.
     max_iterations : int, default 300
         Iteration cap per warp.
     presmooth : float, default 0.8
         Standard deviation of the Gaussian pre-smoothing (0 turns it off).
-    initial_flow : ndarray, shape (H, W, 2), optional
-        Starting flow at the finest level (coarse levels start at zero).
+    initial_flow : array_like, shape (H, W, 2), optional
+        Where the descent starts, in pixels of the frames: reduced to the
+        coarsest level (see :func:`mer_lib.flow.coarse_to_fine`), it is
+        refined there and at every finer level. None: zero.
     return_info : bool
         Also return a dict with the levels used and the iterations per warp.
+    epsilon : float, optional
+        Deprecated name of ``tol``.
 
     Returns
     -------
@@ -180,7 +188,8 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
     Raises
     ------
     ValueError
-        Bad frames (different shapes, colour against grey, NaN) or an image
+        Bad frames (different shapes, colour against grey, NaN), a setting
+        out of its range, an ``initial_flow`` of the wrong shape, or an image
         too small for the requested pyramid.
 
     References
@@ -199,30 +208,29 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
     >>> round(float(np.median(flow[..., 0])), 1)
     0.5
     """
+    if epsilon is not None:
+        warnings.warn("tvl1(epsilon=...) is deprecated: the stopping threshold is called tol throughout the library",
+                      DeprecationWarning, stacklevel=2)
+        tol = epsilon
     f0, f1 = as_grey_pair(frame0, frame1)
-    for name, value in (("tau", tau), ("lam", lam), ("theta", theta), ("epsilon", epsilon)):
-        if not np.isfinite(value) or value <= 0:
+    for name, value in (("tau", tau), ("lam", lam), ("theta", theta), ("tol", tol)):
+        if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}")
+    for name, value in (("n_warps", n_warps), ("max_iterations", max_iterations)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     i0, i1 = normalize_pair(f0, f1, dtype=np.float32)
-    pyr0, pyr1 = pair_pyramids(i0, i1, zoom, n_levels, presmooth)
-    levels = len(pyr0)
     counts: list = []
-    h, w = pyr0[-1].shape
-    u1 = np.zeros((h, w), np.float32)
-    u2 = np.zeros((h, w), np.float32)
-    p = [np.zeros((h, w), np.float32) for _ in range(4)]
-    for level in range(levels - 1, -1, -1):
-        if level == 0 and initial_flow is not None and levels == 1:
-            u1[...] = initial_flow[..., 0]
-            u2[...] = initial_flow[..., 1]
-        u1, u2 = _tvl1_level(pyr0[level], pyr1[level], u1, u2, p, lam, theta, tau, n_warps, epsilon,
-                             max_iterations, counts)
-        if level > 0:
-            shape = pyr0[level - 1].shape
-            u1 = zoom_in(u1, shape) / zoom
-            u2 = zoom_in(u2, shape) / zoom
-            p = [zoom_in(q, shape) for q in p]
-    flow = np.stack([u1, u2], axis=-1).astype(np.float32)
+
+    def solve(j0, j1, flow, p):
+        h, w = j0.shape
+        p = [np.zeros((h, w), np.float32) for _ in range(4)] if p is None else p
+        u1, u2 = _tvl1_level(j0, j1, flow[..., 0].copy(), flow[..., 1].copy(), p, lam, theta, tau, int(n_warps),
+                             tol, int(max_iterations), counts)
+        return np.stack([u1, u2], axis=-1), p
+
+    flow = coarse_to_fine(i0, i1, solve, zoom=zoom, n_levels=n_levels, presmooth=presmooth,
+                          initial_flow=initial_flow)
     if return_info:
-        return flow, {"levels": levels, "iterations": counts}
+        return flow, {"levels": len(counts) // int(n_warps), "iterations": counts}
     return flow

@@ -37,6 +37,20 @@ def flow_to_color(flow, max_flow=None) -> np.ndarray:
     -------
     ndarray, shape (H, W, 3), float in [0, 1]
         Non-finite vectors are black.
+
+    Raises
+    ------
+    ValueError
+        A flow not of shape (H, W, 2), or a ``max_flow`` that is not a
+        positive number.
+
+    Examples
+    --------
+    >>> flow = np.zeros((2, 2, 2))
+    >>> flow[0, 0] = (1.0, 0.0)                 # one vector to the right, the others still
+    >>> rgb = flow_to_color(flow)
+    >>> rgb.shape, rgb[1, 1].tolist()
+    ((2, 2, 3), [1.0, 1.0, 1.0])
     """
     flow = np.asarray(flow, np.float64)
     if flow.ndim != 3 or flow.shape[2] != 2:
@@ -47,7 +61,9 @@ def flow_to_color(flow, max_flow=None) -> np.ndarray:
     v = np.where(bad, 0, v)
     mag = np.hypot(u, v)
     if max_flow is None:
-        max_flow = mag.max() if mag.max() > 0 else 1.0
+        max_flow = mag.max() if mag.max() > 0 else 1.0   # an all-zero field is white, whatever the scale
+    elif not np.isscalar(max_flow) or not np.isfinite(max_flow) or max_flow <= 0:
+        raise ValueError(f"max_flow must be a positive number (the magnitude shown fully saturated), got {max_flow!r}")
     r = mag / max_flow
     wheel = color_wheel()
     n = len(wheel)

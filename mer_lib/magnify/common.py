@@ -1,12 +1,59 @@
-"""Input checks, colour handling and spatial pyramids shared by the magnifiers."""
+"""Input checks, colour handling, spatial pyramids and FFT threads shared by the magnifiers."""
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import numpy as np
 from scipy import ndimage
 
 __all__ = ["check_clip", "rgb_to_yiq", "yiq_to_rgb", "gaussian_pyramid", "laplacian_pyramid",
-           "collapse_laplacian", "pyr_down", "pyr_up", "amplitude_weighted_blur"]
+           "collapse_laplacian", "pyr_down", "pyr_up", "amplitude_weighted_blur", "fft_workers",
+           "current_fft_workers"]
+
+#: Added to a magnitude before dividing by it (a reference band's amplitude, a
+#: quaternion's norm): the smallest normal float32, so that a zero magnitude gives
+#: 0 / NORM_GUARD = 0 instead of NaN while every other value is left as it is.
+#: (Smoothed weights use their dtype's machine epsilon instead: see
+#: :func:`amplitude_weighted_blur`.)
+NORM_GUARD = np.finfo(np.float32).tiny
+
+_FFT_WORKERS = contextvars.ContextVar("mer_lib_fft_workers", default=-1)
+
+
+@contextlib.contextmanager
+def fft_workers(n):
+    """Threads of the magnifiers' FFTs inside a ``with`` block (default outside: every core, -1).
+
+    The setting is restored when the block ends, and is local to the thread
+    (a context variable), so it never leaks into other code.
+
+    Parameters
+    ----------
+    n : int
+        Threads per FFT, as ``scipy.fft``'s ``workers`` (-1: every core).
+
+    Examples
+    --------
+    >>> with fft_workers(1):
+    ...     current_fft_workers()
+    1
+    >>> current_fft_workers()
+    -1
+    """
+    if int(n) != n or n == 0 or n < -1:
+        raise ValueError(f"n must be a positive number of threads or -1 (every core), got {n!r}")
+    token = _FFT_WORKERS.set(int(n))
+    try:
+        yield
+    finally:
+        _FFT_WORKERS.reset(token)
+
+
+def current_fft_workers():
+    """The FFT threads in effect (see :func:`fft_workers`)."""
+    return _FFT_WORKERS.get()
 
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
@@ -77,6 +124,35 @@ def _check_alpha(alpha):
     if not np.isscalar(alpha) or not np.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number (negative attenuates motion), got {alpha!r}")
     return float(alpha)
+
+
+def _begin(frames, alpha, reference, sigma=None):
+    """What every magnifier does first: check alpha (and sigma), the clip and the reference; split off colour.
+
+    Returns ``(alpha, luma, chroma, reference)`` as :func:`check_clip` and
+    ``_check_alpha`` give them.
+    """
+    alpha = _check_alpha(alpha)
+    luma, chroma, reference = check_clip(frames, reference)
+    if sigma is not None and (not np.isscalar(sigma) or not sigma >= 0):
+        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+    return alpha, luma, chroma, reference
+
+
+def _frames_in_order(n_frames, progress, desc):
+    """``range(n_frames)``, behind a progress bar when asked."""
+    if not progress:
+        return range(n_frames)
+    from mer_lib.env import progress_bar
+
+    return progress_bar(range(n_frames), desc=desc)
+
+
+def _end(luma, chroma):
+    """What every magnifier does last: the magnified luma, with the clip's colour put back when it had one."""
+    if chroma is None:
+        return luma
+    return yiq_to_rgb(np.concatenate([luma[..., None], chroma], axis=-1))
 
 
 _KERNEL = np.array([1, 4, 6, 4, 1], float) / 16  # Burt & Adelson's 5-tap binomial
@@ -162,20 +238,34 @@ def amplitude_weighted_blur(values, amplitude, sigma):
 
     Parameters
     ----------
-    values, amplitude : ndarray, shape (h, w)
+    values : ndarray, shape (h, w), or a tuple of them
+        Several fields (the Riesz pyramid's two phase components) share one
+        weight, whose blur is then computed once.
+    amplitude : ndarray, shape (h, w)
     sigma : float
         Standard deviation in pixels; 0 returns ``values``.
 
     Returns
     -------
-    ndarray, shape (h, w)
+    ndarray, shape (h, w), or a tuple of them (as ``values``)
+
+    Examples
+    --------
+    >>> values = np.array([[0.0, 1.0], [0.0, 1.0]])
+    >>> weights = np.array([[1.0, 0.0], [1.0, 0.0]])    # only the left column is reliable
+    >>> amplitude_weighted_blur(values, weights, 5.0).round(3).tolist()
+    [[0.0, 0.0], [0.0, 0.0]]
     """
     if sigma <= 0:
         return values
-    import cv2
+    fields = values if isinstance(values, tuple) else (values,)
+    if all(f.dtype == np.float32 for f in fields) and amplitude.dtype == np.float32:
+        import cv2
 
-    if values.dtype == np.float32 and amplitude.dtype == np.float32:
         blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     else:
         blur = lambda a: ndimage.gaussian_filter(a, sigma, mode="reflect")  # noqa: E731
-    return blur(values * amplitude) / (blur(amplitude) + np.finfo(values.dtype).eps)
+    # machine epsilon: a weight whose blur is 0 (no reliable neighbour) gives 0, not 0 / 0
+    denominator = blur(amplitude) + np.finfo(fields[0].dtype).eps
+    out = tuple(blur(f * amplitude) / denominator for f in fields)
+    return out if isinstance(values, tuple) else out[0]

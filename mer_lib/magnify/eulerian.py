@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_lib.magnify.common import _check_alpha, check_clip, collapse_laplacian, laplacian_pyramid, yiq_to_rgb
+from mer_lib.magnify.common import _begin, _end, _frames_in_order, collapse_laplacian, laplacian_pyramid
 from mer_lib.magnify.temporal import IIRBandpass, check_temporal, ideal_bandpass
 
 __all__ = ["magnify_linear", "level_alphas"]
@@ -42,6 +42,11 @@ def level_alphas(shape, n_levels, alpha, lambda_c=16.0, exaggeration=2.0):
     Returns
     -------
     list of float, finest level first
+
+    Examples
+    --------
+    >>> [round(a, 1) for a in level_alphas((128, 128), 6, 20, lambda_c=16)]
+    [0.0, 7.9, 17.8, 20, 20, 0.0]
     """
     if lambda_c is None:
         return [alpha] * n_levels
@@ -86,18 +91,29 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     Returns
     -------
     ndarray, same shape as ``frames``, float64
+
+    References
+    ----------
+    Wu, Rubinstein, Shih, Guttag, Durand & Freeman, "Eulerian video
+    magnification for revealing subtle changes in the world", ACM
+    Transactions on Graphics 31(4), 2012.
+
+    Examples
+    --------
+    >>> from mer_lib.magnify.testdata import grating_clip, measured_shift
+    >>> clip = grating_clip(0.1)               # a grating moving right by 0.1 px per frame
+    >>> round(measured_shift(magnify_linear(clip, 10), 1), 2)   # a little less than (1 + alpha) x 0.1 px:
+    ...                                      # 1.1 px is past a sixteenth of the wavelength, where the linear
+    ...                                      # approximation starts to fall short
+    1.05
     """
-    alpha = _check_alpha(alpha)
-    luma, chroma, reference = check_clip(frames, reference)
+    alpha, luma, chroma, reference = _begin(frames, alpha, reference)
     temporal = check_temporal(temporal, fps, band, r1, r2)
     t, h, w = luma.shape
     levels = max(int(np.floor(np.log2(min(h, w)))) - 1, 1) if n_levels is None else int(n_levels)
     alphas = level_alphas((h, w), levels, alpha, lambda_c, exaggeration)
     out = np.empty_like(luma)
-    order = range(t)
-    if progress:
-        from mer_lib.env import progress_bar
-        order = progress_bar(order, desc="linear magnification")
+    order = _frames_in_order(t, progress, "linear magnification")
     if temporal == "ideal":
         pyramids = [laplacian_pyramid(luma[k], levels) for k in range(t)]
         filtered = [ideal_bandpass(np.stack([p[lv] for p in pyramids]), fps, band) for lv in range(levels)]
@@ -113,6 +129,4 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
             else:
                 changes = [filters[lv](pyr[lv]) for lv in range(levels)]
             out[k] = collapse_laplacian([pyr[lv] + alphas[lv] * changes[lv] for lv in range(levels)])
-    if chroma is not None:
-        return yiq_to_rgb(np.concatenate([out[..., None], chroma], axis=-1))
-    return out
+    return _end(out, chroma)

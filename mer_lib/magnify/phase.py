@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_lib.magnify.common import _check_alpha, amplitude_weighted_blur, check_clip, yiq_to_rgb
+from mer_lib.magnify.common import NORM_GUARD, _begin, _end, _frames_in_order, amplitude_weighted_blur
 from mer_lib.magnify.steerable import ComplexSteerablePyramid
 from mer_lib.magnify.temporal import IIRBandpass, check_temporal, ideal_bandpass
 
@@ -84,21 +84,22 @@ def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", refere
     ----------
     Wadhwa, Rubinstein, Durand & Freeman, "Phase-based video motion
     processing", ACM Transactions on Graphics 32(4), 2013.
+
+    Examples
+    --------
+    >>> from mer_lib.magnify.testdata import grating_clip, measured_shift
+    >>> clip = grating_clip(0.1)               # a grating moving right by 0.1 px per frame
+    >>> round(measured_shift(magnify_phase(clip, 10), 1), 2)   # (1 + alpha) times as far
+    1.1
     """
-    alpha = _check_alpha(alpha)
-    luma, chroma, reference = check_clip(frames, reference)
+    alpha, luma, chroma, reference = _begin(frames, alpha, reference, sigma)
     temporal = check_temporal(temporal, fps, band, r1, r2)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
     t = luma.shape[0]
     pyr = ComplexSteerablePyramid(luma.shape[1:], n_orientations, bandwidth, dtype=dtype)
     ref = pyr.decompose(luma[reference])
-    ref_unit = {key: np.conj(ref[key]) / (np.abs(ref[key]) + np.finfo(pyr.dtype).tiny) for key in pyr.bands}
+    ref_unit = {key: np.conj(ref[key]) / (np.abs(ref[key]) + NORM_GUARD) for key in pyr.bands}
     out = np.empty_like(luma)
-    order = range(t)
-    if progress:
-        from mer_lib.env import progress_bar
-        order = progress_bar(order, desc="phase magnification")
+    order = _frames_in_order(t, progress, "phase magnification")
 
     def shifted(coeffs, deltas):
         for key in pyr.bands:
@@ -128,6 +129,4 @@ def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", refere
             if filters is not None:
                 deltas = {key: filters[key](deltas[key]) for key in pyr.bands}
             out[k] = shifted(coeffs, deltas)
-    if chroma is not None:
-        return yiq_to_rgb(np.concatenate([out[..., None], chroma], axis=-1))
-    return out
+    return _end(out, chroma)

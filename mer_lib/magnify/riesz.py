@@ -1,8 +1,11 @@
 """Riesz-pyramid phase-based magnification (Wadhwa, Rubinstein, Durand & Freeman, ICCP 2014).
 
-The complex steerable pyramid is replaced by a Laplacian pyramid plus an
-approximate Riesz transform of each band (two 3-tap filters, horizontal and
-vertical differences). A band value ``I`` and its Riesz pair ``(R1, R2)`` form a
+The complex steerable pyramid is replaced by a Laplacian pyramid plus the
+Riesz transform of each band: :func:`magnify_riesz` uses the exact transform,
+computed with FFTs (:func:`riesz_transform`); the paper's approximation, two
+3-tap difference filters ``[0.5, 0, -0.5]``, is there for comparison
+(``riesz_transform(band, exact=False)``: its gain ``sin(w)`` is right only near
+a quarter of the sampling frequency). A band value ``I`` and its Riesz pair ``(R1, R2)`` form a
 quaternion ``I + i R1 + j R2``, whose *quaternionic phase* ``phi`` and
 orientation ``theta`` play the role of the local phase of the steerable
 pyramid's band at the dominant orientation. Far less overcomplete (one real
@@ -14,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from mer_lib.magnify.common import _check_alpha, check_clip, yiq_to_rgb
+from mer_lib.magnify.common import (NORM_GUARD, _begin, _end, _frames_in_order, amplitude_weighted_blur,
+                                    current_fft_workers)
 
 __all__ = ["magnify_riesz", "riesz_transform"]
 
@@ -42,17 +46,6 @@ def _collapse_cv(bands):
     return image
 
 
-def _blur_pair(a, b, weight, sigma):
-    """Amplitude-weighted blur of two fields sharing one weight (its blur is computed once)."""
-    if sigma <= 0:
-        return a, b
-    import cv2
-
-    blur = lambda x: cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    denominator = blur(weight) + np.float32(1e-12)
-    return blur(a * weight) / denominator, blur(b * weight) / denominator
-
-
 def riesz_transform(band, exact=True):
     """Riesz transform of a band, the 2D generalisation of the Hilbert transform.
 
@@ -68,14 +61,23 @@ def riesz_transform(band, exact=True):
     Returns
     -------
     r1, r2 : ndarray, shape (h, w)
+
+    Examples
+    --------
+    The Riesz transform of a plane wave is its quadrature (the sine for a
+    cosine), split along the wave's direction:
+
+    >>> x = np.arange(32)
+    >>> band = np.tile(np.cos(2 * np.pi * x / 8), (16, 1))      # a wave along x
+    >>> r1, r2 = riesz_transform(band)
+    >>> bool(np.allclose(r1, np.sin(2 * np.pi * x / 8))), bool(np.allclose(r2, 0))
+    (True, True)
     """
     if not exact:
         r1 = ndimage.correlate1d(band, _RIESZ, axis=1, mode="reflect")
         r2 = ndimage.correlate1d(band, _RIESZ, axis=0, mode="reflect")
         return r1, r2
     import scipy.fft as sfft
-
-    from mer_lib.magnify.steerable import FFT_WORKERS
 
     h, w = band.shape
     key = (h, w)
@@ -86,9 +88,10 @@ def riesz_transform(band, exact=True):
         radius[0, 0] = 1.0
         _FILTERS[key] = ((-1j * fx / radius).astype(np.complex64), (-1j * fy / radius).astype(np.complex64))
     k1, k2 = _FILTERS[key]
-    spectrum = sfft.rfft2(band, workers=FFT_WORKERS)
-    r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=FFT_WORKERS)
-    r2 = sfft.irfft2(spectrum * k2, s=(h, w), workers=FFT_WORKERS)
+    workers = current_fft_workers()
+    spectrum = sfft.rfft2(band, workers=workers)
+    r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=workers)
+    r2 = sfft.irfft2(spectrum * k2, s=(h, w), workers=workers)
     return r1.astype(band.dtype, copy=False), r2.astype(band.dtype, copy=False)
 
 
@@ -108,7 +111,7 @@ def _phase_difference(cur, ref):
     q_y = p0 * c2 - c0 * p2
     norm = np.sqrt(q_x * q_x + q_y * q_y)
     phase = np.arctan2(norm, q_real)        # in [0, pi]
-    norm += 1e-12
+    norm += NORM_GUARD
     scale = phase / norm
     amplitude = np.sqrt(np.sqrt(q_real * q_real + norm * norm))
     return scale * q_x, scale * q_y, amplitude
@@ -117,7 +120,7 @@ def _phase_difference(cur, ref):
 def _shift(cur, phase_cos, phase_sin):
     """Real part of the band after multiplying its quaternion by exp(phase)."""
     c0, c1, c2 = cur
-    magnitude = np.sqrt(phase_cos * phase_cos + phase_sin * phase_sin) + 1e-12
+    magnitude = np.sqrt(phase_cos * phase_cos + phase_sin * phase_sin) + NORM_GUARD
     sin_m = np.sin(magnitude) / magnitude
     return np.cos(magnitude) * c0 - phase_cos * sin_m * c1 - phase_sin * sin_m * c2
 
@@ -146,30 +149,29 @@ def magnify_riesz(frames, alpha, *, reference=0, sigma=2.0, n_levels=None, progr
     ----------
     Wadhwa, Rubinstein, Durand & Freeman, "Riesz pyramids for fast phase-based
     video magnification", ICCP 2014.
+
+    Examples
+    --------
+    >>> from mer_lib.magnify.testdata import grating_clip, measured_shift
+    >>> clip = grating_clip(0.1)               # a grating moving right by 0.1 px per frame
+    >>> round(measured_shift(magnify_riesz(clip, 10), 1), 2)   # (1 + alpha) times as far
+    1.1
     """
-    alpha = _check_alpha(alpha)
-    luma, chroma, reference = check_clip(frames, reference)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+    alpha, luma, chroma, reference = _begin(frames, alpha, reference, sigma)
     t, h, w = luma.shape
     levels = max(int(np.floor(np.log2(min(h, w)))) - 2, 2) if n_levels is None else int(n_levels)
     luma32 = luma.astype(np.float32)
     ref_bands = _laplacian_cv(luma32[reference], levels)
     ref = [(b, *riesz_transform(b)) for b in ref_bands[:-1]]
     out = np.empty_like(luma)
-    order = range(t)
-    if progress:
-        from mer_lib.env import progress_bar
-        order = progress_bar(order, desc="Riesz magnification")
+    order = _frames_in_order(t, progress, "Riesz magnification")
     for k in order:
         bands = _laplacian_cv(luma32[k], levels)
         new = []
         for band, ref_q in zip(bands[:-1], ref):
             cur = (band, *riesz_transform(band))
             pc, ps, amp = _phase_difference(cur, ref_q)
-            pc, ps = _blur_pair(pc, ps, amp, sigma)
+            pc, ps = amplitude_weighted_blur((pc, ps), amp, sigma)
             new.append(_shift(cur, pc * np.float32(alpha), ps * np.float32(alpha)))
         out[k] = _collapse_cv(new + [bands[-1]])
-    if chroma is not None:
-        return yiq_to_rgb(np.concatenate([out[..., None], chroma], axis=-1))
-    return out
+    return _end(out, chroma)

@@ -26,11 +26,9 @@ from math import factorial
 import numpy as np
 import scipy.fft as sfft
 
-__all__ = ["ComplexSteerablePyramid", "BANDWIDTHS", "steering_weights"]
+from mer_lib.magnify.common import current_fft_workers  # threads per FFT: mer_lib.magnify.common.fft_workers
 
-#: Threads per FFT (-1: all cores). Worker processes that already split the
-#: work between cores set it to 1 (see mer_lib.pipeline).
-FFT_WORKERS = -1
+__all__ = ["ComplexSteerablePyramid", "BANDWIDTHS", "steering_weights"]
 
 #: Bands per octave for each bandwidth name.
 BANDWIDTHS = {"octave": 1, "half-octave": 2, "quarter-octave": 4}
@@ -218,7 +216,7 @@ class ComplexSteerablePyramid:
         image = np.asarray(image)
         if image.shape != self.shape:
             raise ValueError(f"this pyramid was built for images of shape {self.shape}, got {image.shape}")
-        return sfft.fft2(image.astype(self.dtype, copy=False), workers=FFT_WORKERS)
+        return sfft.fft2(image.astype(self.dtype, copy=False), workers=current_fft_workers())
 
     def decompose(self, image):
         """Decompose an image into complex bands and the two residuals.
@@ -237,7 +235,7 @@ class ComplexSteerablePyramid:
         spectrum = self._spectrum(image)
         coeffs = {"highpass": spectrum * self._highpass_u, "lowpass": spectrum * self._lowpass_u}
         for key, (_, filt, index) in self._filters.items():
-            coeffs[key] = sfft.ifft2(spectrum[index] * filt, workers=FFT_WORKERS)
+            coeffs[key] = sfft.ifft2(spectrum[index] * filt, workers=current_fft_workers())
         return coeffs
 
     def reconstruct(self, coeffs, highpass=True, lowpass=True):
@@ -264,5 +262,5 @@ class ComplexSteerablePyramid:
             # is the inverse transform of (X(w) + conj X(-w)) / 2, so the band,
             # counted at half weight, comes back whole with its mirror image;
             # the residuals are symmetric already.
-            total[index] += 0.5 * (sfft.fft2(coeffs[key], workers=FFT_WORKERS) * filt)
-        return np.real(sfft.ifft2(total, workers=FFT_WORKERS))
+            total[index] += 0.5 * (sfft.fft2(coeffs[key], workers=current_fft_workers()) * filt)
+        return np.real(sfft.ifft2(total, workers=current_fft_workers()))

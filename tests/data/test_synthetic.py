@@ -219,3 +219,13 @@ def test_motion_figures_scale_with_the_amplitude_and_stay_micro_by_default():
     assert np.all(f1["frames"] == 8) and 0.2 < np.median(f1["peak"]) < 1.5
     at128 = motion_figures(synthetic_dataset(seed=4, counts=(3, 3, 3), size=128, blinks=False, head_motion=False))
     np.testing.assert_allclose(np.median(at128["peak"]), np.median(f1["peak"]), rtol=0.15)  # rescaled to 64
+
+
+def test_the_sample_face_boxes_are_the_ones_the_haar_cascade_finds():
+    from mer_lib.data.prepare import detect_face
+    from mer_lib.data.synthetic import SAMPLE_FACE_BOXES, _grey, sample_photographs
+
+    photos = sample_photographs()
+    assert set(photos) == set(SAMPLE_FACE_BOXES)
+    for name, rgb in photos.items():
+        assert detect_face((_grey(rgb) * 255).astype(np.uint8)) == SAMPLE_FACE_BOXES[name], name

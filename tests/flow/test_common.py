@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mer_lib.flow import angular_error, endpoint_error, gaussian_pyramid, warp, warp_bicubic, warp_bilinear
+from mer_lib.flow import (angular_error, coarse_to_fine, endpoint_error, gaussian_pyramid, warp, warp_bicubic,
+                          warp_bilinear, zoom_pyramid)
 from mer_lib.flow.common import as_grey_pair, divergence_backward, gradient_centered, gradient_forward, zoom_in
 
 from .conftest import interior, texture
@@ -49,7 +50,7 @@ def test_centered_gradient_of_a_ramp():
 
 
 def test_pyramid_halves_and_zoom_in_restores_the_size():
-    levels = gaussian_pyramid(texture(128), 4)
+    levels = zoom_pyramid(texture(128), 4)
     assert [lv.shape for lv in levels] == [(128, 128), (64, 64), (32, 32), (16, 16)]
     assert zoom_in(levels[2], (128, 128)).shape == (128, 128)
     assert zoom_in(np.zeros((8, 8, 2)), (16, 16)).shape == (16, 16, 2)
@@ -99,3 +100,51 @@ def test_colour_pairs_become_luma():
     rgb = np.random.default_rng(0).random((8, 8, 3))
     g0, _ = as_grey_pair(rgb, rgb)
     np.testing.assert_allclose(g0, rgb @ [0.299, 0.587, 0.114])
+
+
+def test_former_pyramid_names_still_work_and_warn():
+    from mer_lib.flow.common import n_levels_for, zoom_out, zoom_size
+
+    image = texture(64)
+    with pytest.warns(DeprecationWarning, match="zoom_pyramid"):
+        old = gaussian_pyramid(image, 3, factor=0.6)
+    new = zoom_pyramid(image, 3, zoom=0.6)
+    assert all(np.array_equal(a, b) for a, b in zip(old, new))
+    with pytest.warns(DeprecationWarning, match="zoom"):
+        assert np.array_equal(zoom_out(image, factor=0.6), zoom_out(image, 0.6))
+    with pytest.warns(DeprecationWarning, match="zoom"):
+        assert zoom_size((64, 64), factor=0.6) == zoom_size((64, 64), 0.6) == (38, 38)
+    with pytest.warns(DeprecationWarning, match="zoom"):
+        assert n_levels_for((64, 64), factor=0.6) == n_levels_for((64, 64), 0.6)
+
+
+def test_endpoint_error_refuses_an_unknown_statistic():
+    gt = np.zeros((4, 4, 2))
+    flow = np.ones((4, 4, 2))
+    assert endpoint_error(flow, gt, statistic="median") == pytest.approx(np.sqrt(2))
+    with pytest.raises(ValueError, match="statistic must be 'mean' or 'median', got 'max'"):
+        endpoint_error(flow, gt, statistic="max")
+
+
+def test_coarse_to_fine_visits_every_level_coarsest_first_and_scales_the_flow():
+    seen = []
+    image = texture(64)
+
+    def solver(i0, i1, flow, state):
+        seen.append((i0.shape, float(flow[..., 0].mean()), None if state is None else state[0].shape))
+        return flow + 1.0, [np.zeros(i0.shape, np.float32)]
+
+    flow = coarse_to_fine(image, image, solver, n_levels=3, presmooth=0)
+    assert [s[0] for s in seen] == [(16, 16), (32, 32), (64, 64)]
+    # 0 -> 1 at the coarsest level, doubled to 2 and refined to 3, doubled to 6 and refined to 7
+    assert [round(s[1], 5) for s in seen] == [0.0, 2.0, 6.0]
+    assert [s[2] for s in seen] == [None, (32, 32), (64, 64)]
+    np.testing.assert_allclose(flow, 7.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("start, match", [(np.zeros((64, 64)), "initial_flow must have shape"),
+                                          (np.full((64, 64, 2), np.nan), "initial_flow contains NaN")])
+def test_coarse_to_fine_refuses_a_bad_initial_flow(start, match):
+    image = texture(64)
+    with pytest.raises(ValueError, match=match):
+        coarse_to_fine(image, image, lambda a, b, f, s: (f, None), initial_flow=start)

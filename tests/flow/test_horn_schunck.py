@@ -53,3 +53,18 @@ def test_bad_input_gets_clear_errors():
         horn_schunck(f0, f0, n_levels=7)
     with pytest.raises(ValueError, match="same shape"):
         horn_schunck(f0, f0.T[:, :-2])
+
+
+def test_tolerance_is_a_deprecated_name_of_tol_and_initial_flow_is_honoured():
+    f0, f1, gt = translated_pair(0.3, 0.2, size=48)
+    with pytest.warns(DeprecationWarning, match="tol"):
+        old = horn_schunck(f0, f1, tolerance=1e-2)
+    assert np.array_equal(old, horn_schunck(f0, f1, tol=1e-2))
+    start = np.broadcast_to(np.array([0.3, 0.2]), f0.shape + (2,))
+    quick = dict(n_warps=1, max_iterations=1)
+    assert (np.abs(horn_schunck(f0, f1, initial_flow=start, **quick) - gt).mean()
+            < np.abs(horn_schunck(f0, f1, **quick) - gt).mean())
+    with pytest.raises(ValueError, match="initial_flow is for method='multiscale'"):
+        horn_schunck(f0, f1, method="classic", initial_flow=start)
+    with pytest.raises(ValueError, match="omega"):
+        horn_schunck(f0, f1, omega=2.5)

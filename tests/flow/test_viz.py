@@ -31,3 +31,13 @@ def test_plots_draw():
     plot_arrows(b, np.zeros((16, 16)), np.ones((16, 16, 2)), step=4)
     assert len(b.collections) == 1
     plt.close(fig)
+
+
+def test_max_flow_must_be_positive():
+    import pytest
+
+    flow = np.zeros((2, 2, 2))
+    for bad in (0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="max_flow must be a positive number"):
+            flow_to_color(flow, max_flow=bad)
+    np.testing.assert_allclose(flow_to_color(flow), 1.0)   # an all-zero field is white

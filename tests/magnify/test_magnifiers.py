@@ -17,7 +17,13 @@ def test_phase_based_magnifies_a_translation_within_1_percent_below_the_wrap(tar
     assert target < WAVELENGTH / 2
     out = magnify_phase(grating_clip(target / (1 + ALPHA)), ALPHA)
     assert measured_shift(out, 1) == pytest.approx(target, rel=0.01)
-    assert measured_shift(out, 2) == pytest.approx(2 * target, rel=0.01) if 2 * target < 8 else True
+
+
+@pytest.mark.parametrize("target", [0.5, 1.0, 2.2, 3.5])
+def test_phase_based_magnification_of_twice_the_motion_is_twice_as_large_below_the_wrap(target):
+    assert 2 * target < WAVELENGTH / 2           # frame 2 has moved twice as far as frame 1
+    out = magnify_phase(grating_clip(target / (1 + ALPHA)), ALPHA)
+    assert measured_shift(out, 2) == pytest.approx(2 * target, rel=0.01)
 
 
 @pytest.mark.parametrize("bandwidth, n_orientations", [("half-octave", 8), ("quarter-octave", 4)])
@@ -61,12 +67,23 @@ def test_negative_alpha_attenuates_motion(magnify):
 
 
 @pytest.mark.parametrize("magnify", [magnify_phase, magnify_linear, magnify_riesz])
-def test_alpha_zero_and_the_reference_frame_change_nothing_that_moves(magnify):
-    clip = grating_clip(0.3)
-    out = magnify(clip, 20)
-    assert measured_shift(out, 0) == 0
-    still = magnify(clip, 0)
+@pytest.mark.parametrize("reference", [0, 1])
+def test_the_reference_frame_stays_in_place_and_the_others_move_from_it(magnify, reference):
+    clip = grating_clip(0.1)                     # frames at 0, 0.1 and 0.2 px
+    out = magnify(clip, 4, reference=reference)
+    # the magnified reference frame against the input's: not moved
+    assert abs(measured_shift(np.stack([clip[reference], out[reference]]), 1)) < 0.01
+    # the last frame, 0.2 - 0.1 * reference px from the reference, moves (1 + alpha) times as far from it
+    # (at most 1 px: a sixteenth of the wavelength, where linear magnification is still accurate)
+    expected = 5 * (0.2 - 0.1 * reference)
+    assert measured_shift(np.stack([clip[reference], out[2]]), 1) == pytest.approx(expected, rel=0.05)
+
+
+@pytest.mark.parametrize("magnify", [magnify_phase, magnify_linear, magnify_riesz])
+def test_alpha_zero_changes_no_motion(magnify):
+    still = magnify(grating_clip(0.3), 0)
     assert measured_shift(still, 1) == pytest.approx(0.3, rel=0.01)
+    assert measured_shift(still, 2) == pytest.approx(0.6, rel=0.01)
 
 
 @pytest.mark.parametrize("magnify", [magnify_phase, magnify_linear, magnify_riesz])
