@@ -20,7 +20,10 @@ def _residual_cases():
 
 
 register(Exercise("flow_theory.brightness_residual", _residual_cases, brightness_residual,
-                  advice={"scalars": "Ix u + Iy v + It: the time derivative enters with a plus sign."}))
+                  advice={"scalars": "with u = v = 1 this case is Ix + Iy + It; check the sign with which the "
+                                     "change between the frames enters equation (1).",
+                          "5x6 derivative maps and flow maps": "u and v may be maps as well as numbers: use "
+                                                               "element-wise products, not a matrix product."}))
 
 
 def normal_flow(ix, iy, it):
@@ -66,5 +69,55 @@ def _window_cases():
 
 
 register(Exercise("flow_theory.window_flow", _window_cases, window_flow, rtol=1e-6, atol=1e-8,
-                  advice={"a window moving right": "minimise sum (Ix u + Iy v + It)^2: the normal equations "
-                                                   "give a 2x2 system; return array([u, v])."}))
+                  advice={"a window moving right": "the answer should be close to (0.5, 0): the flow that "
+                                                   "minimises the sum of squared residuals over the whole "
+                                                   "window, returned as array([u, v]).",
+                          "a window moving up-left": "both components negative here: check the sign of the "
+                                                     "right-hand side of the 2x2 system."}))
+
+
+def flow_to_hsv(flow, max_flow):
+    """Colour-code a flow (H, W, 2) as HSV in [0, 1]: hue the direction (0 = right, growing towards
+    down, rows pointing down), saturation min(|flow| / max_flow, 1), value 1."""
+    flow = np.asarray(flow, dtype=float)
+    u, v = flow[..., 0], flow[..., 1]
+    hue = np.mod(np.arctan2(v, u) / (2 * np.pi), 1.0)
+    saturation = np.minimum(np.hypot(u, v) / max_flow, 1.0)
+    return np.stack([hue, saturation, np.ones_like(hue)], axis=-1)
+
+
+def _hsv_cases():
+    rng = np.random.default_rng(11)
+    four = np.array([[[1.0, 0.0], [0.0, 1.0]], [[-1.0, 0.0], [0.0, -1.0]]])   # right, down / left, up
+    return [Case("four unit motions: right, down, left, up (hue 0, 1/4, 1/2, 3/4)", (four, 1.0)),
+            Case("a motion down-left at half the largest speed", (np.array([[[-0.5, 0.5]]]) / np.sqrt(2), 1.0)),
+            Case("motions faster than max_flow", (np.array([[[3.0, 0.0], [0.0, -2.0]]]), 1.5)),
+            Case("no motion", (np.zeros((2, 3, 2)), 1.0)),
+            Case("a random 5x4 field, max_flow 2", (rng.normal(0, 1, (5, 4, 2)), 2.0))]
+
+
+def _hsv_compare(got, expected, case):
+    got = np.asarray(got, dtype=float)
+    if got.shape != expected.shape:
+        return f"expected shape {expected.shape} (H, W, 3), got {got.shape}"
+    dh = np.abs(got[..., 0] - expected[..., 0])
+    dh = np.minimum(dh, 1 - dh)   # hue is circular: 0 and 1 are the same colour
+    sat = expected[..., 1] > 1e-9  # hue means nothing where nothing moves
+    if np.any(dh[sat] > 1e-6):
+        at = tuple(int(i) for i in np.argwhere(sat & (dh > 1e-6))[0])
+        return f"hue at {at}: expected {expected[at][0]:.4f}, got {got[at][0]:.4f}"
+    for k, name in ((1, "saturation"), (2, "value")):
+        if not np.allclose(got[..., k], expected[..., k], atol=1e-6):
+            at = tuple(int(i) for i in np.argwhere(~np.isclose(got[..., k], expected[..., k], atol=1e-6))[0])
+            return f"{name} at {at}: expected {expected[at][k]:.4f}, got {got[at][k]:.4f}"
+    return None
+
+
+register(Exercise("flow_theory.flow_to_hsv", _hsv_cases, flow_to_hsv, compare=_hsv_compare,
+                  advice={"four unit motions: right, down, left, up (hue 0, 1/4, 1/2, 3/4)":
+                          "look at which motion got which hue: 'down' is v > 0 (rows grow downwards), and a "
+                          "hue must be in [0, 1), so negative angles need wrapping.",
+                          "motions faster than max_flow": "saturation stops at 1 for motions above max_flow.",
+                          "no motion": "a still pixel is white: saturation 0 (and no NaN).",
+                          "a motion down-left at half the largest speed": "saturation is the speed (the "
+                          "vector's length) over max_flow."}))
