@@ -150,7 +150,9 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
         Any real numeric dtype and range: the pair is min-max normalised
         together to [0, 255], then smoothed (Gaussian, ``presmooth``).
     tau : float, default 0.25
-        Time step of the dual projection: convergence is proven for tau <= 1/8 (Chambolle 2004); 1/4, the default of IPOL and OpenCV, works in practice, larger values oscillate (chapter 4).
+        Time step of the dual projection: convergence is proven for tau <= 1/8
+        (Chambolle 2004); 1/4, the default of IPOL and OpenCV, works in
+        practice; larger values oscillate (chapter 4).
     lam : float, default 0.15
         Weight of the data term, for images on a 0-255 scale (smaller: smoother flow).
     theta : float, default 0.3
