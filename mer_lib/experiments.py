@@ -143,7 +143,8 @@ def build(model, frames_shape, flow_shape=None, n_classes=3, normalization=None)
         raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
     if MODELS[model] in ("both", "flow") and flow_shape is None:
         raise ValueError(f"the model {model!r} takes flow: give flow_shape")
-    return lambda: _BUILDERS[model](frames_shape, flow_shape, n_classes, normalization)
+    builder = _builders()[model]
+    return lambda: builder(frames_shape, flow_shape, n_classes, normalization)
 
 
 def _builders():
@@ -158,21 +159,6 @@ def _builders():
         "frames_stream": lambda fr, fl, k, n: models.stream_model("frames", "paper", fr, k, normalization=n),
         "flow_stream": lambda fr, fl, k, n: models.stream_model("flow", "paper", fl, k, normalization=n),
     }
-
-
-class _LazyBuilders(dict):
-    """The builders, made on first use (importing mer_lib.models imports Keras)."""
-
-    def __missing__(self, key):
-        if not len(self):
-            self.update(_builders())
-            if set(self) != set(MODELS):
-                raise RuntimeError(f"experiments: builders {sorted(self)} do not match MODELS {sorted(MODELS)}")
-            return self[key]
-        raise KeyError(key)
-
-
-_BUILDERS = _LazyBuilders()
 
 
 def _derangement(n, seed):
@@ -372,8 +358,8 @@ def provenance(**extra):
         ``commit`` (the environment variable ``MER_COMMIT`` when set: the
         commit a tree was copied from, as ``tools/gpu_run.sh`` sets it;
         otherwise git's, None outside a checkout), ``tree_clean``
-        (``MER_TREE_CLEAN=1`` with ``MER_COMMIT``; git's otherwise), library, Keras, backend, NumPy and Python versions,
-        ``platform``, ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
+        (``MER_TREE_CLEAN=1`` with ``MER_COMMIT``; git's otherwise),
+        library, Keras, backend, NumPy and Python versions, ``platform``, ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
     """
     import keras
 
