@@ -372,6 +372,7 @@ def main(argv=None):
     """Entry point of the ``mer`` command; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from mer_lib.data.loaders import DatasetLayoutError
+    from mer_lib.errors import UserInputError
 
     try:
         args = _parser().parse_args(argv)
@@ -380,9 +381,10 @@ def main(argv=None):
         {"synth": cmd_synth, "preprocess": cmd_preprocess, "train": cmd_train, "evaluate": cmd_evaluate,
          "reproduce": cmd_reproduce}[args.command](args)
         return 0
-    except (CLIError, DatasetLayoutError, FileNotFoundError) as err:
-        # the user's errors (arguments, the database's layout, missing files); any other
-        # exception, a ValueError included, is a bug to report, with its traceback
+    except (CLIError, UserInputError, DatasetLayoutError, FileNotFoundError) as err:
+        # the user's errors (arguments, the database's layout, missing files, a refusal the
+        # library signals with UserInputError); any other exception, a plain ValueError
+        # included, is a bug to report, with its traceback
         message = " ".join(str(err).split())
         print(f"mer: error: {message}", file=sys.stderr)
         return 2

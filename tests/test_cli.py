@@ -112,3 +112,16 @@ def test_fast_mode_of_the_command_leaves_the_environment_alone(monkeypatch, tmp_
     monkeypatch.setattr(cli, "cmd_preprocess", lambda args: seen.append((args.fast, os.environ.get("MER_FAST"))))
     assert main(["preprocess", "--dataset", "synth", "--out", str(tmp_path), "--fast"]) == 0
     assert seen == [(True, None)] and "MER_FAST" not in os.environ
+
+
+def test_a_refusal_the_library_signals_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    import mer_lib.cli as cli
+    from mer_lib.errors import UserInputError
+
+    def refuses(args):
+        raise UserInputError("--out: holds a plan with other settings (epochs 100, asked 3)")
+
+    monkeypatch.setattr(cli, "cmd_synth", refuses)
+    assert main(["synth", "--out", str(tmp_path), "--fast"]) == 2
+    err = capsys.readouterr().err
+    assert err == "mer: error: --out: holds a plan with other settings (epochs 100, asked 3)\n"
