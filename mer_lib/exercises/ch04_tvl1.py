@@ -40,14 +40,35 @@ register(Exercise("tvl1.forward_gradient", _gradient_cases, gradient_forward,
 
 
 def _divergence_cases():
-    rng = np.random.default_rng(10)
+    rng = np.random.default_rng(10)            # held-out fields, drawn here, of several shapes
     return [Case("a constant px, zero py", (np.ones((3, 4)), np.zeros((3, 4)))),
-            Case("random 5x5", tuple(rng.standard_normal((2, 5, 5))))]
+            Case("random 5x5", tuple(rng.standard_normal((2, 5, 5)))),
+            Case("random 3x8 (more columns than rows)", tuple(rng.standard_normal((2, 3, 8)))),
+            Case("random 7x2 (two columns only)", tuple(rng.standard_normal((2, 7, 2))))]
 
 
-register(Exercise("tvl1.divergence", _divergence_cases, divergence_backward,
-                  advice={"a constant px, zero py": "backward differences: the first column keeps px, the last "
-                                                    "is -px of the column before it."}))
+def _divergence_compare(got, expected, case):
+    got = np.asarray(got, dtype=float)
+    if got.shape != expected.shape:
+        return f"expected shape {expected.shape}, got {got.shape}"
+    if np.allclose(got, expected, rtol=1e-10, atol=1e-12):
+        return None
+    px, py = case.args
+    u = np.random.default_rng(0).standard_normal(px.shape)
+    ux, uy = gradient_forward(u)
+    gap = float(np.sum(ux * px + uy * py) + np.sum(u * got))
+    at = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape))
+    return (f"<grad u, p> + <u, div p> = {gap:.3g} for a random u, not 0: your divergence is not minus the adjoint "
+            f"of forward_gradient (first wrong value at {at}: expected {expected[at]:.4f}, got {got[at]:.4f})")
+
+
+register(Exercise("tvl1.divergence", _divergence_cases, divergence_backward, compare=_divergence_compare,
+                  advice={"a constant px, zero py": "write <grad u, p> as a sum and collect the terms of each "
+                                                    "u[i, j]: a pixel in the first or the last column appears in "
+                                                    "fewer differences than one inside.",
+                          "random 3x8 (more columns than rows)": "treat rows (py) and columns (px) alike, each "
+                                                                 "along its own axis.",
+                          "random 7x2 (two columns only)": "with two columns, every column is a border column."}))
 
 
 def pyramid_flow(f0, f1, solve, n_levels):
