@@ -189,7 +189,8 @@ def test_red_black_sor_checker_wants_the_exact_minimiser_and_names_a_jacobi_swee
             for colour in (~red, red):
                 ub, vb = _neighbour_sum(u) / n, _neighbour_sum(v) / n
                 c = (ex * ub + ey * vb + et) / den
-                u, v = np.where(colour, u + omega * (ub - ex * c - u), u), np.where(colour, v + omega * (vb - ey * c - v), v)
+                u = np.where(colour, u + omega * (ub - ex * c - u), u)
+                v = np.where(colour, v + omega * (vb - ey * c - v), v)
         return u, v
 
     assert not check("horn_schunck.red_black_sor", black_first, quiet=True).passed
