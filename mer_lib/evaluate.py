@@ -1,16 +1,9 @@
-"""Honest evaluation: MEGC metrics (UF1, UAR), confusion matrices, and subject-aware protocols.
+"""Honest evaluation: MEGC metrics (UF1, UAR), confusion matrices, intervals and paired tests.
 
-Two protocols:
-
-- the paper's: a stratified 80/20 split of the clips (``paper_split``). Its
-  caveat: clips of one subject land on both sides, so the test set contains
-  faces the network has seen, and the score flatters it;
-- leave-one-subject-out (``loso_splits``): each subject in turn is the test
-  set, the model is trained on all the others, and the predictions of all folds
-  are pooled before scoring (the MEGC 2019 protocol).
-
-Model selection never looks at the test fold: a validation split, when one is
-wanted, is carved out of the training fold (``validation_split``).
+The protocols that split clips into training and test sides (the paper's
+80/20 split, leave-one-subject-out, subject-disjoint folds, a validation set
+carved out of a training fold) come before training and live in
+:mod:`mer_lib.splits`; their names are importable from here too.
 
 Scores are distributions. With 33 test clips one standard error of an accuracy
 is about 0.085, as large as the differences the paper's tables report, so a
@@ -26,8 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores",
-           "loso_splits", "subject_folds", "paper_split", "validation_split", "plot_confusion", "METRICS",
+# the splitting protocols, upstream of training (mer_lib.splits), importable here as before
+from mer_lib.splits import loso_splits, paper_split, subject_folds, validation_split  # noqa: F401
+
+__all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores", "plot_confusion",
+           "METRICS",
            "summarize", "bootstrap_metric", "paired_bootstrap", "mcnemar", "compare_runs"]
 
 
@@ -122,99 +118,6 @@ def scores(y_true, y_pred, n_classes=None):
     """Accuracy, UF1, UAR and per-class recall in one dict."""
     return {"accuracy": accuracy(y_true, y_pred), "uf1": uf1(y_true, y_pred, n_classes),
             "uar": uar(y_true, y_pred, n_classes), "recall": per_class_recall(y_true, y_pred, n_classes)}
-
-
-def loso_splits(subjects):
-    """Leave-one-subject-out folds.
-
-    Parameters
-    ----------
-    subjects : array_like, shape (N,)
-        The subject of each clip (any hashable values).
-
-    Yields
-    ------
-    train_indices, test_indices : ndarray of int
-        One fold per subject, in sorted subject order; the test indices are
-        exactly that subject's clips.
-    """
-    subjects = np.asarray(subjects)
-    if subjects.ndim != 1 or subjects.size == 0:
-        raise ValueError("subjects must be a non-empty 1-D array")
-    unique = np.unique(subjects)
-    if len(unique) < 2:
-        raise ValueError("leave-one-subject-out needs at least 2 subjects")
-    for s in unique:
-        test = np.flatnonzero(subjects == s)
-        train = np.flatnonzero(subjects != s)
-        yield train, test
-
-
-def subject_folds(subjects, n_folds, seed=0):
-    """Subject-disjoint folds: subjects shuffled and dealt into ``n_folds`` groups.
-
-    With ``n_folds`` equal to the number of subjects this is leave-one-subject-out
-    (in another order); fewer folds trade granularity for time on a CPU.
-
-    Yields
-    ------
-    train_indices, test_indices : ndarray of int
-    """
-    subjects = np.asarray(subjects)
-    unique = np.unique(subjects)
-    if not 2 <= n_folds <= len(unique):
-        raise ValueError(f"n_folds must be between 2 and the number of subjects ({len(unique)}), got {n_folds}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(unique)
-    for k in range(n_folds):
-        held = order[k::n_folds]
-        mask = np.isin(subjects, held)
-        yield np.flatnonzero(~mask), np.flatnonzero(mask)
-
-
-def paper_split(labels, test_fraction=0.2, seed=0):
-    """The paper's protocol: a stratified random split of the clips, 80% train and 20% test.
-
-    Caveat: it ignores subjects, so one subject's clips land on both sides.
-
-    Returns
-    -------
-    train_indices, test_indices : ndarray of int
-    """
-    labels = np.asarray(labels)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = max(int(round(test_fraction * len(idx))), 1) if len(idx) > 1 else 0
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def validation_split(train_indices, labels, subjects=None, fraction=0.15, seed=0):
-    """Carve a validation set out of a training fold (never out of the test fold).
-
-    With ``subjects`` given, whole subjects are held out; otherwise a
-    stratified fraction of the clips.
-
-    Returns
-    -------
-    fit_indices, validation_indices : ndarray of int
-        A partition of ``train_indices``.
-    """
-    train_indices = np.asarray(train_indices)
-    rng = np.random.default_rng(seed)
-    if subjects is not None:
-        subj = np.asarray(subjects)[train_indices]
-        unique = rng.permutation(np.unique(subj))
-        n_val = max(int(round(fraction * len(unique))), 1)
-        mask = np.isin(subj, unique[:n_val])
-        return train_indices[~mask], train_indices[mask]
-    fit, val = paper_split(np.asarray(labels)[train_indices], fraction, seed)
-    return train_indices[fit], train_indices[val]
 
 
 def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):

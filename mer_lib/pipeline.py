@@ -43,10 +43,10 @@ import numpy as np
 
 from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
-from mer_lib.data.prepare import atomic_save_npz, load_npz
+from mer_lib._io import atomic_save_npz, load_npz
 
 __all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
-           "MAGNIFIERS", "FLOWS", "EIGHTH"]
+           "MAGNIFIERS", "FLOWS", "EIGHTH", "INPUT_SETTINGS"]
 
 #: Magnifier names (None: no magnification), read from :data:`mer_lib.magnify.METHODS`.
 MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
@@ -54,6 +54,9 @@ MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
 FLOWS = tuple(_flow.METHODS)
 #: How the T-th flow pair is formed.
 EIGHTH = ("apex", "repeat", "zero")
+#: The flow inputs the experiments feed the flow stream, by kind: (magnify, alpha). "flow": the flow of the
+#: clip itself; "pbvm": of the phase-magnified clip (the paper's); "evm": of the Eulerian-magnified clip.
+INPUT_SETTINGS = {"flow": (None, 0.0), "pbvm": ("phase", 20.0), "evm": ("linear", 20.0)}
 
 
 @dataclass
@@ -395,9 +398,8 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
         ``"evm"``); empty: the frames alone.
     apex : array_like of int, shape (N,), optional
     settings : dict, optional
-        Kind -> ``(magnify, alpha)``; by default
-        :data:`mer_lib.experiments.INPUT_SETTINGS`, the one registry of the
-        input kinds.
+        Kind -> ``(magnify, alpha)``; by default :data:`INPUT_SETTINGS`, the
+        one registry of the input kinds.
     size : int, default 64
     cache_dir : str or Path, optional
         Per-clip cache (see :func:`preprocess`).
@@ -425,7 +427,7 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
     ((2, 8, 64, 64, 1), {})
     """
     if settings is None:
-        from mer_lib.experiments import INPUT_SETTINGS as settings
+        settings = INPUT_SETTINGS
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in settings]
     if unknown:
@@ -473,7 +475,7 @@ def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size
     name : str
         A key of :data:`mer_lib.data.DATASETS`.
     kinds : iterable of str, default ("pbvm",)
-        Flow inputs to make (keys of :data:`mer_lib.experiments.INPUT_SETTINGS`).
+        Flow inputs to make (keys of :data:`INPUT_SETTINGS`).
     root : str or Path, optional
         The folder of a licensed copy (every dataset but ``"synth"``).
     fast : bool, default False
@@ -503,7 +505,6 @@ def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size
     ((10, 8, 64, 64, 1), (10, 16, 64, 64, 1), ['negative', 'positive', 'surprise'])
     """
     from mer_lib.data.datasets import load_dataset
-    from mer_lib.experiments import INPUT_SETTINGS
 
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in INPUT_SETTINGS]

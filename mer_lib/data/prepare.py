@@ -27,13 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+
+from mer_lib._io import atomic_save_npz, load_npz  # noqa: F401 (public here too, as before)
 
 __all__ = ["read_frame", "detect_face", "resample_positions", "prepare_clip", "prepare_clips",
            "atomic_save_npz", "load_npz", "ALIGNED_EYES", "eye_alignment", "warp_similarity", "find_eyes",
@@ -240,101 +240,6 @@ def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1, al
             w = p - lo
             out[k] = crops[lo] if hi == lo else (1 - w) * crops[lo] + w * crops[hi]
     return np.clip(out, 0.0, 1.0), info
-
-
-def atomic_save_npz(path, **arrays) -> None:
-    """Write arrays to ``path`` (.npz) atomically: a temporary file renamed into place.
-
-    Parameters
-    ----------
-    path : str or Path
-    **arrays : ndarray
-        Plain numeric or string arrays (no objects: read back without pickle).
-    """
-    atomic_write(path, lambda f: np.savez(f, **arrays), suffix=".npz")
-
-
-def atomic_write(path, write, suffix=""):
-    """Write a file atomically, with the user's usual permissions: ``write(f)`` fills a temporary file
-    beside ``path`` (opened in binary mode), which is then renamed into place.
-
-    Parameters
-    ----------
-    path : str or Path
-    write : callable
-        ``write(binary_file)``.
-    suffix : str
-        Of the temporary file's name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        # mkstemp creates the file 0600; a result file gets the user's usual permissions
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    """Write text (UTF-8) to ``path`` atomically (see :func:`atomic_write`).
-
-    Parameters
-    ----------
-    path : str or Path
-    text : str
-    """
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows (thread-safe)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def load_npz(path, keys=()):
-    """Read a cache file written by :func:`atomic_save_npz`; None if missing or broken.
-
-    A broken file (not a zip archive, cut short, unreadable, or lacking one of
-    ``keys``) is not trusted: a warning names it and says that it will be
-    recomputed, and None is returned so that the caller recomputes it.
-
-    Parameters
-    ----------
-    path : str or Path
-    keys : sequence of str
-        Arrays the file must hold.
-
-    Returns
-    -------
-    dict of ndarray or None
-    """
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
-        absent = [k for k in keys if k not in out]
-        if absent:
-            raise KeyError(f"no array {', '.join(absent)}")
-        return out
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
-        warnings.warn(f"cache file {path} is broken ({type(err).__name__}: {err}); recomputing it", stacklevel=2)
-        return None
 
 
 def _frames_digest(paths) -> str:
