@@ -148,8 +148,7 @@ def test_initial_flow_is_refined_at_every_level():
     assert endpoint_error(one, gt, mask) < 0.2
 
 
-def test_epsilon_is_a_deprecated_name_of_tol():
+def test_the_deprecated_epsilon_name_is_gone():
     f0, f1, _ = translated_pair(0.3, 0.2, size=48)
-    with pytest.warns(DeprecationWarning, match="tol"):
-        old = tvl1(f0, f1, epsilon=0.05)
-    assert np.array_equal(old, tvl1(f0, f1, tol=0.05))
+    with pytest.raises(TypeError, match="epsilon"):
+        tvl1(f0, f1, epsilon=0.05)
