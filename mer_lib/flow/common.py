@@ -56,7 +56,8 @@ def as_grey_pair(frame0, frame1, min_size=4):
     """
     a, b = np.asarray(frame0), np.asarray(frame1)
     if (a.ndim == 3) != (b.ndim == 3):
-        raise UserInputError(f"frame0 and frame1 must both be grey or both be colour, got shapes {a.shape} and {b.shape}")
+        raise UserInputError(f"frame0 and frame1 must both be grey or both be colour, got shapes {a.shape} and "
+                             f"{b.shape}")
     if a.shape != b.shape:
         raise UserInputError(f"frame0 and frame1 must have the same shape, got {a.shape} and {b.shape}")
     a, b = _to_grey(a, "frame0"), _to_grey(b, "frame1")
@@ -255,7 +256,7 @@ def warp(image, flow, method="bicubic"):
     flow = np.asarray(flow)
     if flow.shape != image.shape + (2,):
         raise UserInputError(f"flow must have shape {image.shape + (2,)} for an image of shape {image.shape}, "
-                         f"got {flow.shape}")
+                             f"got {flow.shape}")
     h, w = image.shape
     yy, xx = np.mgrid[0:h, 0:w]
     x = xx + flow[..., 0]

@@ -65,7 +65,8 @@ def flow_to_color(flow, max_flow=None) -> np.ndarray:
     if max_flow is None:
         max_flow = mag.max() if mag.max() > 0 else 1.0   # an all-zero field is white, whatever the scale
     elif not np.isscalar(max_flow) or not np.isfinite(max_flow) or max_flow <= 0:
-        raise UserInputError(f"max_flow must be a positive number (the magnitude shown fully saturated), got {max_flow!r}")
+        raise UserInputError(f"max_flow must be a positive number (the magnitude shown fully saturated), "
+                             f"got {max_flow!r}")
     r = mag / max_flow
     wheel = color_wheel()
     n = len(wheel)

@@ -132,10 +132,12 @@ class ComplexSteerablePyramid:
         if not isinstance(n_orientations, (int, np.integer)) or n_orientations < 1:
             raise UserInputError(f"n_orientations must be a positive integer, got {n_orientations!r}")
         max_octaves = int(np.floor(np.log2(min(shape)))) - 2
-        n_octaves = max_octaves if n_octaves is None else int(n_octaves)
-        if not 1 <= n_octaves <= max(max_octaves, 1):
+        n_octaves = max_octaves if n_octaves is None else n_octaves
+        whole = not isinstance(n_octaves, bool) and np.isscalar(n_octaves) and float(n_octaves).is_integer()
+        if not whole or not 1 <= n_octaves <= max(max_octaves, 1):
             raise UserInputError(f"n_octaves must be between 1 and {max(max_octaves, 1)} for shape {shape}, "
-                             f"got {n_octaves}")
+                                 f"got {n_octaves!r}")
+        n_octaves = int(n_octaves)
         self.shape = shape
         self.n_orientations = int(n_orientations)
         self.bandwidth = bandwidth

@@ -59,7 +59,9 @@ def test_the_same_pyramid_serves_every_frame_of_its_shape_only():
 @pytest.mark.parametrize("kwargs, match", [(dict(shape=(4, 40)), "at least 8"),
                                            (dict(shape=(32, 32), bandwidth="third-octave"), "bandwidth"),
                                            (dict(shape=(32, 32), n_orientations=0), "n_orientations"),
-                                           (dict(shape=(32, 32), n_octaves=9), "n_octaves")])
+                                           (dict(shape=(32, 32), n_octaves=9), "n_octaves"),
+                                           (dict(shape=(32, 32), n_octaves=2.5), "n_octaves"),   # not truncated
+                                           (dict(shape=(32, 32), n_octaves=0), "n_octaves")])
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ComplexSteerablePyramid(**kwargs)
