@@ -62,7 +62,7 @@ class Dataset:
     subjects: np.ndarray
     apex: np.ndarray
     class_names: list
-    report: LoadReport = None
+    report: LoadReport | None = None
 
     def __iter__(self):
         return iter((self.clips, self.labels, self.subjects, self.apex, self.class_names))

@@ -103,10 +103,11 @@ class LoadReport:
         The annotation workbook that was read (None for SMIC, whose labels
         are folder names, and for SynthME).
     ignored_files : list of (str, str)
-        (path, reason) for every file of the clips' folders that was not read
-        as a frame: a name outside the database's frame-name pattern
-        (``desktop1.ini``, ``notes_1004.txt``), or a second file for one frame
-        number (``006_01004.jpg`` beside ``006_1004.jpg``).
+        (path, reason) for every file the loader found and did not read: in
+        the clips' folders, a name outside the database's frame-name pattern
+        (``desktop1.ini``, ``notes_1004.txt``) or a second file for one frame
+        number (``006_01004.jpg`` beside ``006_1004.jpg``); beside the
+        workbook, another annotation workbook.
     notes : list of (str, str)
         (clip, note) for what was done after loading that a reader should
         know: a clip cropped to its centre because no face was found, the

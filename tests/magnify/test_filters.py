@@ -95,3 +95,16 @@ def test_riesz_transform_keeps_the_precision_of_a_float64_band():
     np.testing.assert_allclose(r1, kx / k * np.sin(kx * xx + ky * yy), atol=1e-12)
     r1_32, _ = riesz_transform(band.astype(np.float32))
     assert r1_32.dtype == np.float32 and np.abs(r1_32 - r1).max() < 1e-5
+
+
+def test_amplitude_weighted_blur_gives_the_same_in_float32_opencv_and_float64_scipy():
+    # the two branches (OpenCV for float32, SciPy for float64) must agree: nothing pinned it
+    from mer_lib.magnify.common import amplitude_weighted_blur
+
+    rng = np.random.default_rng(0)
+    values, amplitude = rng.standard_normal((2, 40, 56))
+    amplitude = np.abs(amplitude)
+    fast = amplitude_weighted_blur(values.astype(np.float32), amplitude.astype(np.float32), 2.0)
+    exact = amplitude_weighted_blur(values, amplitude, 2.0)
+    assert fast.dtype == np.float32 and exact.dtype == np.float64
+    np.testing.assert_allclose(fast, exact, atol=1e-5)

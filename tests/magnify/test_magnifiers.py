@@ -189,3 +189,19 @@ def test_the_generic_pyramids_check_their_height():
     for bad in (0, 5, 1.5):
         with pytest.raises(UserInputError, match="n_levels must be an integer from 1 to 4"):
             gaussian_pyramid(image, bad)
+
+
+@pytest.mark.parametrize("magnify", [magnify_linear, magnify_phase])
+def test_the_ideal_temporal_filter_magnifies_the_motion_inside_its_band_only(magnify):
+    # the wiring of temporal="ideal" was checked for shape only (review, section 5): a grating oscillating
+    # at 3 Hz is magnified by a band around 3 Hz and left as it is by a band away from it
+    fps, freq, amplitude, size = 30.0, 3.0, 0.1, 64
+    t = np.arange(30)
+    shifts = amplitude * np.sin(2 * np.pi * freq * t / fps)
+    x = np.arange(size)
+    clip = np.stack([np.tile(0.5 + 0.25 * np.cos(2 * np.pi * (x - s) / WAVELENGTH), (size, 1)) for s in shifts])
+    peak = 3                                              # a frame near the oscillation's peak
+    inside = magnify(clip, ALPHA, temporal="ideal", fps=fps, band=(2.0, 4.0))
+    outside = magnify(clip, ALPHA, temporal="ideal", fps=fps, band=(8.0, 12.0))
+    assert measured_shift(inside, peak) == pytest.approx((1 + ALPHA) * shifts[peak], rel=0.1)
+    assert measured_shift(outside, peak) == pytest.approx(shifts[peak], rel=0.1)
