@@ -20,7 +20,7 @@ merged as the book's build merges them (``tools/mer_build.py``), and names:
 decimal number and percentage typed in its prose, outside the places where a
 typed number is no verdict: mathematics (``$...$``), code (`` `...` ``), a
 quotation in double quotes (the paper's words, or a choice offered to the
-reader), a sentence that cites its source (a year, ``Table N``, ``§`` or "the
+reader), a sentence that cites its source (a year, ``Table N``, ``section N``, ``§`` or "the
 paper"), and
 the entries of :data:`PROSE_ALLOWED`. A measured number belongs in the cell that
 measures it, printed from its variable; the sentence around it says what it
@@ -209,7 +209,7 @@ _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.DOTALL)
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _QUOTE = re.compile(r"\"[^\"\n]+\"|“[^”\n]+”")
 _URL = re.compile(r"\]\([^)]*\)|https?://\S+")
-_CITES = re.compile(r"\b(19|20)\d\d\b|\bTable \d|§|\b[Tt]he paper\b|\b[Tt]he paper's\b")
+_CITES = re.compile(r"\b(19|20)\d\d\b|\bTable \d|§|\b[Ss]ections? \d|\b[Tt]he paper\b|\b[Tt]he paper's\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z*(])|\n\s*\n|\n\s*[-*] ")
 
 
