@@ -95,6 +95,7 @@ def _execute_like_the_book(md: Path, cache: Path, timeout: int):
     nb = jupytext.read(md)
     env_before = dict(os.environ)
     os.environ.update(MER_FAST="1", MER_CACHE=str(cache))
+    os.environ.pop("MPLBACKEND", None)   # the build's kernels draw inline (conftest sets Agg for the tests)
     try:
         mer_build.prepare_build_environment()
         result = single_nb_execution(nb, cwd=str(md.parent), timeout=timeout, allow_errors=False)
