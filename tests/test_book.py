@@ -134,6 +134,8 @@ def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_
         assert found >= ANIMATED[md.stem], f"{md.name}: {found} animations in its built HTML page"
 
 
+#: The library's plotting functions (a cell that calls one must show a figure).
+PLOTTERS = output_checks.plotting_functions()
 #: Executed notebooks (fast mode, first run) of the chapters executed in this session, by stem.
 _EXECUTED: dict = {}
 #: Chapters outside issue 24's branch c2 whose outputs are known not to be clean yet, and why; they
@@ -159,7 +161,7 @@ def test_chapter_outputs_are_clean(md, tmp_path, request):
         nb, result = _execute_like_the_book(md, tmp_path / "cache", 300)
         assert result.err is None, f"{md.name} failed:\n{result.exc_string}"
         _EXECUTED[md.stem] = nb
-    problems = output_checks.output_problems(nb)
+    problems = output_checks.output_problems(nb, PLOTTERS)
     assert not problems, f"{md.name}: " + "; ".join(problems)
 
 
