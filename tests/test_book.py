@@ -112,6 +112,7 @@ def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_
     # A stall (issue 12: chapter 7 waited 1200 s for a reply that had arrived) shows
     # as a cell over the timeout, or as a run far longer than a fast chapter takes.
     timeout = 300
+    _ATTEMPTED.add(md.stem)
     nb, result = _execute_like_the_book(md, tmp_path / "cache", timeout)
     assert result.err is None, f"{md.name} failed or stalled (run {run + 1}):\n{result.exc_string}"
     if run == 0:
@@ -138,6 +139,7 @@ def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_
 PLOTTERS = output_checks.plotting_functions()
 #: Executed notebooks (fast mode, first run) of the chapters executed in this session, by stem.
 _EXECUTED: dict = {}
+_ATTEMPTED: set = set()
 #: Chapters outside issue 24's branch c2 whose outputs are known not to be clean yet, and why; they
 #: are expected to fail (not strictly: another branch may fix them first).
 OUTPUT_KNOWN = {
@@ -157,6 +159,8 @@ def test_chapter_outputs_are_clean(md, tmp_path, request):
     if md.stem in OUTPUT_KNOWN:
         request.applymarker(pytest.mark.xfail(reason=OUTPUT_KNOWN[md.stem], strict=False))
     nb = _EXECUTED.get(md.stem)
+    if nb is None and md.stem in _ATTEMPTED:
+        pytest.skip(f"{md.name} did not execute (the execution test above says why)")
     if nb is None:
         nb, result = _execute_like_the_book(md, tmp_path / "cache", 300)
         assert result.err is None, f"{md.name} failed:\n{result.exc_string}"
