@@ -203,6 +203,9 @@ def output_problems(nb, library_plotters: set[str] | None = None) -> list[str]:
 PROSE_ALLOWED = [
     ("*", r"within \d+% counts", "the tolerance of a 'predict, then measure' exercise (check_prediction's rtol)"),
     ("*", r"\b95% (confidence )?intervals?\b", "names the kind of interval, not a result"),
+    ("01_microexpressions_and_data", r"scaled from 0\.8 to 1\.3 times",
+     "the range of scales the test suite draws (tests/data), a setting"),
+    ("02_optical_flow_theory", r"within 0\.005 px", "the checker's tolerance, a setting"),
 ]
 _NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|(?<![\w.])\d+(\.\d+)?\s?%")
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.DOTALL)
@@ -215,6 +218,29 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z*(])|\n\s*\n|\n\s*[-*] ")
 
 def _blank(match):
     return " " * len(match.group(0))
+
+
+_LITERAL = re.compile(r"(?<![\w.])\d+\.\d*(?:e-?\d+)?|(?<![\w.])\d+(?![\w.])")
+
+
+def _code_literals(cells) -> set[float]:
+    """The numeric literals of a chapter's code cells: the settings its code runs with."""
+    values = set()
+    for cell in cells:
+        if cell.cell_type == "code":
+            for m in _LITERAL.finditer(cell.source):
+                values.add(round(float(m.group(0)), 12))
+    return values
+
+
+def _is_setting(number: str, settings: set[float]) -> bool:
+    """True when a number of the prose is one the chapter's code sets (an input, not a measurement):
+    ``0.6`` when the code holds ``0.6``; ``2%`` when it holds ``0.02`` or ``2``."""
+    text = number.strip()
+    if text.endswith("%"):
+        value = float(text[:-1].strip())
+        return round(value / 100, 12) in settings or round(value, 12) in settings
+    return round(float(text), 12) in settings
 
 
 def prose_numbers(md: Path) -> list[str]:
@@ -233,8 +259,10 @@ def prose_numbers(md: Path) -> list[str]:
     import jupytext
 
     allowed = [re.compile(rx) for stem, rx, _ in PROSE_ALLOWED if stem in ("*", md.stem)]
+    cells = jupytext.read(md).cells
+    settings = _code_literals(cells)
     found = []
-    for cell in jupytext.read(md).cells:
+    for cell in cells:
         if cell.cell_type != "markdown":
             continue
         text = cell.source
@@ -246,6 +274,8 @@ def prose_numbers(md: Path) -> list[str]:
             if _CITES.search(sentence):
                 continue
             for m in _NUMBER.finditer(sentence):
+                if _is_setting(m.group(0), settings):
+                    continue
                 found.append(f"{m.group(0).strip()}: {' '.join(sentence.split())[:160]}")
     return found
 
