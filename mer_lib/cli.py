@@ -38,7 +38,7 @@ from mer_lib.data import datasets as _data_registry
 # The choices are read from the library's registries, never listed here.
 DATASETS = tuple(_data_registry.DATASETS)
 MODELS = tuple(_ex.MODELS)
-INPUTS = tuple(_ex.INPUT_SETTINGS)
+INPUTS = tuple(_pipeline.INPUT_SETTINGS)
 RECIPES = tuple(_train.RECIPES)
 MAGNIFIERS = tuple("none" if m is None else m for m in _pipeline.MAGNIFIERS)
 
@@ -180,7 +180,7 @@ def cmd_synth(args):
     import pandas as pd
 
     from mer_lib.data import synthetic_dataset
-    from mer_lib.data.prepare import atomic_save_npz
+    from mer_lib._io import atomic_save_npz
 
     out = _out(args.out)
     ds = (synthetic_dataset(seed=args.seed, counts=(4, 4, 2), n_subjects=4, size=64) if args.fast
@@ -199,7 +199,7 @@ def cmd_synth(args):
 def cmd_preprocess(args):
     import pandas as pd
 
-    from mer_lib.data.prepare import atomic_save_npz
+    from mer_lib._io import atomic_save_npz
     from mer_lib.pipeline import preprocess
 
     out = _out(args.out)
@@ -247,7 +247,7 @@ def _plot_history(history, title, path):
 def cmd_train(args):
     import pandas as pd
 
-    from mer_lib.evaluate import paper_split
+    from mer_lib.splits import paper_split
     from mer_lib.experiments import build, row_inputs
     from mer_lib.train import get_recipe, train
 

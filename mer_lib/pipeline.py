@@ -43,10 +43,11 @@ import numpy as np
 
 from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
-from mer_lib.data.prepare import atomic_save_npz, load_npz
+from mer_lib._io import atomic_save_npz, load_npz
+from mer_lib.errors import UserInputError
 
 __all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
-           "MAGNIFIERS", "FLOWS", "EIGHTH"]
+           "MAGNIFIERS", "FLOWS", "EIGHTH", "INPUT_SETTINGS"]
 
 #: Magnifier names (None: no magnification), read from :data:`mer_lib.magnify.METHODS`.
 MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
@@ -54,6 +55,9 @@ MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
 FLOWS = tuple(_flow.METHODS)
 #: How the T-th flow pair is formed.
 EIGHTH = ("apex", "repeat", "zero")
+#: The flow inputs the experiments feed the flow stream, by kind: (magnify, alpha). "flow": the flow of the
+#: clip itself; "pbvm": of the phase-magnified clip (the paper's); "evm": of the Eulerian-magnified clip.
+INPUT_SETTINGS = {"flow": (None, 0.0), "pbvm": ("phase", 20.0), "evm": ("linear", 20.0)}
 
 
 @dataclass
@@ -255,12 +259,21 @@ def _stop_workers(pool, grace_s=5.0):
 
 
 def _as_clips(clips):
-    """(array (N, T, H, W), apex indices or None) from a SynthME dataset, an array or prepared records."""
-    if hasattr(clips, "frames") and hasattr(clips, "apex"):
-        return np.asarray(clips.frames), np.asarray(clips.apex)
-    arr = np.asarray(clips)
-    if arr.ndim != 4:
-        raise ValueError(f"clips must be a SynthME dataset or an array of shape (N, T, H, W), got shape {arr.shape}")
+    """(array (N, T, H, W), apex indices or None) from a dataset (anything with ``clips`` and ``apex``:
+    :class:`mer_lib.data.Dataset`, :class:`mer_lib.data.SynthME`) or an array; anything else is refused by name."""
+    if hasattr(clips, "clips") and hasattr(clips, "apex"):
+        return np.asarray(clips.clips), np.asarray(clips.apex)
+    if isinstance(clips, (list, tuple)) and clips and hasattr(clips[0], "frame_paths"):
+        raise UserInputError("clips must be prepared clips, not ClipRecords: prepare them first "
+                             "(mer_lib.data.prepare_clips, or mer_lib.data.load_dataset from the dataset's name)")
+    try:
+        arr = np.asarray(clips)
+    except ValueError:          # a ragged sequence
+        arr = None
+    if arr is None or arr.ndim != 4 or not np.issubdtype(arr.dtype, np.number):
+        got = "clips of different shapes" if arr is None else f"shape {arr.shape}, dtype {arr.dtype}"
+        raise UserInputError(f"clips must be a Dataset, a SynthME dataset or an array of shape (N, T, H, W), got "
+                             f"a {type(clips).__name__} of {got}")
     return arr, None
 
 
@@ -270,15 +283,17 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
 
     Parameters
     ----------
-    clips : SynthME, or ndarray of shape (N, T, H, W)
-        Prepared clips in [0, 1] (a SynthME dataset, or the output of
-        :func:`mer_lib.data.prepare_clips` for a real database).
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+        Prepared clips in [0, 1]: :func:`mer_lib.data.load_dataset`'s
+        Dataset, a SynthME dataset (both give their apex frames too), or an
+        array such as :func:`mer_lib.data.prepare_clips` returns.
     magnify : {"phase", "linear", "riesz", None}, default "phase"
     alpha : float, default 20
     flow : {"tvl1", "horn_schunck", "opencv", "skimage"}, default "tvl1"
     size : int, default 64
     apex : array_like of int, shape (N,), optional
-        Apex index of each clip (taken from a SynthME dataset; the middle frame otherwise).
+        Apex index of each clip (taken from a Dataset or SynthME; the middle
+        frame otherwise).
     eighth : {"apex", "repeat", "zero"}
         How the eighth flow pair is formed.
     magnify_kwargs, flow_kwargs : dict, optional
@@ -388,16 +403,15 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
 
     Parameters
     ----------
-    clips : SynthME, or ndarray of shape (N, T, H, W)
-        As :func:`preprocess` takes them (``load_dataset(...).clips``).
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+        As :func:`preprocess` takes them (``load_dataset(...)`` or its ``clips``).
     kinds : iterable of str
         Flow inputs to make, keys of ``settings`` (``"flow"``, ``"pbvm"``,
         ``"evm"``); empty: the frames alone.
     apex : array_like of int, shape (N,), optional
     settings : dict, optional
-        Kind -> ``(magnify, alpha)``; by default
-        :data:`mer_lib.experiments.INPUT_SETTINGS`, the one registry of the
-        input kinds.
+        Kind -> ``(magnify, alpha)``; by default :data:`INPUT_SETTINGS`, the
+        one registry of the input kinds.
     size : int, default 64
     cache_dir : str or Path, optional
         Per-clip cache (see :func:`preprocess`).
@@ -425,7 +439,7 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
     ((2, 8, 64, 64, 1), {})
     """
     if settings is None:
-        from mer_lib.experiments import INPUT_SETTINGS as settings
+        settings = INPUT_SETTINGS
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in settings]
     if unknown:
@@ -473,7 +487,7 @@ def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size
     name : str
         A key of :data:`mer_lib.data.DATASETS`.
     kinds : iterable of str, default ("pbvm",)
-        Flow inputs to make (keys of :data:`mer_lib.experiments.INPUT_SETTINGS`).
+        Flow inputs to make (keys of :data:`INPUT_SETTINGS`).
     root : str or Path, optional
         The folder of a licensed copy (every dataset but ``"synth"``).
     fast : bool, default False
@@ -503,7 +517,6 @@ def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size
     ((10, 8, 64, 64, 1), (10, 16, 64, 64, 1), ['negative', 'positive', 'surprise'])
     """
     from mer_lib.data.datasets import load_dataset
-    from mer_lib.experiments import INPUT_SETTINGS
 
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in INPUT_SETTINGS]

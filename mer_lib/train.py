@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_lib.data.prepare import atomic_write, atomic_write_text
+from mer_lib._io import atomic_write, atomic_write_text
 from mer_lib.env import gpu_names
 
 __all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
@@ -528,7 +528,7 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
 
     fit_inputs, fit_labels = inputs, labels
     if validation is None and recipe.restore_best:
-        from mer_lib.evaluate import validation_split
+        from mer_lib.splits import validation_split
 
         if groups is not None and len(np.unique(groups)) < 2:
             raise ValueError("the recipe holds out whole subjects for validation: the training data need at least "

@@ -80,13 +80,15 @@ def test_an_interrupted_reproduction_continues_without_retraining_what_is_done(r
     frames, flows, labels, subjects = tiny
     (out / "runs" / sorted(p.name for p in (out / "runs").iterdir())[0]).unlink()    # one fold lost
     trained = []
-    real = ex._train_fold
+    from mer_lib.experiments import runner
+
+    real = runner._train_fold
 
     def counting(*args, **kwargs):
         trained.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ex, "_train_fold", counting)
+    monkeypatch.setattr(runner, "_train_fold", counting)
     again = ex.reproduce(out, frames, flows, labels, subjects, rows=ROWS, recipes=("paper", "stable"),
                          protocols=("paper", "loso"), repeats=2, n_folds=2, epochs=1, batch_size=4,
                          progress=False, command="pytest")
@@ -185,6 +187,8 @@ def test_provenance_prefers_the_commit_the_tree_was_copied_from(monkeypatch):
 
 
 def test_every_model_name_has_a_builder():
-    assert set(ex._builders()) == set(ex.MODELS)
+    from mer_lib.experiments import rows
+
+    assert set(rows._builders()) == set(ex.MODELS)
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         ex.build("nope", (8, 16, 16, 1))

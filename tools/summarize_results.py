@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mer_lib import experiments as ex  # noqa: E402
-from mer_lib.data.prepare import atomic_write_text  # noqa: E402
+from mer_lib._io import atomic_write_text  # noqa: E402
 
 
 def main(argv=None):
