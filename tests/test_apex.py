@@ -401,3 +401,41 @@ def test_the_trainer_runs_on_keras_jax_backend_too():
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["backend"] == "jax" and result["finite"] and result["diff"] < 1e-5
+
+
+def _results_with_scores(scores, n_train=80, n_test=20):
+    """A ShallowResults whose runs have the given UF1 per seed under both protocols (no training)."""
+    import pandas as pd
+
+    n = n_train + n_test
+    seeds = list(range(len(scores)))
+    pair = (np.arange(n_train), np.arange(n_train, n))
+    res = apex.ShallowResults(np.zeros((n, 4, 4, 3), np.float32), np.arange(n) % 3, np.arange(n) % 5, ["a", "b", "c"],
+                              ("strain", "u", "v"), seeds, ("paper", "loso"),
+                              {"paper": [[pair] for _ in seeds], "loso": [[pair] for _ in seeds]}, {}, None, None, 0.0,
+                              0.0, {})
+    rows = [{"protocol": p, "seed": s, "uf1": v, "uar": v, "accuracy": v} for p in ("paper", "loso")
+            for s, v in zip(seeds, scores)]
+    res.runs = lambda: pd.DataFrame(rows)
+    return res
+
+
+def test_summary_names_its_interval_range_t_or_corrected_t():
+    from scipy import stats
+
+    few = _results_with_scores([0.6, 0.7, 0.65])
+    s = few.summary("loso")
+    assert s["interval"] == "range of 3 runs" and (s["ci_low"], s["ci_high"]) == (0.6, 0.7)
+    scores = [0.60, 0.70, 0.65, 0.75, 0.62, 0.68]
+    many = _results_with_scores(scores)
+    loso = many.summary("loso")
+    low, high = stats.t.interval(0.95, len(scores) - 1, loc=np.mean(scores), scale=stats.sem(scores))
+    assert loso["interval"] == "95% t-interval over 6 seeds"
+    assert np.isclose(loso["ci_low"], low) and np.isclose(loso["ci_high"], high)
+    paper = many.summary("paper")
+    assert paper["interval"] == "95% corrected t-interval over 6 splits"
+    # Nadeau-Bengio: the variance of the mean is (1/J + n_test/n_train) s^2, not s^2 / J
+    half = stats.t.ppf(0.975, 5) * np.std(scores, ddof=1) * np.sqrt(1 / 6 + 20 / 80)
+    assert np.isclose(paper["ci_high"] - paper["mean"], half) and paper["ci_high"] - paper["ci_low"] > high - low
+    with pytest.raises(UserInputError, match="metric"):
+        many.summary("loso", "f2")
