@@ -466,11 +466,11 @@ def spotting_report(records, *, flow="farneback", size=64, mask="face", step=1, 
     Raises
     ------
     UserInputError
-        An empty list, or an object that is not a ClipRecord.
+        An empty list, an object that is not a ClipRecord, or a record whose
+        paths are not its frames from onset to offset.
     """
     import pandas as pd
 
-    from mer_lib.data.loaders import _frame_number
     from mer_lib.data.prepare import prepare_clip
 
     records = list(records)
@@ -479,6 +479,9 @@ def spotting_report(records, *, flow="farneback", size=64, mask="face", step=1, 
     for k, r in enumerate(records):
         if not all(hasattr(r, a) for a in ("frame_paths", "onset", "apex", "offset", "notes")):
             raise UserInputError(f"records[{k}]: expected a ClipRecord of mer_lib.data.loaders, got {type(r).__name__}")
+        if len(r.frame_paths) != r.offset - r.onset + 1:
+            raise UserInputError(f"records[{k}] ({r.clip_id}): expected the {r.offset - r.onset + 1} frames from onset "
+                                 f"{r.onset} to offset {r.offset}, got {len(r.frame_paths)} paths")
     if int(step) != step or step < 1:
         raise UserInputError(f"step: expected a positive integer, got {step!r}")
     iterator = records
@@ -499,7 +502,7 @@ def spotting_report(records, *, flow="farneback", size=64, mask="face", step=1, 
             paths = [r.frame_paths[i] for i in keep]
             clip, _ = prepare_clip(paths, n_frames=len(paths), size=size, face=face)
             curve = motion_curve(clip, flow=flow, size=None, mask=mask)
-            spotted = _frame_number(paths[int(np.argmax(curve[1:])) + 1])     # the number in the file's name
+            spotted = r.onset + keep[int(np.argmax(curve[1:])) + 1]     # a loader's frames run onset .. offset
             row["spotted"] = spotted
             if repaired:
                 row["note"] = f"apex not annotated ({repaired[0]}): not scored"
