@@ -439,3 +439,72 @@ def test_summary_names_its_interval_range_t_or_corrected_t():
     assert np.isclose(paper["ci_high"] - paper["mean"], half) and paper["ci_high"] - paper["ci_low"] > high - low
     with pytest.raises(UserInputError, match="metric"):
         many.summary("loso", "f2")
+
+
+# ---------------------------------------------------------------------------------------------- the chapter's checkers
+def test_affine_checker_names_a_fit_over_every_pixel_and_swapped_axes():
+    from mer_lib.exercises import check
+
+    assert check("apex.remove_affine_motion", apex.remove_affine_motion, quiet=True).passed
+
+    def unmasked(flow, mask=None):                      # ignores the mask: fits over every pixel
+        return apex.remove_affine_motion(flow, None)
+
+    result = check("apex.remove_affine_motion", unmasked, quiet=True)
+    assert not result.passed and result.failed_case == "the same, the fit inside a mask only"
+    assert "masked pixels only" in result.message
+
+    def constant_only(flow, mask=None):                 # a translation model: the mean flow removed
+        flow = np.asarray(flow, float)
+        return flow - flow.reshape(-1, 2).mean(axis=0)
+
+    result = check("apex.remove_affine_motion", constant_only, quiet=True)
+    assert not result.passed and result.failed_case == "a pure affine motion (a turning head)"
+    assert "one for x" in result.message
+
+
+def test_strain_checker_names_a_shear_counted_once_and_swapped_derivatives():
+    from mer_lib.exercises import check
+
+    def shear_once(flow):
+        flow = np.asarray(flow, float)
+        du_dy, du_dx = np.gradient(flow[..., 0])
+        dv_dy, dv_dx = np.gradient(flow[..., 1])
+        return np.sqrt(du_dx ** 2 + dv_dy ** 2 + (0.5 * (du_dy + dv_dx)) ** 2)
+
+    result = check("apex.optical_strain", shear_once, quiet=True)
+    assert not result.passed and result.failed_case == "a shear, u = 0.2 y" and "twice" in result.message
+
+    def swapped(flow):                                  # x and y derivatives confused
+        flow = np.asarray(flow, float)
+        du_dx, du_dy = np.gradient(flow[..., 0])
+        dv_dx, dv_dy = np.gradient(flow[..., 1])
+        return np.sqrt(du_dx ** 2 + dv_dy ** 2 + 2 * (0.5 * (du_dy + dv_dx)) ** 2)
+
+    result = check("apex.optical_strain", swapped, quiet=True)
+    assert not result.passed and result.failed_case == "a uniform stretch along x, u = 0.1 x"
+    assert "np.gradient" in result.message
+
+    def full_jacobian(flow):                            # the Frobenius norm of J, rotation included
+        flow = np.asarray(flow, float)
+        du_dy, du_dx = np.gradient(flow[..., 0])
+        dv_dy, dv_dx = np.gradient(flow[..., 1])
+        return np.sqrt(du_dx ** 2 + du_dy ** 2 + dv_dx ** 2 + dv_dy ** 2)
+
+    result = check("apex.optical_strain", full_jacobian, quiet=True)
+    assert not result.passed and result.failed_case in ("a shear, u = 0.2 y", "a small rotation")
+
+
+def test_parameter_count_checker_against_keras():
+    from mer_lib.exercises import check
+    from mer_lib.exercises.ch13_apex import shallow_parameters
+
+    for side, channels, filters, n_classes in ((28, 3, (3, 5, 8), 3), (16, 2, (4,), 5), (40, 3, (6, 10), 3)):
+        assert shallow_parameters(side, channels, filters, n_classes) == \
+            apex.shallow_net((side, side, channels), n_classes, filters).count_params()
+
+    def no_normalisation(side, channels, filters, n_classes):
+        return shallow_parameters(side, channels, filters, n_classes) - 4 * sum(filters)
+
+    result = check("apex.shallow_parameters", no_normalisation, quiet=True)
+    assert not result.passed and "batch normalisation" in result.message
