@@ -231,7 +231,7 @@ class ShallowResults:
     # ------------------------------------------------------------------ saving
     def save(self, folder):
         """Write the results to ``folder`` (``results.npz`` and ``results.json``, each atomically)."""
-        from mer_lib.data.prepare import atomic_save_npz, atomic_write_text
+        from mer_lib._io import atomic_save_npz, atomic_write_text
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
