@@ -34,6 +34,7 @@ from mer_lib import experiments as _ex
 from mer_lib import pipeline as _pipeline
 from mer_lib import train as _train
 from mer_lib.data import datasets as _data_registry
+from mer_lib.env import bounded_threads
 
 # The choices are read from the library's registries, never listed here.
 DATASETS = tuple(_data_registry.DATASETS)
@@ -80,7 +81,7 @@ def _parser():
     p.add_argument("--alpha", type=float, default=20.0)
     p.add_argument("--flow", default="tvl1", choices=_pipeline.FLOWS)
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: every usable core)")
     for name, helptext in (("train", "train a model on the training part of the paper's split"),
                            ("evaluate", "train and test under a protocol, scores and confusion matrix")):
         p = sub.add_parser(name, help=helptext)
@@ -378,8 +379,10 @@ def main(argv=None):
         args = _parser().parse_args(argv)
         args.command_line = "mer " + shlex.join(sys.argv[1:] if argv is None else list(argv))
         _check_args(args)
-        {"synth": cmd_synth, "preprocess": cmd_preprocess, "train": cmd_train, "evaluate": cmd_evaluate,
-         "reproduce": cmd_reproduce}[args.command](args)
+        # every thread pool and the pre-processing's processes sized from the usable cores
+        with bounded_threads():
+            {"synth": cmd_synth, "preprocess": cmd_preprocess, "train": cmd_train, "evaluate": cmd_evaluate,
+             "reproduce": cmd_reproduce}[args.command](args)
         return 0
     except (CLIError, UserInputError, DatasetLayoutError, FileNotFoundError) as err:
         # the user's errors (arguments, the database's layout, missing files, a refusal the
