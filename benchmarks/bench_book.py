@@ -57,7 +57,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import machine  # noqa: E402
 
-#: The issue's targets for a cold build on 2 cores, in seconds, and the largest share of the cell timeout a cell may take.
+#: The issue's targets for a cold build on 2 cores, in seconds, and the largest share of the cell timeout a
+#: cell may take.
 TARGETS_S = {"idle": 20 * 60, "loaded": 30 * 60}
 CELL_SHARE = 1 / 3
 #: Packages whose versions the results record.

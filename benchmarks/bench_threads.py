@@ -117,7 +117,8 @@ def run_condition(name, repeats, quick):
                       flush=True)
     train_rows = [{"tf_intra_op": i or None, "tf_inter_op": o or None,
                    "setting": "TensorFlow's defaults (every core, no context)" if i == 0 else f"{i} intra / {o} inter",
-                   "step_s": [round(v, 4) for v in training[(i, o)]], "median_step_s": round(_median(training[(i, o)]), 4)}
+                   "step_s": [round(v, 4) for v in training[(i, o)]],
+                   "median_step_s": round(_median(training[(i, o)]), 4)}
                   for i, o in pools]
     pre_rows = [{"processes": p, "per_clip_s": [round(v, 3) for v in preprocessing[p]],
                  "median_per_clip_s": round(_median(preprocessing[p]), 3)} for p in processes]

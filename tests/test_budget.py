@@ -362,3 +362,16 @@ def test_pre_processing_shrinks_its_second_half_when_the_first_ran_late(monkeypa
                                        n_jobs=1, progress=False, **SETTINGS)
     assert p.degraded and len(index) < 10 and len(index) == p["clips"]
     assert "DEGRADED: pre-processing ran at 3.0 s a clip" in p.describe()
+
+
+def test_the_book_s_budgets_are_named_and_leave_every_cell_far_below_the_timeout(monkeypatch):
+    import yaml
+
+    monkeypatch.delenv(bd.BUDGET_SCALE_VARIABLE, raising=False)
+    timeout = yaml.safe_load((Path(__file__).resolve().parents[1] / "_config.yml").read_text())["execute"]["timeout"]
+    for name, (full, fast) in bd.BOOK_BUDGETS.items():
+        assert 0 < fast and 0 < full <= timeout / 6, (name, full, timeout)
+        b = bd.book_budget(name)
+        assert b.label == name and b.seconds in (full, fast)
+    with pytest.raises(ValueError, match="unknown budget 'nope'"):
+        bd.book_budget("nope")
