@@ -21,8 +21,10 @@ plan and says so.
   :func:`training_cost` (a network's set-up, one optimiser step, one
   prediction), giving a :class:`TrainingCost`.
 - Plans and runs for the book's chapters: :func:`preprocess_within` (as many
-  clips as fit, in :func:`stratified_order`), :func:`plan_training` and
-  :func:`train_within` (runs of one network, chapter 10),
+  clips as fit, in :func:`stratified_order`), :func:`plan_steps` (the first
+  optimiser steps diagnosed, chapter 10), :func:`plan_training` and
+  :func:`train_within` (runs of one network, chapter 10; :func:`run_within`
+  for any count),
   :func:`plan_reproduction` and :func:`reproduce_within` (a small
   :func:`mer_lib.experiments.reproduce`, chapter 11). The runners re-measure
   as they go (the ratio of the time a run took to the time predicted for it
@@ -48,7 +50,8 @@ from mer_lib.errors import UserInputError
 
 __all__ = ["Budget", "budget_seconds", "book_budget", "BOOK_BUDGETS", "Plan", "plan", "stratified_order",
            "clip_seconds", "preprocess_within",
-           "TrainingCost", "training_cost", "TrainingRun", "plan_training", "train_within", "plan_reproduction",
+           "TrainingCost", "training_cost", "TrainingRun", "plan_training", "train_within", "run_within",
+           "StepRun", "plan_steps", "STEP_CHOICES", "plan_reproduction",
            "reproduction_costs", "reproduce_within", "EPOCH_STEPS", "BUDGET_SCALE_VARIABLE"]
 
 #: The environment variable that scales every chapter's time budget (default 1).
@@ -63,6 +66,7 @@ POOL_START_S = 4.0
 #: ten minutes of the twenty (benchmarks/results/book-build.json has the last measured build).
 BOOK_BUDGETS = {
     "pre-processing": (150.0, 120.0),        # chapters 10 and 11 (chapter 11 reads what chapter 10 cached)
+    "first steps, chapter 10": (90.0, 60.0),  # the diagnosis of both recipes' first steps
     "training, chapter 10": (150.0, 90.0),   # both recipes
     "training, chapter 11": (180.0, 90.0),   # the short reproduction
 }
@@ -659,24 +663,73 @@ def plan_training(budget, runs, epochs=EPOCH_STEPS):
     runs = list(runs)
     if not runs:
         raise ValueError("runs must hold at least one run to plan")
-
-    def cost(choice):
-        return sum(run.seconds(choice["epochs"]) for run in runs)
-
     measured = "; ".join(run.cost.describe() for run in runs)
-    return plan(_left(budget), cost, {"epochs": epochs},
-                reason=f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {runs[0].n_train} training clips; "
+    return _plan_count(budget, runs, "epochs", epochs,
+                       f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {runs[0].n_train} training clips; "
                        f"measured here: {measured}")
 
 
-def train_within(budget, training_plan, runs, run):
-    """Run training runs in turn with the plan's epochs; shrink the later ones if the earlier ran late.
+def _plan_count(budget, runs, option, values, reason):
+    """One count (epochs, steps...) for every run, the largest that lets them all fit."""
+    def cost(choice):
+        return sum(run.seconds(choice[option]) for run in runs)
 
-    After each run the ratio of its time to its prediction (at least 1:
-    a run resumed from a checkpoint takes no time) scales the predictions of
+    return plan(_left(budget), cost, {option: values}, reason=reason)
+
+
+def run_within(budget, planned, runs, run, option="epochs", values=EPOCH_STEPS):
+    """Run runs in turn with the plan's count; give a later run a smaller one if the runs before were late.
+
+    After each run the ratio of its time to its prediction (at least 1: a
+    run resumed from a checkpoint takes no time) scales the predictions of
     the rest. A later run that would no longer fit what is left of the
-    budget gets the most epochs that do fit (at least one), and the plan
-    returned is marked degraded. The first run always has the plan's epochs.
+    budget gets the largest of ``values`` that does fit (at least the
+    smallest), and the plan returned is marked degraded. The first run always
+    has the plan's count.
+
+    Parameters
+    ----------
+    budget : Budget
+    planned : Plan
+        ``choice[option]`` is the count planned.
+    runs : sequence
+        Items with a ``label`` and ``seconds(count)`` (:class:`TrainingRun`,
+        :class:`StepRun`).
+    run : callable
+        ``run(label, count)`` does the work and returns its result.
+    option : str
+        The count's name in the plan.
+    values : sequence of int
+        The counts a degraded run may take, smallest first.
+
+    Returns
+    -------
+    results : dict
+        Label -> what ``run`` returned.
+    plan : Plan
+        The plan as run: ``choice[option + "_run"]`` maps each label to its count.
+    """
+    results, counts, factor = {}, {}, 1.0
+    target = int(planned[option])
+    result_plan = planned
+    for item in runs:
+        count = target
+        if results and factor * item.seconds(count) > budget.left():
+            fitting = [v for v in values if v < target and factor * item.seconds(v) <= budget.left()]
+            count = max(fitting) if fitting else min(values)
+            result_plan = result_plan.with_note(
+                f"{item.label}: {count} {option} instead of {target}: the runs before took {factor:.1f} times "
+                f"their prediction, and {max(budget.left(), 0):.0f} s were left", degraded=True)
+        t0 = budget.clock()
+        results[item.label] = run(item.label, count)
+        factor = max(factor, (budget.clock() - t0) / max(item.seconds(count), 1e-9))
+        counts[item.label] = count
+    return results, result_plan.with_note(
+        f"ran in {budget.elapsed():.0f} s of the {budget.seconds:.0f} s budget", **{f"{option}_run": counts})
+
+
+def train_within(budget, training_plan, runs, run):
+    """:func:`run_within` for training runs: the plan's epochs, fewer for a later run if the earlier ran late.
 
     Parameters
     ----------
@@ -694,24 +747,60 @@ def train_within(budget, training_plan, runs, run):
     plan : Plan
         The plan as run: ``choice["epochs_run"]`` maps each label to its epochs.
     """
-    results, epochs_run, factor = {}, {}, 1.0
-    planned = int(training_plan["epochs"])
-    result_plan = training_plan
-    for item in runs:
-        epochs = planned
-        if results and factor * item.seconds(epochs) > budget.left():
-            fitting = [e for e in EPOCH_STEPS if e < planned and factor * item.seconds(e) <= budget.left()]
-            epochs = max(fitting) if fitting else 1
-            result_plan = result_plan.with_note(
-                f"{item.label}: {epochs} epoch{'s' if epochs != 1 else ''} instead of {planned}: the runs before "
-                f"took {factor:.1f} times their prediction, and {max(budget.left(), 0):.0f} s were left",
-                degraded=True)
-        t0 = budget.clock()
-        results[item.label] = run(item.label, epochs)
-        factor = max(factor, (budget.clock() - t0) / max(item.seconds(epochs), 1e-9))
-        epochs_run[item.label] = epochs
-    return results, result_plan.with_note(
-        f"ran in {budget.elapsed():.0f} s of the {budget.seconds:.0f} s budget", epochs_run=epochs_run)
+    return run_within(budget, training_plan, runs, run, "epochs", EPOCH_STEPS)
+
+
+#: Optimiser steps that :func:`plan_steps` chooses from (chapter 10's first-steps diagnosis).
+STEP_CHOICES = (2, 3, 4, 5, 6, 8, 10, 12, 17)
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """A run of :func:`mer_lib.diagnostics.step_diagnostics` to plan: set-up, then each step's cost.
+
+    Attributes
+    ----------
+    label : str
+    setup_s : float
+    step_s : float
+        One step of the diagnosis: the gradient (an eager forward and
+        backward pass), the optimiser step and a prediction of the probe clips.
+    """
+
+    label: str
+    setup_s: float
+    step_s: float
+
+    @classmethod
+    def from_cost(cls, label, cost, n_probe):
+        """From a :class:`TrainingCost`: the eager gradient counted as two compiled steps."""
+        return cls(label, cost.setup_s, 3 * cost.step_s + n_probe * cost.predict_s)
+
+    def seconds(self, steps):
+        """Predicted seconds with ``steps`` steps (and the measurement before the first)."""
+        return self.setup_s + (steps + 1) * self.step_s
+
+
+def plan_steps(budget, runs, steps=STEP_CHOICES):
+    """The number of first optimiser steps to diagnose in every run (the same for all) that fits the budget.
+
+    Parameters
+    ----------
+    budget : Budget or float
+    runs : sequence of StepRun
+    steps : sequence of int
+        Candidates, smallest first.
+
+    Returns
+    -------
+    Plan
+        ``choice["steps"]``.
+    """
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs must hold at least one run to plan")
+    measured = "; ".join(f"{r.label}: set-up {r.setup_s:.1f} s, a diagnosed step {r.step_s:.1f} s" for r in runs)
+    return _plan_count(budget, runs, "steps", steps, f"measured here: {measured}")
 
 
 # ---------------------------------------------------------------------------------------------------------------

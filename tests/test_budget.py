@@ -375,3 +375,24 @@ def test_the_book_s_budgets_are_named_and_leave_every_cell_far_below_the_timeout
         assert b.label == name and b.seconds in (full, fast)
     with pytest.raises(ValueError, match="unknown budget 'nope'"):
         bd.book_budget("nope")
+
+
+def test_the_first_steps_diagnosed_fit_their_budget_and_a_late_run_gets_fewer():
+    cost = bd.TrainingCost(setup_s=4.0, step_s=1.0, predict_s=0.05)
+    runs = [bd.StepRun.from_cost("paper", cost, n_probe=20), bd.StepRun.from_cost("stable", cost, n_probe=20)]
+    assert runs[0].step_s == pytest.approx(3 * 1.0 + 20 * 0.05)          # gradient (2 steps), step, probe
+    assert runs[0].seconds(3) == pytest.approx(4 + 4 * 4.0)             # the probe is measured before step 1 too
+    p = bd.plan_steps(60, runs)
+    assert p.fits and sum(r.seconds(p["steps"]) for r in runs) <= 60 and p["steps"] in bd.STEP_CHOICES
+    clock = FakeClock()
+    budget = bd.Budget(60, clock=clock)
+
+    def run(label, n):
+        clock.advance(runs[0].seconds(n) * (2.5 if label == "paper" else 1.0))
+        return n
+
+    results, ran = bd.run_within(budget, p, runs, run, "steps", bd.STEP_CHOICES)
+    assert results["paper"] == p["steps"] and results["stable"] < p["steps"]
+    assert ran.degraded and ran["steps_run"] == results and "stable: " in ran.notes[0]
+    with pytest.raises(ValueError, match="at least one run"):
+        bd.plan_steps(60, [])
