@@ -106,11 +106,11 @@ def _execute_like_the_book(md: Path, cache: Path, timeout: int):
 @pytest.mark.chapter
 @pytest.mark.parametrize("md,run", RUNS, ids=[f"{md.stem}-{run}" for md, run in RUNS])
 def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_or_noise(
-        md, run, tmp_path):
+        md, run, tmp_path, chapter_cache):
     # A stall (issue 12: chapter 7 waited 1200 s for a reply that had arrived) shows
     # as a cell over the timeout, or as a run far longer than a fast chapter takes.
     timeout = 300
-    nb, result = _execute_like_the_book(md, tmp_path / "cache", timeout)
+    nb, result = _execute_like_the_book(md, chapter_cache, timeout)
     assert result.err is None, f"{md.name} failed or stalled (run {run + 1}):\n{result.exc_string}"
     assert result.time < 2 * timeout, f"{md.name} took {result.time:.0f} s in fast mode: a stall?"
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
