@@ -425,7 +425,8 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
     apex : array_like of int, shape (N,), optional
         Taken from a SynthME dataset when omitted.
     minimum : int
-        Clips to pre-process even over budget (the plan then says so).
+        Clips to pre-process even over budget (the plan then says so); the
+        second call never goes below it either.
     cache_dir, n_jobs, progress
         As for :func:`mer_lib.pipeline.preprocess` (``n_jobs`` default: the
         thread context's process count).
@@ -477,12 +478,15 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
     parts = [preprocess(frames[order[:half]], apex=None if apex is None else apex[order[:half]], **common)]
     done = half
     if done < n:
-        measured = (budget.clock() - t0) / half            # cached clips make this small: never grows n
-        still = int(min(n - done, max(0.0, budget.left() - start) / max(measured, 1e-9)))
+        # cached clips make the first half quick: the second is predicted at the slower of its rate and
+        # the measured one (so it never grows, and a cached first half does not hide a slow machine)
+        measured = (budget.clock() - t0) / half
+        per = max(measured, 1.0 / rate)
+        still = max(int(min(n - done, max(0.0, budget.left() - start) / per)), minimum - done)
         if still < n - done:
-            chosen = chosen.with_note(f"pre-processing ran at {measured:.1f} s a clip, not the {1 / rate:.1f} "
-                                      f"planned: {done + still} clips instead of {n}", degraded=True,
-                                      clips=done + still)
+            chosen = chosen.with_note(f"the first {done} clips took {measured:.1f} s a clip (planned: "
+                                      f"{1 / rate:.1f}); {max(budget.left(), 0):.0f} s were left: "
+                                      f"{done + still} clips instead of {n}", degraded=True, clips=done + still)
         if still > 0:
             part = order[done:done + still]
             parts.append(preprocess(frames[part], apex=None if apex is None else apex[part], **common))

@@ -361,7 +361,28 @@ def test_pre_processing_shrinks_its_second_half_when_the_first_ran_late(monkeypa
     index, _, p = bd.preprocess_within(bd.Budget(10, clock=clock), data, order=np.arange(len(data)), minimum=1,
                                        n_jobs=1, progress=False, **SETTINGS)
     assert p.degraded and len(index) < 10 and len(index) == p["clips"]
-    assert "DEGRADED: pre-processing ran at 3.0 s a clip" in p.describe()
+    assert "DEGRADED: the first 5 clips took 3.0 s a clip (planned: 1.0)" in p.describe()
+
+
+def test_the_minimum_is_a_floor_for_both_calls_even_after_a_quick_cached_first_half(monkeypatch):
+    import mer_lib.pipeline as pipeline
+
+    data = _tiny_clips()
+    clock = FakeClock()
+    monkeypatch.setattr(bd, "clip_seconds", lambda *a, **k: 1.0)
+    real, seen = pipeline.preprocess, []
+
+    def first_half_cached(clips, **kwargs):
+        seen.append(len(clips))
+        clock.advance(0.0 if len(seen) == 1 else 1.0 * len(clips))
+        return real(clips, **kwargs)
+
+    monkeypatch.setattr(pipeline, "preprocess", first_half_cached)
+    budget = bd.Budget(7, clock=clock)
+    clock.advance(4.0)                      # 3 s left when the clips start, 1 s a clip: 10 are over budget
+    index, _, p = bd.preprocess_within(budget, data, order=np.arange(len(data)), minimum=10, n_jobs=1,
+                                       progress=False, **SETTINGS)
+    assert not p.fits and seen == [5, 5] and len(index) == 10
 
 
 def test_the_book_s_budgets_are_named_and_leave_every_cell_far_below_the_timeout(monkeypatch):
