@@ -65,10 +65,10 @@ POOL_START_S = 4.0
 #: processes, with no cell above a third of the 1200 s cell timeout (issue 20); the other chapters take about
 #: ten minutes of the twenty (benchmarks/results/book-build.json has the last measured build).
 BOOK_BUDGETS = {
-    "pre-processing": (150.0, 120.0),        # chapters 10 and 11 (chapter 11 reads what chapter 10 cached)
-    "first steps, chapter 10": (90.0, 60.0),  # the diagnosis of both recipes' first steps
-    "training, chapter 10": (150.0, 90.0),   # both recipes
-    "training, chapter 11": (180.0, 90.0),   # the short reproduction
+    "pre-processing": (120.0, 120.0),        # chapters 10 and 11 (chapter 11 reads what chapter 10 cached)
+    "first steps, chapter 10": (60.0, 60.0),  # the diagnosis of both recipes' first steps
+    "training, chapter 10": (120.0, 90.0),   # both recipes
+    "training, chapter 11": (150.0, 90.0),   # the short reproduction
 }
 
 
@@ -194,7 +194,7 @@ class Plan:
     predicted_s : float
         The predicted cost of the choice, in seconds.
     budget_s : float
-        The budget it was planned for.
+        The seconds it was planned for (what was left of the budget then).
     fits : bool
         False when even the smallest plan is predicted to overrun the budget
         (it is then the smallest plan).
@@ -203,6 +203,8 @@ class Plan:
     largest : dict
         Option name -> the largest value it was offered (what a machine with
         time to spare would run).
+    total_s : float or None
+        The whole budget, when planned from a :class:`Budget` partly spent.
     degraded : bool
         True when a runner ran less than planned because the machine was
         slower than measured; ``notes`` says what and why.
@@ -217,6 +219,7 @@ class Plan:
     largest: dict = field(default_factory=dict)
     degraded: bool = False
     notes: tuple = ()
+    total_s: float | None = None
 
     def __getitem__(self, name):
         return self.choice[name]
@@ -234,8 +237,11 @@ class Plan:
         """The plan in words: the choice, the prediction against the budget, the reason, any degradation."""
         chosen = ", ".join(f"{k} {_fmt(v)}" for k, v in self.choice.items())
         limits = [f"{k} up to {_fmt(v)}" for k, v in self.largest.items() if v != self.choice.get(k)]
-        lines = [f"plan: {chosen} (predicted {self.predicted_s:.0f} s of a {self.budget_s:.0f} s budget"
-                 + ("" if self.fits else ", OVER BUDGET: the smallest plan there is") + ")"]
+        budget = (f"; {self.budget_s:.0f} s left of a {self.total_s:.0f} s budget"
+                  if self.total_s is not None and self.total_s > self.budget_s + 0.5
+                  else f" of a {self.budget_s:.0f} s budget")
+        lines = [f"plan: {chosen} (predicted {self.predicted_s:.0f} s{budget}"
+                 + ("" if self.fits else "; OVER BUDGET: the smallest plan there is") + ")"]
         if self.reason:
             lines.append(f"  why: {self.reason}")
         if limits:
@@ -251,7 +257,7 @@ def _fmt(value):
     return str(value)
 
 
-def plan(budget_s, cost, options, *, reason=""):
+def plan(budget, cost, options, *, reason=""):
     """The largest choice of options whose predicted cost fits a budget, grown in turns.
 
     Every option starts at its first (smallest) value. Then, in turns, each
@@ -262,8 +268,9 @@ def plan(budget_s, cost, options, *, reason=""):
 
     Parameters
     ----------
-    budget_s : float
-        Seconds, positive.
+    budget : Budget or float
+        A budget (what is left of it now is planned; nothing left plans the
+        smallest choice, over budget) or a positive number of seconds.
     cost : callable
         ``cost(choice) -> seconds`` for a dict of option name -> value; it
         should not decrease when an option moves to a later value.
@@ -292,8 +299,13 @@ def plan(budget_s, cost, options, *, reason=""):
     >>> plan(5, lambda c: 10 * c["epochs"], {"epochs": [1, 2]}).fits
     False
     """
-    if not isinstance(budget_s, (int, float, np.integer, np.floating)) or not budget_s > 0:
-        raise ValueError(f"budget_s must be a positive number of seconds, got {budget_s!r}")
+    total = None
+    if isinstance(budget, Budget):
+        budget_s, total = max(budget.left(), 0.0), budget.seconds
+    elif isinstance(budget, (int, float, np.integer, np.floating)) and not isinstance(budget, bool) and budget > 0:
+        budget_s = float(budget)
+    else:
+        raise ValueError(f"budget must be a Budget or a positive number of seconds, got {budget!r}")
     if not options:
         raise ValueError("options must name at least one option to plan")
     steps = {}
@@ -323,7 +335,7 @@ def plan(budget_s, cost, options, *, reason=""):
                     position, current, grew = trial, seconds, True
     choice = {name: steps[name][i] for name, i in position.items()}
     return Plan(choice, current, float(budget_s), current <= budget_s, reason,
-                largest={name: values[-1] for name, values in steps.items()})
+                largest={name: values[-1] for name, values in steps.items()}, total_s=total)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -468,7 +480,7 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
         return start + choice["clips"] / rate
 
     counts = sorted({minimum, n_all} | {n for n in range(minimum, n_all + 1, max(1, n_all // 40))})
-    chosen = plan(max(budget.left(), 1e-3), cost, {"clips": counts},
+    chosen = plan(budget, cost, {"clips": counts},
                   reason=f"one clip took {per_clip:.1f} s on one thread here; {workers} process"
                          f"{'es' if workers > 1 else ''} at once")
     n = chosen["clips"]
@@ -637,10 +649,6 @@ class TrainingRun:
         return self.cost.run_seconds(self.n_train, epochs, self.n_predict, self.n_validation)
 
 
-def _left(budget):
-    return max(budget.left(), 1e-3) if isinstance(budget, Budget) else budget
-
-
 def plan_training(budget, runs, epochs=EPOCH_STEPS):
     """The number of epochs that lets every run fit the budget (the same for all).
 
@@ -667,7 +675,7 @@ def plan_training(budget, runs, epochs=EPOCH_STEPS):
     runs = list(runs)
     if not runs:
         raise ValueError("runs must hold at least one run to plan")
-    measured = "; ".join(run.cost.describe() for run in runs)
+    measured = "; ".join(dict.fromkeys(run.cost.describe() for run in runs))     # each cost once
     return _plan_count(budget, runs, "epochs", epochs,
                        f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {runs[0].n_train} training clips; "
                        f"measured here: {measured}")
@@ -678,7 +686,7 @@ def _plan_count(budget, runs, option, values, reason):
     def cost(choice):
         return sum(run.seconds(choice[option]) for run in runs)
 
-    return plan(_left(budget), cost, {option: values}, reason=reason)
+    return plan(budget, cost, {option: values}, reason=reason)
 
 
 def run_within(budget, planned, runs, run, option="epochs", values=EPOCH_STEPS):
@@ -720,10 +728,11 @@ def run_within(budget, planned, runs, run, option="epochs", values=EPOCH_STEPS):
         count = target
         if results and factor * item.seconds(count) > budget.left():
             fitting = [v for v in values if v < target and factor * item.seconds(v) <= budget.left()]
-            count = max(fitting) if fitting else min(values)
-            result_plan = result_plan.with_note(
-                f"{item.label}: {count} {option} instead of {target}: the runs before took {factor:.1f} times "
-                f"their prediction, and {max(budget.left(), 0):.0f} s were left", degraded=True)
+            count = max(fitting) if fitting else min(min(values), target)
+            if count < target:
+                result_plan = result_plan.with_note(
+                    f"{item.label}: {count} {option} instead of {target}: the runs before took {factor:.1f} times "
+                    f"their prediction, and {max(budget.left(), 0):.0f} s were left", degraded=True)
         t0 = budget.clock()
         results[item.label] = run(item.label, count)
         factor = max(factor, (budget.clock() - t0) / max(item.seconds(count), 1e-9))
@@ -900,7 +909,7 @@ def plan_reproduction(budget, costs, n_clips, *, rows, min_rows=2, epochs=EPOCH_
                                      choice["n_folds"])
 
     measured = "; ".join(costs[r].describe() for r in rows)
-    return plan(_left(budget), cost, {"rows": row_sets, "epochs": epochs, "n_folds": n_folds, "repeats": repeats},
+    return plan(budget, cost, {"rows": row_sets, "epochs": epochs, "n_folds": n_folds, "repeats": repeats},
                 reason=f"{n_clips} clips; every row under the paper's split and subject-disjoint folds; measured "
                        f"here: {measured}")
 
