@@ -8,10 +8,11 @@ For each load condition it:
 
 1. clones this repository afresh at the commit (``git clone`` + checkout: no
    ``_build/`` and so no jupyter-cache, no ``.mer_cache``: a cold build);
-2. uses a virtual environment made beforehand (``--venv``, e.g. the one
-   ``make venv`` made), or makes one in the work folder the first time
-   (``python -m venv`` and ``pip install '<clone>[all]'``, as ``make`` does)
-   and reuses it; the clone's own ``mer_lib`` comes first on ``PYTHONPATH``;
+2. uses a virtual environment made beforehand (``--venv``, by default this
+   repository's ``.venv`` when ``make venv`` made it), or makes one in the work
+   folder the first time (``python -m venv`` and ``pip install '<clone>[all]'``,
+   as ``make`` does) and reuses it; the clone's own ``mer_lib`` comes first on
+   ``PYTHONPATH``; the results say which;
 3. runs what ``make book`` runs, ``MER_BOOK_BUILD=1 jupyter-book build .
    --warningiserror --keep-going``, in the clone, with ``MER_CELL_TIMES`` set
    so that the build records every cell's time (``tools/mer_build.py``), and
@@ -33,9 +34,10 @@ builds a subset of the book (a check of this script; such a run is marked
 ``--keep``; the build's log and the cells' times stay in the work folder
 (default: a folder under the system's temporary directory).
 
-The definitive runs: on the final commit, on an idle machine, one command:
+The definitive runs: on the final commit, on an idle machine, one command
+(after ``make venv``; about an hour for both conditions):
 
-    python benchmarks/bench_book.py --venv .venv
+    .venv/bin/python benchmarks/bench_book.py
 """
 
 from __future__ import annotations
@@ -102,9 +104,11 @@ def _cell_timeout(clone):
 
 def _venv(args, work, clone):
     """The venv's path and what the results say about it; makes one the first time when none is given."""
+    if args.venv is None and (ROOT / ".venv" / "bin" / "jupyter-book").exists():
+        args.venv = str(ROOT / ".venv")         # the one `make venv` made: made beforehand, reused
     if args.venv:
         path = Path(args.venv).resolve()
-        made = "given (--venv): made beforehand, reused"
+        made = f"made beforehand ({'--venv' if path != (ROOT / '.venv').resolve() else 'make venv'}), reused"
     else:
         path = work / "venv"
         if not (path / ".installed").exists():
@@ -253,8 +257,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commit", default="HEAD", help="the commit to build (default: HEAD of this repository)")
     parser.add_argument("--conditions", default="idle,loaded", help="comma-separated: idle, loaded")
-    parser.add_argument("--venv", help="a venv with the book's packages, made beforehand (default: make one in the "
-                                       "work folder the first time, and reuse it)")
+    parser.add_argument("--venv", help="a venv with the book's packages, made beforehand (default: this "
+                                       "repository's .venv when `make venv` made it, else one made in the work "
+                                       "folder the first time and reused)")
     parser.add_argument("--chapters", help="comma-separated chapter stems: build only these (a check of the script)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mer-bench-book",
                         help="work folder: clones, the made venv, logs")
