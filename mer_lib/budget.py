@@ -42,6 +42,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +53,7 @@ __all__ = ["Budget", "budget_seconds", "book_budget", "BOOK_BUDGETS", "Plan", "p
            "clip_seconds", "preprocess_within",
            "TrainingCost", "training_cost", "TrainingRun", "plan_training", "train_within", "run_within",
            "StepRun", "plan_steps", "STEP_CHOICES", "plan_reproduction",
-           "reproduction_costs", "reproduce_within", "EPOCH_STEPS", "BUDGET_SCALE_VARIABLE"]
+           "RowCosts", "reproduction_costs", "reproduce_within", "EPOCH_STEPS", "BUDGET_SCALE_VARIABLE"]
 
 #: The environment variable that scales every chapter's time budget (default 1).
 BUDGET_SCALE_VARIABLE = "MER_BUDGET_SCALE"
@@ -833,8 +834,42 @@ def _reproduction_seconds(costs, rows, n_clips, epochs, repeats, n_folds, test_f
     return total
 
 
+class RowCosts(Mapping):
+    """The training cost of each row of a reproduction, measured when first asked for (row key -> TrainingCost).
+
+    Made by :func:`reproduction_costs`. :func:`plan_reproduction` asks for a
+    row's cost only when that row could still fit the budget, so a tight
+    budget is not spent measuring rows it cannot run.
+    """
+
+    def __init__(self, rows, measure):
+        self._rows = {row.key: row for row in rows}
+        self._measure = measure
+        self._costs = {}
+
+    def __getitem__(self, key):
+        if key not in self._costs:
+            if key not in self._rows:
+                raise KeyError(key)
+            self._costs[key] = self._measure(self._rows[key])
+        return self._costs[key]
+
+    def __contains__(self, key):        # without measuring it
+        return key in self._rows
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __len__(self):
+        return len(self._rows)
+
+    def measured(self):
+        """The keys measured so far, in the order measured."""
+        return list(self._costs)
+
+
 def reproduction_costs(rows, frames, flows, labels, *, recipe="stable", n_classes=3, batch_size=8, steps=3):
-    """The measured training cost of each row of a reproduction (:func:`training_cost`), by row key.
+    """The training cost of each row of a reproduction (:func:`training_cost`), measured when first asked for.
 
     Parameters
     ----------
@@ -848,8 +883,8 @@ def reproduction_costs(rows, frames, flows, labels, *, recipe="stable", n_classe
 
     Returns
     -------
-    dict
-        Row key -> :class:`TrainingCost`.
+    RowCosts
+        Row key -> :class:`TrainingCost`, a mapping that measures a row on first access.
     """
     from mer_lib import experiments as ex
     from mer_lib.train import get_recipe
@@ -857,14 +892,14 @@ def reproduction_costs(rows, frames, flows, labels, *, recipe="stable", n_classe
     recipe = get_recipe(recipe)
     labels = np.asarray(labels, dtype=int)
     index = np.arange(min(batch_size, len(labels)))
-    costs = {}
-    for row in rows:
+
+    def measure(row):
         flow_shape = None if row.flow_input is None else flows[row.flow_input].shape[1:]
         build_model = ex.build(row.model, frames.shape[1:], flow_shape, n_classes, recipe.normalization)
-        costs[row.key] = training_cost(build_model, ex.row_inputs(row, frames, flows, index), labels[index],
-                                       recipe=recipe, n_classes=n_classes, batch_size=batch_size, steps=steps,
-                                       label=row.label)
-    return costs
+        return training_cost(build_model, ex.row_inputs(row, frames, flows, index), labels[index], recipe=recipe,
+                             n_classes=n_classes, batch_size=batch_size, steps=steps, label=row.label)
+
+    return RowCosts(rows, measure)
 
 
 def plan_reproduction(budget, costs, n_clips, *, rows, min_rows=2, epochs=EPOCH_STEPS, n_folds=(2, 3, 5),
@@ -873,14 +908,19 @@ def plan_reproduction(budget, costs, n_clips, *, rows, min_rows=2, epochs=EPOCH_
 
     Options grow in this order of importance: the rows (the comparison's
     point), the epochs, the subject-disjoint folds, the repeats of the
-    paper's split. Every row runs under both protocols.
+    paper's split. Every row runs under both protocols. The first
+    ``min_rows`` rows' costs are read (measured, from a :class:`RowCosts`);
+    each further row's only if a plan counting it at the cost of the
+    costliest row read so far would take it: the rows that cannot fit are
+    never measured.
 
     Parameters
     ----------
     budget : Budget or float
-        A budget (what is left of it is planned) or seconds.
-    costs : dict
-        Row key -> :class:`TrainingCost`.
+        A budget (what is left of it is planned, after the measurements) or seconds.
+    costs : mapping
+        Row key -> :class:`TrainingCost` (a dict, or a :class:`RowCosts` from
+        :func:`reproduction_costs`).
     n_clips : int
     rows : sequence
         Row keys, most important first (all in ``costs``).
@@ -893,6 +933,12 @@ def plan_reproduction(budget, costs, n_clips, *, rows, min_rows=2, epochs=EPOCH_
     -------
     Plan
         ``choice``: ``rows`` (the keys), ``epochs``, ``n_folds``, ``repeats``.
+
+    Examples
+    --------
+    >>> costs = {"a": TrainingCost(5, 0.5, 0.01), "b": TrainingCost(3, 0.2, 0.01), "c": TrainingCost(3, 0.2, 0.01)}
+    >>> plan_reproduction(200, costs, 60, rows=["a", "b", "c"]).choice
+    {'rows': ('a', 'b', 'c'), 'epochs': 3, 'n_folds': 3, 'repeats': 3}
     """
     rows = list(rows)
     missing = [r for r in rows if r not in costs]
@@ -902,16 +948,28 @@ def plan_reproduction(budget, costs, n_clips, *, rows, min_rows=2, epochs=EPOCH_
         raise ValueError(f"min_rows must be between 1 and the {len(rows)} rows, got {min_rows!r}")
     if not all(int(k) >= 2 for k in n_folds):
         raise ValueError(f"subject-disjoint folds must number at least 2, got {list(n_folds)}")
-    row_sets = [tuple(rows[:k]) for k in range(min_rows, len(rows) + 1)]
+    options = {"epochs": epochs, "n_folds": n_folds, "repeats": repeats}
 
-    def cost(choice):
-        return _reproduction_seconds(costs, choice["rows"], n_clips, choice["epochs"], choice["repeats"],
-                                     choice["n_folds"])
+    def planned(known, candidates):
+        def cost(choice):
+            return _reproduction_seconds(known, choice["rows"], n_clips, choice["epochs"], choice["repeats"],
+                                         choice["n_folds"])
+        return plan(budget, cost, {"rows": [tuple(rows[:k]) for k in candidates], **options})
 
-    measured = "; ".join(costs[r].describe() for r in rows)
-    return plan(budget, cost, {"rows": row_sets, "epochs": epochs, "n_folds": n_folds, "repeats": repeats},
-                reason=f"{n_clips} clips; every row under the paper's split and subject-disjoint folds; measured "
-                       f"here: {measured}")
+    known = {r: costs[r] for r in rows[:min_rows]}
+    while len(known) < len(rows):
+        nxt = rows[len(known)]
+        costliest = max(known.values(), key=lambda c: (c.step_s, c.setup_s))
+        if len(planned({**known, nxt: costliest}, range(min_rows, len(known) + 2))["rows"]) <= len(known):
+            break                              # not even at a known row's cost: not worth measuring
+        known[nxt] = costs[nxt]
+    result = planned(known, range(min_rows, len(known) + 1))
+    measured = "; ".join(known[r].describe() for r in known)
+    left_out = rows[len(known):]
+    return dataclasses.replace(
+        result, largest={**result.largest, "rows": tuple(rows)},
+        reason=f"{n_clips} clips; every row under the paper's split and subject-disjoint folds; measured here: "
+               f"{measured}" + (f"; not measured (no time for them): {', '.join(left_out)}" if left_out else ""))
 
 
 def reproduce_within(budget, reproduction_plan, costs, out, frames, flows, labels, subjects, *, rows, **kwargs):

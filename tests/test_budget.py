@@ -263,6 +263,29 @@ class _Row:
         self.label = key
 
 
+def test_the_rows_that_cannot_fit_are_never_measured():
+    asked = []
+
+    def measure(row):
+        asked.append(row.key)
+        return ROWS_COSTS[row.key]
+
+    keys = ["two", "one", "frames", "rnn"]
+    tight = bd.RowCosts([_Row(k) for k in keys], measure)
+    p = bd.plan_reproduction(55, tight, 100, rows=keys, min_rows=2)      # the smallest plan: 50 s
+    assert asked == ["two", "one"] and tight.measured() == ["two", "one"] and p["rows"] == ("two", "one")
+    assert "not measured (no time for them): frames, rnn" in p.reason
+    assert p.largest["rows"] == tuple(keys)
+    asked.clear()
+    roomy = bd.RowCosts([_Row(k) for k in keys], measure)
+    p = bd.plan_reproduction(5000, roomy, 100, rows=keys, min_rows=2)
+    assert asked == keys and p["rows"] == tuple(keys) and "not measured" not in p.reason
+    # the same plan as with every cost known beforehand
+    assert p.choice == bd.plan_reproduction(5000, ROWS_COSTS, 100, rows=keys, min_rows=2).choice
+    with pytest.raises(KeyError):
+        roomy["nope"]
+
+
 def _fake_reproduce(clock, calls, slowness):
     def reproduce(out, frames, flows, labels, subjects, *, rows, epochs, protocols, repeats, n_folds, **kwargs):
         keys = [r.key for r in rows]
