@@ -294,9 +294,12 @@ def thread_settings(cores=None, **overrides) -> ThreadSettings:
     Every pool gets the usable cores, except TensorFlow's inter-op pool, which
     gets one thread: the networks of this course are chains of large ops, so a
     second op at the same time only competes with the first for the same
-    cores. ``benchmarks/bench_threads.py`` measures these choices against the
-    others, on an idle machine and beside two CPU-bound processes (its results:
-    ``benchmarks/results/threads.json``).
+    cores, and TensorFlow's default (one inter-op thread per core, beside as
+    many intra-op threads) puts twice as many busy threads as cores. That is
+    the library's reasoning, not yet a measurement: ``benchmarks/bench_threads.py``
+    measures these settings against the others, on an idle machine and beside
+    two CPU-bound processes, and writes ``benchmarks/results/threads.json``;
+    change the defaults here if it finds better ones.
 
     Parameters
     ----------
