@@ -81,7 +81,8 @@ def apex_index(onset, apex, offset, n_frames):
     return min(max(index, 1), n_frames - 1)
 
 
-def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frames=8, size=128, progress=True):
+def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frames=8, size=128, progress=True,
+                 report=False):
     """Prepared clips, labels, subjects and apex indices of a dataset, by name.
 
     Parameters
@@ -103,11 +104,16 @@ def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frame
         Frames per clip and their side, for the licensed databases (SynthME
         has its own).
     progress : bool, default True
+    report : bool, default False
+        Also return what the loaders kept, left out and repaired.
 
     Returns
     -------
     Dataset
         ``(clips, labels, subjects, apex, class_names)``, a named tuple.
+    list of LoadReport
+        With ``report=True``: one per database read (none for ``"synth"``,
+        which leaves nothing out).
 
     Raises
     ------
@@ -134,22 +140,29 @@ def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frame
             ds = synthetic_dataset(seed=seed, counts=(4, 4, 2), n_subjects=4, size=64)
         else:
             ds = synthetic_dataset(seed=seed, progress=progress)
-        return Dataset(ds.frames, np.asarray(ds.labels), np.asarray(ds.subjects), np.asarray(ds.apex),
+        data = Dataset(ds.frames, np.asarray(ds.labels), np.asarray(ds.subjects), np.asarray(ds.apex),
                        list(ds.class_names))
+        return (data, []) if report else data
     if root is None:
         raise ValueError(f"root is required for the dataset {name!r} (the folder of your licensed copy)")
     if name == "casme2":
-        records = loaders.load_casme2(root)
+        records, reports = loaders.load_casme2(root, report=True)
     elif name == "casme-ii":
-        records = loaders.load_casme_ii(root)
+        records, reports = loaders.load_casme_ii(root, report=True)
     else:
         base = Path(root)
-        records = loaders.load_megc2019({"smic": base / "SMIC", "casme_ii": base / "CASME2", "samm": base / "SAMM"})
+        records, reports = loaders.load_megc2019({"smic": base / "SMIC", "casme_ii": base / "CASME2",
+                                                  "samm": base / "SAMM"}, report=True)
+    reports = list(reports) if isinstance(reports, list) else [reports]
     if not records:
+        why = "; ".join(f"{rep.database}: {len(rep.left_out)} rows left out ("
+                        + ", ".join(f"{reason}: {n}" for reason, n in sorted(rep.reasons().items())) + ")"
+                        for rep in reports if rep.left_out)
         raise loaders.DatasetLayoutError(f"no clips selected from {name} under {root}: check the layout and the "
-                                         "annotation")
+                                         f"annotation" + (f" ({why})" if why else ""))
     clips = prepare_clips(records, n_frames=n_frames, size=size, cache_dir=cache_dir, progress=progress)
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     subjects = np.array([r.subject for r in records])
     apex = np.array([apex_index(r.onset, r.apex, r.offset, n_frames) for r in records])
-    return Dataset(clips, labels, subjects, apex, list(CLASS_NAMES))
+    data = Dataset(clips, labels, subjects, apex, list(CLASS_NAMES))
+    return (data, reports) if report else data
