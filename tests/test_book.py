@@ -124,12 +124,19 @@ def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_
     widgets = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert not widgets, f"{md.name} displays a widget while the book is built"
+    if md.stem in FIGURES_SHOWN:
+        # a cell that draws a figure shows it (a library call that switched the backend once hid every later one)
+        blank = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code" and "plt.subplots(" in c.source
+                 and not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+        assert not blank, f"{md.name}: cells that draw a figure and show none: {blank}"
     if md.stem in ANIMATED and run == 0:
         page = _build_page_from_executed_notebook(nb, md, tmp_path / "page")
         found = page.count('class="animation"')
         assert found >= ANIMATED[md.stem], f"{md.name}: {found} animations in its built HTML page"
 
 
+#: Chapters that run the experiments' library code before their figures: each figure they draw must be shown.
+FIGURES_SHOWN = {"10_training_on_a_gpu", "11_evaluation_and_ablations"}
 #: Chapters that show animations (matplotlib FuncAnimation as a JavaScript player), and how many.
 ANIMATED = {"05_eulerian_magnification": 1, "07_phase_based_magnification": 2}
 
