@@ -106,6 +106,13 @@ def _stop_workers(pool, grace_s):
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+        # A worker stopped while it sent its result leaves half a message in the result pipe, and the pool's
+        # manager thread would wait for the rest forever (and shutdown, and the interpreter's exit, with it).
+        # This process holds the pipe's other writing end: closing it lets the manager thread read the end of
+        # the stream instead, and give up as it does for a broken pool.
+        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+        if writer is not None:
+            writer.close()
         pool.shutdown(wait=True)
 
 
