@@ -187,20 +187,30 @@ def _set_op_determinism(on):
 
 @contextlib.contextmanager
 def _deterministic(seed):
-    """Seeded, with deterministic TensorFlow ops within the block; the op-determinism switch restored after."""
+    """Seeded, with deterministic TensorFlow ops within the block.
+
+    Restored after: the op-determinism switch, and the global random states
+    of Python and NumPy (a notebook's own ``np.random`` draws after training
+    do not depend on the training's seed). The Keras backend's seed stays set,
+    as :func:`keras.utils.set_random_seed` leaves it.
+    """
+    import random
+
     import keras
 
-    keras.utils.set_random_seed(int(seed))
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     switch = _op_determinism()
-    if switch is None:
-        yield
-        return
-    was, set_ = switch
-    set_(True)
+    was = None if switch is None else switch[0]
+    keras.utils.set_random_seed(int(seed))
+    if switch is not None:
+        switch[1](True)
     try:
         yield
     finally:
-        set_(was)
+        if switch is not None:
+            switch[1](was)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def class_weights(labels, n_classes=None):

@@ -287,8 +287,12 @@ def test_training_leaves_the_process_as_it_found_it():
     tf.get_logger().setLevel("INFO")
     determinism = tf_config.is_op_determinism_enabled()
     x, y = _data(n=6)
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
     train(_build, x, y, epochs=1, batch_size=3, verbose=0)
     assert tf.get_logger().level == 20 and tf_config.is_op_determinism_enabled() == determinism
+    assert np.random.random() == expected          # NumPy's global random state is the caller's again
 
 
 def test_training_data_of_one_class_is_refused_and_a_missing_class_is_said():
