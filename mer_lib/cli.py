@@ -230,20 +230,17 @@ def _claim(folder, name, settings):
 
 
 def _load(args, report_to=None):
-    """The dataset of the arguments and the loader's report (JSON text); prints the report, writes it to
+    """The dataset of the arguments and the loader's report as JSON text; prints the report, writes it to
     ``report_to`` when given."""
-    data, reports = _data_registry.load_dataset(args.dataset, args.root, fast=args.fast, seed=args.seed, report=True,
-                                                cache_dir=Path(args.out) / "clips")
-    lines = [{"database": r.database, "kept": r.kept, "annotation": r.annotation,
-              "left_out": [list(x) for x in r.left_out], "repaired": [list(x) for x in r.repaired]} for r in reports]
-    if not reports:
-        print(f"{args.dataset}: {len(data.labels)} clips (generated, seed {args.seed}; nothing left out)")
-    for r in reports:
-        print(str(r))
-        for name, what in r.repaired:
-            print(f"  repaired {name}: {what}")
+    data = _data_registry.load_dataset(args.dataset, args.root, fast=args.fast, seed=args.seed,
+                                       cache_dir=Path(args.out) / "clips")
+    reports = data.report if isinstance(data.report, list) else [data.report]
+    for report in reports:
+        print(str(report))
     text = json.dumps({"dataset": args.dataset, "root": args.root, "seed": args.seed, "fast": bool(args.fast),
-                       "n_clips": int(len(data.labels)), "reports": lines}, indent=1)
+                       "n_clips": int(len(data.labels)),
+                       "report": [r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict()},
+                      indent=1)
     if report_to is not None:
         atomic_write_text(report_to, text)
     return data, text

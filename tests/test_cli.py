@@ -148,7 +148,7 @@ def test_preprocess_refuses_to_replace_inputs_made_with_other_settings(tmp_path,
     assert main(["preprocess", "--dataset", "synth", "--out", str(out), "--fast", "--jobs", "1"]) == 0
     first = (out / "inputs-synth-phase-tvl1-64.npz").read_bytes()
     printed = capsys.readouterr().out
-    assert "synth: 10 clips" in printed                               # the loader's report, said
+    assert "SynthME: kept 10 clips" in printed                        # the loader's report, said
     assert json.loads((out / "inputs-synth-phase-tvl1-64.load_report.json").read_text())["n_clips"] == 10
     for change in (["--alpha", "10"], ["--seed", "3"], []):
         code = main(["preprocess", "--dataset", "synth", "--out", str(out), "--jobs", "1"] + change
@@ -177,10 +177,10 @@ def test_the_loaders_report_is_printed_and_written_beside_the_outputs(tmp_path, 
     out = tmp_path / "o"
     assert main(["preprocess", "--dataset", "casme2", "--root", str(root), "--out", str(out), "--jobs", "1"]) == 0
     printed = capsys.readouterr().out
-    report = json.loads((out / "inputs-casme2-phase-tvl1-64.load_report.json").read_text())["reports"][0]
-    assert report["database"] == "CAS(ME)^2" and report["annotation"].endswith(".xlsx")
+    report = json.loads((out / "inputs-casme2-phase-tvl1-64.load_report.json").read_text())["report"]
+    assert report["database"] == "CAS(ME)^2" and report["workbook"].endswith(".xlsx")
     assert f"CAS(ME)^2: kept {report['kept']} clips, left out {len(report['left_out'])}" in printed
-    assert report["annotation"] in printed and report["left_out"]
+    assert report["workbook"] in printed and report["left_out"] and "reason" in report["left_out"][0]
 
 
 def _with_prepared_clips(real):
@@ -205,8 +205,9 @@ def test_a_dataset_of_one_class_gets_an_error_not_a_score(tmp_path, monkeypatch,
     real = cli._data_registry.load_dataset
 
     def one_class(*args, **kwargs):
-        data, reports = real(*args, **kwargs)
-        return Dataset(data.clips, np.zeros_like(data.labels), data.subjects, data.apex, data.class_names), reports
+        data = real(*args, **kwargs)
+        return Dataset(data.clips, np.zeros_like(data.labels), data.subjects, data.apex, data.class_names,
+                       data.report)
 
     monkeypatch.setattr(cli._data_registry, "load_dataset", one_class)
     code = main(["evaluate", "--dataset", "synth", "--out", str(tmp_path), "--fast", "--model", "one_stream"])

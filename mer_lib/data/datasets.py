@@ -9,7 +9,7 @@ network inputs from them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,8 +22,13 @@ DATASETS = {"synth": "SynthME, the course's synthetic dataset (no licence needed
             "megc2019": "the MEGC 2019 composite (root holds SMIC/, CASME2/ and SAMM/)"}
 
 
-class Dataset(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class Dataset:
     """Prepared clips of a dataset, ready for :func:`mer_lib.pipeline.network_inputs`.
+
+    Unpacking gives the five arrays, ``clips, labels, subjects, apex,
+    class_names = dataset``, as the named tuple of earlier versions did; the
+    loader's report is an attribute.
 
     Attributes
     ----------
@@ -35,6 +40,10 @@ class Dataset(NamedTuple):
     apex : ndarray of int, shape (N,)
         Index of each clip's apex frame, in 1 .. T - 1.
     class_names : list of str
+    report : LoadReport or None
+        What the loader kept, left out (and why), repaired and which workbook
+        it read (for SynthME, the clips generated); ``print(dataset.report)``,
+        ``dataset.report.to_dict()`` for a JSON file.
     """
 
     clips: np.ndarray
@@ -42,6 +51,13 @@ class Dataset(NamedTuple):
     subjects: np.ndarray
     apex: np.ndarray
     class_names: list
+    report: object = None
+
+    def __iter__(self):
+        return iter((self.clips, self.labels, self.subjects, self.apex, self.class_names))
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
 def apex_index(onset, apex, offset, n_frames):
@@ -81,8 +97,7 @@ def apex_index(onset, apex, offset, n_frames):
     return min(max(index, 1), n_frames - 1)
 
 
-def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frames=8, size=128, progress=True,
-                 report=False):
+def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frames=8, size=128, progress=True):
     """Prepared clips, labels, subjects and apex indices of a dataset, by name.
 
     Parameters
@@ -104,16 +119,13 @@ def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frame
         Frames per clip and their side, for the licensed databases (SynthME
         has its own).
     progress : bool, default True
-    report : bool, default False
-        Also return what the loaders kept, left out and repaired.
 
     Returns
     -------
     Dataset
-        ``(clips, labels, subjects, apex, class_names)``, a named tuple.
-    list of LoadReport
-        With ``report=True``: one per database read (none for ``"synth"``,
-        which leaves nothing out).
+        ``clips, labels, subjects, apex, class_names`` (unpacked in this
+        order) and ``report``, the loader's (for ``"megc2019"``, its
+        databases' reports as a list).
 
     Raises
     ------
@@ -140,9 +152,8 @@ def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frame
             ds = synthetic_dataset(seed=seed, counts=(4, 4, 2), n_subjects=4, size=64)
         else:
             ds = synthetic_dataset(seed=seed, progress=progress)
-        data = Dataset(ds.frames, np.asarray(ds.labels), np.asarray(ds.subjects), np.asarray(ds.apex),
-                       list(ds.class_names))
-        return (data, []) if report else data
+        return Dataset(ds.frames, np.asarray(ds.labels), np.asarray(ds.subjects), np.asarray(ds.apex),
+                       list(ds.class_names), loaders.LoadReport("SynthME", kept=len(ds)))
     if root is None:
         raise ValueError(f"root is required for the dataset {name!r} (the folder of your licensed copy)")
     if name == "casme2":
@@ -164,5 +175,4 @@ def load_dataset(name, root=None, *, fast=False, cache_dir=None, seed=0, n_frame
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     subjects = np.array([r.subject for r in records])
     apex = np.array([apex_index(r.onset, r.apex, r.offset, n_frames) for r in records])
-    data = Dataset(clips, labels, subjects, apex, list(CLASS_NAMES))
-    return (data, reports) if report else data
+    return Dataset(clips, labels, subjects, apex, list(CLASS_NAMES), reports[0] if len(reports) == 1 else reports)

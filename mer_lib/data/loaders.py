@@ -95,28 +95,35 @@ class LoadReport:
         (clip name, reason) for every row that was not kept.
     repaired : list of (str, str)
         (clip name, what was repaired) for kept rows.
-    annotation : str or None
-        The annotation file the rows were read from (None: no workbook, as
-        SMIC's folder layout).
+    workbook : str or None
+        The annotation workbook the rows were read from (None for SMIC, whose
+        labels are folder names, and for SynthME).
     """
 
     database: str
     kept: int = 0
     left_out: list = field(default_factory=list)
     repaired: list = field(default_factory=list)
-    annotation: str | None = None
+    workbook: str | None = None
 
     def reasons(self) -> Counter:
         """How many rows were left out for each reason (the reason's kind, before any colon)."""
         return Counter(reason.split(":")[0] for _, reason in self.left_out)
 
     def __str__(self) -> str:
-        lines = [f"{self.database}: kept {self.kept} clips, left out {len(self.left_out)}"
-                 + (f" (annotation: {self.annotation})" if self.annotation else "")]
+        lines = [f"{self.database}: kept {self.kept} clips, left out {len(self.left_out)}"]
+        if self.workbook:
+            lines.append(f"  workbook: {self.workbook}")
         lines += [f"  {n:4d}  {reason}" for reason, n in sorted(self.reasons().items())]
         if self.repaired:
             lines.append(f"  repaired {len(self.repaired)} rows ({Counter(r.split(' ')[0] for _, r in self.repaired)})")
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The report as plain data (str, int, list, dict): what ``json.dump`` writes."""
+        return {"database": self.database, "kept": self.kept, "workbook": self.workbook,
+                "left_out": [{"clip": n, "reason": r} for n, r in self.left_out],
+                "repaired": [{"clip": n, "repair": r} for n, r in self.repaired]}
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -443,7 +450,7 @@ def load_casme2(root, expression_type="micro", min_frames=8, missing_offset="ape
         raise DatasetLayoutError(
             f"CAS(ME)^2: {workbook.name}, sheet 'CASFEcode_final' has {table.shape[1]} columns; expected at least "
             "8 (subject, name, onset, apex, offset, action units, emotion, type)")
-    rep = LoadReport("CAS(ME)^2", annotation=str(workbook))
+    rep = LoadReport("CAS(ME)^2", workbook=str(workbook))
     records = []
     rawpic = root / "rawpic"
     for k, row in enumerate(table.itertuples(index=False)):
@@ -501,7 +508,7 @@ def load_casme_ii(root, variant="raw", mapping=None, min_frames=1, report=False)
     missing = {"Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion"} - set(table.columns)
     if missing:
         raise DatasetLayoutError(f"CASME II: {books[0].name} lacks the columns {sorted(missing)}")
-    rep = LoadReport("CASME II", annotation=str(books[0]))
+    rep = LoadReport("CASME II", workbook=str(books[0]))
     records = []
     rows = _annotated_rows(table, books[0].name, 2, "sub{:02d}", ("OnsetFrame", "ApexFrame", "OffsetFrame"), mapping,
                            _CASME_II_KNOWN, lambda subject, name: f"CASME II {subject}/{name}", rep)  # row 1: header
@@ -561,7 +568,7 @@ def load_samm(root, mapping=None, min_frames=1, report=False):
     if missing:
         raise DatasetLayoutError(f"SAMM: {books[0].name}, header row {h + 1}, lacks the columns {missing} "
                                  f"(it has {[c for c in table.columns if c != 'nan']})")
-    rep = LoadReport("SAMM", annotation=str(books[0]))
+    rep = LoadReport("SAMM", workbook=str(books[0]))
     records = []
     rows = _annotated_rows(table, books[0].name, h + 2, "{:03d}", ("Onset Frame", "Apex Frame", "Offset Frame"),
                            mapping, _SAMM_KNOWN, lambda subject, name: f"SAMM {name}", rep)
