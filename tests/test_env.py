@@ -28,22 +28,59 @@ def test_widgets_are_live_except_while_the_book_is_built(monkeypatch):
     assert not env.live_widgets()
 
 
-def test_progress_bar_is_text_while_the_book_is_built(monkeypatch):
-    from tqdm.std import tqdm as text_bar
+def test_progress_bar_prints_one_summary_line_while_the_book_is_built(monkeypatch):
+    import io
 
     monkeypatch.setenv("MER_BOOK_BUILD", "1")
-    bar = env.progress_bar(range(3), desc="x", disable=True)
-    assert type(bar) is text_bar and list(bar) == [0, 1, 2]
+    assert env.progress_mode() == "summary"
+    out = io.StringIO()
+    assert list(env.progress_bar(range(3), desc="clips", file=out)) == [0, 1, 2]
+    assert out.getvalue().count("\n") == 1 and "\r" not in out.getvalue()   # no redrawn states, one line
+    assert out.getvalue().startswith("clips: 3/3 done in ")
+    out = io.StringIO()
+    with env.progress_bar(total=4, initial=1, desc="runs", file=out) as bar:
+        bar.update()
+    assert out.getvalue().startswith("runs: stopped at 2/4 after ")   # an interrupted run says so
+    out = io.StringIO()
+    env.progress_bar(range(3), desc="quiet", file=out, disable=True).close()
+    assert out.getvalue() == ""
 
 
-def test_importing_tensorflow_after_mer_lib_prints_no_start_up_noise():
+def test_progress_bar_summarises_where_stderr_is_no_terminal_and_redraws_where_it_is(monkeypatch):
+    import sys
+
+    from tqdm.std import tqdm as text_bar
+
+    monkeypatch.delenv("MER_BOOK_BUILD", raising=False)
+    monkeypatch.setattr(env, "_in_notebook_kernel", lambda: False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert env.progress_mode() == "summary"          # a log file, a pipe, CI
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert env.progress_mode() == "text"
+    bar = env.progress_bar(range(2), disable=True)
+    assert type(bar) is text_bar
+
+
+def test_progress_bar_is_live_in_a_notebook_kernel(monkeypatch):
+    from tqdm.auto import tqdm as auto_bar
+
+    monkeypatch.delenv("MER_BOOK_BUILD", raising=False)
+    monkeypatch.setattr(env, "_in_notebook_kernel", lambda: True)
+    assert env.progress_mode() == "live"
+    bar = env.progress_bar(range(2), disable=True)
+    assert isinstance(bar, auto_bar)
+    monkeypatch.setenv("MER_BOOK_BUILD", "1")       # a kernel that the book's build started
+    assert env.progress_mode() == "summary"
+
+
+def test_importing_tensorflow_after_quiet_tensorflow_prints_no_start_up_noise():
     import subprocess
     import sys
 
     import pytest
 
     pytest.importorskip("tensorflow")
-    code = "import mer_lib, tensorflow as tf; print(int(tf.constant(2) + 1))"
+    code = "import mer_lib.env; mer_lib.env.quiet_tensorflow(); import tensorflow as tf; print(int(tf.constant(2) + 1))"
     clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env=clean)
@@ -113,11 +150,10 @@ def test_the_pre_processing_starts_the_context_s_number_of_processes(monkeypatch
 
     from mer_lib import pipeline
 
-    class NoPool:
-        def __init__(self, n, **kwargs):
-            raise RuntimeError(f"a pool of {n}")
+    def no_pool(function, jobs, n_processes, *args, **kwargs):
+        raise RuntimeError(f"a pool of {n_processes}")
 
-    monkeypatch.setattr(pipeline, "ProcessPoolExecutor", NoPool)
+    monkeypatch.setattr(pipeline, "run_in_processes", no_pool)
     clips = np.random.default_rng(0).random((2, 3, 16, 16))
     kwargs = dict(magnify=None, flow="horn_schunck", size=8, progress=False,
                   flow_kwargs={"n_warps": 1, "max_iterations": 5})
@@ -153,3 +189,25 @@ def test_tensorflow_s_pools_are_set_by_the_block_in_which_its_runtime_starts_and
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"pools": {"intra_op": 1, "inter_op": 2, "set_by": "bounded_threads"}, "env": None}
+def test_importing_the_library_changes_nothing_in_the_interpreter():
+    import subprocess
+    import sys
+
+    code = ("import os, sys; before = (list(sys.meta_path), os.environ.get('TF_CPP_MIN_LOG_LEVEL')); "
+            "import mer_lib, mer_lib.experiments, mer_lib.cli; "
+            "print(before == (list(sys.meta_path), os.environ.get('TF_CPP_MIN_LOG_LEVEL')), "
+            "'tensorflow' in sys.modules)")
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=clean)
+    assert out.returncode == 0 and out.stdout.split() == ["True", "False"], out.stderr[-2000:]
+
+
+def test_the_tensorflow_log_level_is_restored_after_the_block():
+    import pytest
+
+    tf = pytest.importorskip("tensorflow")
+    logger = tf.get_logger()
+    logger.setLevel("INFO")
+    with env.tensorflow_log_level("ERROR"):
+        assert logger.level == 40
+    assert logger.level == 20

@@ -2,7 +2,7 @@
 
 Listed in ``_config.yml`` (``sphinx.local_extensions``), so every
 ``jupyter-book build`` of this book loads it, whether started by ``make book``
-or by hand.  It does two things before any chapter executes:
+or by hand.  It does these things before any chapter executes:
 
 1. It sets ``MER_BOOK_BUILD=1``; the kernels that myst-nb starts inherit it,
    and the chapters then create no interactive widget (``mer_lib.env.live_widgets``):
@@ -16,7 +16,10 @@ or by hand.  It does two things before any chapter executes:
    no error.  Sliced, such a missed wake-up costs at most a second; a cell
    that really hangs still fails at the cell timeout with nbclient's
    "Cell execution timed out" naming the cell.
-3. When the environment variable ``MER_CELL_TIMES`` names a file, it
+3. It installs :func:`install_stream_merge`: each cell's streams are merged
+   once, into the cell itself (myst-nb's own merge left them twice in the
+   written notebook), with redrawn progress-bar lines reduced to their last state.
+4. When the environment variable ``MER_CELL_TIMES`` names a file, it
    installs :func:`install_cell_timer`: one JSON line per executed code cell
    (the chapter, the cell's index and first line, its seconds, its error).
    ``benchmarks/bench_book.py`` sets it to find where a build's time goes.
@@ -24,8 +27,10 @@ or by hand.  It does two things before any chapter executes:
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import time
 
 #: Longest single wait on a kernel socket, in seconds.
@@ -74,6 +79,86 @@ def install_stall_guard() -> bool:
     get_msg._mer_stall_guard = True
     get_msg.__doc__ = AsyncZMQSocketChannel.get_msg.__doc__
     AsyncZMQSocketChannel.get_msg = get_msg
+    return True
+
+
+_CARRIAGE_RETURN = re.compile(r".*\r(?=[^\n])")     # a line redrawn after a carriage return: keep its last state
+_BACKSPACE = re.compile("[^\n]\x08")                  # a character erased by a backspace
+
+
+def merged_outputs(outputs):
+    """A cell's outputs as the book shows them: each stream (stdout, stderr) merged into one output.
+
+    The texts of a stream are joined as they came (a message may end in the
+    middle of a line), carriage returns and backspaces are resolved as a
+    terminal would (a redrawn line keeps its last state), and each stream
+    takes the place of its first message; other outputs keep their order.
+    The outputs given are left as they are.
+
+    Parameters
+    ----------
+    outputs : list of nbformat.NotebookNode
+        One code cell's outputs.
+
+    Returns
+    -------
+    list of nbformat.NotebookNode
+        New output nodes; at most one stream output per stream name.
+    """
+    merged, streams = [], {}
+    for output in outputs:
+        output = copy.deepcopy(output)
+        if output.get("output_type") != "stream":
+            merged.append(output)
+        elif output["name"] in streams:
+            streams[output["name"]]["text"] += output["text"]
+        else:
+            streams[output["name"]] = output
+            merged.append(output)
+    for output in streams.values():
+        text = output["text"]
+        while True:
+            shorter = _BACKSPACE.sub("", text)
+            if shorter == text:
+                break
+            text = shorter
+        output["text"] = _CARRIAGE_RETURN.sub("", text)
+    return merged
+
+
+def install_stream_merge() -> bool:
+    """Make myst-nb merge a cell's streams into the cell itself, once, instead of mutating the first stream.
+
+    ``myst_nb.core.render`` calls ``coalesce_streams(outputs)`` on the cell's own
+    output list and renders the list it returns; that function appends the
+    later streams' text to the first stream *object*, which stays in the cell,
+    while the later streams stay there too: the notebook written afterwards
+    holds the text twice. The replacement merges a copy (:func:`merged_outputs`)
+    and puts the result in the cell's list, so the written notebook is the
+    page, and merging it again changes nothing. (It also joins the messages
+    as they came, where myst-nb ends each one with a newline, which could
+    break a line in two where a message ended mid-line.)
+
+    Returns
+    -------
+    bool
+        True when installed now, False when it already was.
+    """
+    from myst_nb.core import render
+
+    if getattr(render.coalesce_streams, "_mer_stream_merge", False):
+        return False
+
+    def coalesce_streams(outputs):
+        merged = merged_outputs(outputs)
+        if isinstance(outputs, list):
+            outputs[:] = merged
+            return outputs
+        return merged
+
+    coalesce_streams._mer_stream_merge = True
+    coalesce_streams.__doc__ = merged_outputs.__doc__
+    render.coalesce_streams = coalesce_streams
     return True
 
 
@@ -142,9 +227,11 @@ def remove_cell_timer() -> None:
 
 
 def prepare_build_environment() -> None:
-    """Set ``MER_BOOK_BUILD=1`` (static figures, no widget), install the stall guard and, when asked, the cell timer."""
+    """Set ``MER_BOOK_BUILD=1`` (static figures, no widget), install the stall guard, the stream merge and, when
+    asked, the cell timer."""
     os.environ["MER_BOOK_BUILD"] = "1"
     install_stall_guard()
+    install_stream_merge()
     if os.environ.get(CELL_TIMES_VARIABLE):
         install_cell_timer(os.environ[CELL_TIMES_VARIABLE])
 
