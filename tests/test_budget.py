@@ -248,7 +248,7 @@ def test_a_reproduction_plan_fits_and_takes_the_rows_by_importance():
         p = bd.plan_reproduction(seconds, ROWS_COSTS, 100, rows=["two", "one", "frames", "rnn"], min_rows=2)
         c = p.choice
         assert c["rows"] == ("two", "one", "frames", "rnn")[:len(c["rows"])] and len(c["rows"]) >= 2
-        assert p.predicted_s == pytest.approx(bd._reproduction_seconds(ROWS_COSTS, c["rows"], 100, c["epochs"],
+        assert p.predicted_s == pytest.approx(bd.reproduction._reproduction_seconds(ROWS_COSTS, c["rows"], 100, c["epochs"],
                                                                        c["repeats"], c["n_folds"]))
         assert (p.fits and p.predicted_s <= seconds) or (not p.fits and c["epochs"] == 1 and len(c["rows"]) == 2)
     with pytest.raises(ValueError, match="no measured cost for row 'x'"):
@@ -289,7 +289,7 @@ def test_the_rows_that_cannot_fit_are_never_measured():
 def _fake_reproduce(clock, calls, slowness):
     def reproduce(out, frames, flows, labels, subjects, *, rows, epochs, protocols, repeats, n_folds, **kwargs):
         keys = [r.key for r in rows]
-        predicted = bd._reproduction_seconds(ROWS_COSTS, keys, len(labels), epochs, repeats, n_folds or 0)
+        predicted = bd.reproduction._reproduction_seconds(ROWS_COSTS, keys, len(labels), epochs, repeats, n_folds or 0)
         done = sum(c["predicted"] for c in calls)
         calls.append({"out": Path(out), "protocols": protocols, "repeats": repeats, "n_folds": n_folds,
                       "predicted": predicted - done})
@@ -352,7 +352,7 @@ def test_pre_processing_within_a_budget_keeps_a_stratified_prefix(monkeypatch):
 
     data = _tiny_clips()
     order = bd.stratified_order(np.arange(10) % 3)
-    monkeypatch.setattr(bd, "clip_seconds", lambda *a, **k: 1.0)      # one clip: 1 s, one process
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: 1.0)      # one clip: 1 s, one process
     clock = FakeClock()
     index, inputs, p = bd.preprocess_within(bd.Budget(5.5, clock=clock), data, order=order, minimum=2, n_jobs=1,
                                             progress=False, **SETTINGS)
@@ -364,7 +364,7 @@ def test_pre_processing_within_a_budget_keeps_a_stratified_prefix(monkeypatch):
 
 def test_pre_processing_over_budget_still_does_the_minimum_and_says_so(monkeypatch):
     data = _tiny_clips()
-    monkeypatch.setattr(bd, "clip_seconds", lambda *a, **k: 100.0)
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: 100.0)
     index, inputs, p = bd.preprocess_within(bd.Budget(10, clock=FakeClock()), data,
                                             order=np.arange(len(data)), minimum=3, n_jobs=1, progress=False,
                                             **SETTINGS)
@@ -381,7 +381,7 @@ def test_pre_processing_shrinks_its_second_half_when_the_first_ran_late(monkeypa
 
     data = _tiny_clips()
     clock = FakeClock()
-    monkeypatch.setattr(bd, "clip_seconds", lambda *a, **k: 1.0)
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: 1.0)
     real = pipeline.preprocess
 
     def slow(clips, **kwargs):
@@ -400,7 +400,7 @@ def test_the_minimum_is_a_floor_for_both_calls_even_after_a_quick_cached_first_h
 
     data = _tiny_clips()
     clock = FakeClock()
-    monkeypatch.setattr(bd, "clip_seconds", lambda *a, **k: 1.0)
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: 1.0)
     real, seen = pipeline.preprocess, []
 
     def first_half_cached(clips, **kwargs):
