@@ -88,6 +88,7 @@ def training_cost(build_model, inputs, labels, *, recipe="stable", n_classes=3, 
     """
     import keras
 
+    from mer_lib.env import tensorflow_log_level
     from mer_lib.train import compile_with_recipe, get_recipe, set_seeds
 
     if not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -98,21 +99,22 @@ def training_cost(build_model, inputs, labels, *, recipe="stable", n_classes=3, 
     batch = np.arange(min(batch_size, len(labels)))
     x = {k: v[batch] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[batch]
     y = keras.utils.to_categorical(labels[batch], n_classes)
-    t0 = time.perf_counter()
-    set_seeds(seed)
-    model = compile_with_recipe(build_model(), get_recipe(recipe), max(1, math.ceil(len(labels) / batch_size)),
-                                100, jit_compile=False)
-    model.train_on_batch(x, y)
-    model.predict(x, batch_size=batch_size, verbose=0)
-    setup = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
+    with tensorflow_log_level("ERROR"):     # a new model's functions retrace, as expected: no warning
+        t0 = time.perf_counter()
+        set_seeds(seed)
+        model = compile_with_recipe(build_model(), get_recipe(recipe), max(1, math.ceil(len(labels) / batch_size)),
+                                    100, jit_compile=False)
         model.train_on_batch(x, y)
-        times.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    model.predict(x, batch_size=batch_size, verbose=0)
-    predict = (time.perf_counter() - t) / len(batch)
+        model.predict(x, batch_size=batch_size, verbose=0)
+        setup = time.perf_counter() - t0
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            model.train_on_batch(x, y)
+            times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        model.predict(x, batch_size=batch_size, verbose=0)
+        predict = (time.perf_counter() - t) / len(batch)
     del model
     return TrainingCost(setup, float(np.median(times)), predict, int(batch_size), label)
 
