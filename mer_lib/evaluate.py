@@ -31,7 +31,8 @@ from mer_lib.splits import loso_splits, paper_split, subject_folds, validation_s
 __all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores", "plot_confusion",
            "METRICS",
            "summarize", "bootstrap_metric", "paired_bootstrap", "mcnemar", "compare_runs",
-           "corrected_resampled_ttest", "mcnemar_power"]
+           "corrected_resampled_ttest", "mcnemar_power", "MIN_RUNS", "interval_over_runs", "compare_over_runs",
+           "paired_permutation_test"]
 
 
 def _check_labels(y_true, y_pred, n_classes=None):
@@ -519,3 +520,232 @@ def mcnemar_power(n_clips, p_only_a, p_only_b, alpha=0.05):
         p_values = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, mm - b), mm, 0.5))
         power += weight * float(stats.binom.pmf(b[p_values < alpha], mm, share).sum())
     return float(power)
+
+
+#: Fewer runs than this give no interval and no verdict over runs: their range is reported, named as such.
+MIN_RUNS = 5
+
+
+def interval_over_runs(values, n_train=None, n_test=None, confidence=0.95, min_runs=MIN_RUNS):
+    """What R scores (one per run) say about their mean, with the interval named by what it is.
+
+    - one run: no interval over runs (``kind`` "one run"; an interval over its
+      test clips is :func:`bootstrap_metric`'s);
+    - fewer than ``min_runs`` runs: the runs' minimum and maximum, named "range
+      of R runs" (a percentile bootstrap of 2 values gives exactly their range;
+      it is not a 95% interval);
+    - ``min_runs`` runs or more: a t-interval of the mean, with Nadeau and
+      Bengio's correction when the runs are random train/test splits of one
+      dataset (``n_train`` and ``n_test`` given: the splits overlap, see
+      :func:`corrected_resampled_ttest`), plain otherwise (runs that differ by
+      their training seed only).
+
+    Parameters
+    ----------
+    values : array_like of float, shape (R,)
+        Finite scores (a NaN score is a failed run: an error, not left out).
+    n_train, n_test : int, optional
+        Clips on each side of one random split (both or neither).
+    confidence : float, default 0.95
+    min_runs : int, default :data:`MIN_RUNS`
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean``, ``sd`` (NaN for one run), ``low``, ``high`` (NaN for
+        one run), ``kind`` (the interval's name, e.g. "range of 2 runs" or
+        "corrected t-interval over 10 random splits (95%)").
+
+    Examples
+    --------
+    >>> r = interval_over_runs([0.63, 0.70])
+    >>> r["kind"], r["low"], r["high"]
+    ('range of 2 runs', 0.63, 0.7)
+    """
+    values = _finite_scores(values, "values")
+    n = len(values)
+    out = {"n": n, "mean": float(values.mean()), "sd": float(values.std(ddof=1)) if n > 1 else float("nan"),
+           "low": float("nan"), "high": float("nan"), "kind": "one run"}
+    if n == 1:
+        return out
+    if n < min_runs:
+        out.update(low=float(values.min()), high=float(values.max()), kind=f"range of {n} runs")
+        return out
+    if (n_train is None) != (n_test is None):
+        raise ValueError("give both n_train and n_test (random splits) or neither (runs that differ by seed)")
+    if n_train is not None:
+        r = corrected_resampled_ttest(values, 0.0, n_train, n_test, confidence)
+        out.update(low=r["ci_low"], high=r["ci_high"],
+                   kind=f"corrected t-interval over {n} random splits ({confidence:.0%})")
+    else:
+        from scipy import stats
+
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * out["sd"] / math.sqrt(n)
+        out.update(low=out["mean"] - half, high=out["mean"] + half, kind=f"t-interval over {n} runs ({confidence:.0%})")
+    return out
+
+
+def _finite_scores(values, name):
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of scores, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be finite (a NaN score is a failed run: fix it, do not average it away)")
+    return values
+
+
+def compare_over_runs(scores_a, scores_b, n_train=None, n_test=None, confidence=0.95, alpha=0.05,
+                      min_runs=MIN_RUNS):
+    """Is A better than B over runs paired by split and seed? One test, named; an interval, named; a verdict.
+
+    The test and the interval come from the same paired differences
+    ``a_r - b_r`` of one metric, so their sign and their p-value agree:
+
+    - random train/test splits of one dataset (``n_train`` and ``n_test``
+      given): Nadeau and Bengio's corrected resampled t-test
+      (:func:`corrected_resampled_ttest`), its corrected t-interval;
+    - runs that differ by their training seed only (the same test clips, as
+      leave-one-subject-out's folds across seeds): the paired t-test over the
+      runs and its t-interval (conditional on this dataset).
+
+    With fewer than ``min_runs`` runs the interval is the range of the
+    differences and the verdict is "too few runs to decide", whatever the
+    p-value: a variance estimated from so few runs is not worth a verdict
+    (with 2 runs, an exact sign-flip test cannot go below p = 0.5).
+
+    Parameters
+    ----------
+    scores_a, scores_b : array_like of float, shape (R,)
+    n_train, n_test : int, optional
+        Clips on each side of one random split.
+    confidence : float, default 0.95
+    alpha : float, default 0.05
+    min_runs : int, default :data:`MIN_RUNS`
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_difference``, ``sd_difference``, ``low``, ``high``,
+        ``interval`` (its name), ``test`` (the test's name), ``p_value`` (NaN
+        for one run), ``decided`` (enough runs for a verdict), ``verdict``: "a
+        better", "b better", "no difference beyond chance" or "too few runs to
+        decide".
+
+    Examples
+    --------
+    >>> r = compare_over_runs([0.70, 0.63], [0.29, 0.22], n_train=131, n_test=33)
+    >>> r["interval"], r["verdict"]
+    ('range of 2 runs', 'too few runs to decide')
+    """
+    a = _finite_scores(scores_a, "scores_a")
+    b = _finite_scores(scores_b, "scores_b")
+    if a.shape != b.shape:
+        raise ValueError(f"scores_a and scores_b must be paired runs of the same length, got {a.shape} and {b.shape}")
+    n = len(a)
+    iv = interval_over_runs(a - b, n_train, n_test, confidence, min_runs)
+    out = {"n": n, "mean_difference": iv["mean"], "sd_difference": iv["sd"], "low": iv["low"], "high": iv["high"],
+           "interval": iv["kind"], "test": "none (one run)", "p_value": float("nan"), "decided": False}
+    if n >= 2:
+        if n_train is not None:
+            r = corrected_resampled_ttest(a, b, n_train, n_test, confidence)
+            out["test"] = f"corrected resampled t-test (Nadeau & Bengio) over {n} random splits"
+        else:
+            r = _paired_t(a, b)
+            out["test"] = f"paired t-test over {n} runs"
+        out["p_value"] = float(r["p_value"])
+    out["decided"] = n >= min_runs
+    if not out["decided"]:
+        out["verdict"] = "too few runs to decide"
+    elif out["p_value"] < alpha:
+        out["verdict"] = "a better" if out["mean_difference"] > 0 else "b better"
+    else:
+        out["verdict"] = "no difference beyond chance"
+    return out
+
+
+def _paired_t(a, b):
+    """The plain paired t-test (a zero spread of the differences: p 1 for a zero mean, else 0)."""
+    from scipy import stats
+
+    d = a - b
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        return {"p_value": 1.0 if d.mean() == 0 else 0.0}
+    t = float(d.mean()) / (sd / math.sqrt(len(d)))
+    return {"p_value": float(2 * stats.t.sf(abs(t), len(d) - 1))}
+
+
+def _batched_metric(y_true, preds, k, metric):
+    """``metric`` of each row of ``preds`` (P, N) against one ``y_true`` (N,), from batched confusion matrices."""
+    p_count, n = preds.shape
+    index = (np.arange(p_count)[:, None] * (k * k) + y_true[None, :] * k + preds).ravel()
+    cm = np.bincount(index, minlength=p_count * k * k).reshape(p_count, k, k).astype(float)
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    if metric == "accuracy":
+        return tp.sum(axis=1) / n
+    if metric == "uar":
+        support = cm.sum(axis=2)[0]
+        present = support > 0
+        return (tp[:, present] / support[present]).mean(axis=1)
+    if metric == "uf1":
+        denom = 2 * tp + (cm.sum(axis=1) - tp) + (cm.sum(axis=2) - tp)
+        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        return f1.mean(axis=1)
+    raise ValueError(f"metric must be one of {tuple(METRICS)}, got {metric!r}")
+
+
+def paired_permutation_test(y_true, pred_a, pred_b, metric="uf1", n_classes=None, n_permutations=10_000, seed=0):
+    """Two classifiers on the same test clips: a paired randomisation test of a metric's difference.
+
+    Under the null hypothesis the two classifiers are exchangeable on each
+    clip: swapping A's and B's predictions of any clip is as likely as not.
+    Each of ``n_permutations`` resamples swaps every clip's pair with
+    probability 1/2 and recomputes ``metric(A) - metric(B)`` (approximate
+    randomisation, Noreen 1989; Yeh 2000 for F-scores, which, unlike accuracy,
+    are not sums over clips and so have no McNemar). It conditions on the two
+    trained models: it says whether *these two models* differ on *these
+    clips*, not whether the methods would with another training run.
+
+    Parameters
+    ----------
+    y_true, pred_a, pred_b : array_like of int, shape (N,)
+    metric : {"uf1", "uar", "accuracy"}
+    n_classes : int, optional
+    n_permutations : int, default 10000
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``difference`` (observed, A minus B), ``p_value`` (two-sided,
+        ``(1 + #{|d*| >= |d|}) / (1 + n_permutations)``; 1 when A and B agree on
+        every clip), ``n_permutations``, ``metric``.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1, 2] * 6)
+    >>> r = paired_permutation_test(y, y, (y + 1) % 3, "uf1")
+    >>> round(r["difference"], 2), r["p_value"] < 1e-3
+    (1.0, True)
+    """
+    y_true, pred_a, k = _check_labels(y_true, pred_a, n_classes)
+    _, pred_b, _ = _check_labels(y_true, pred_b, k)
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {tuple(METRICS)}, got {metric!r}")
+    if not isinstance(n_permutations, (int, np.integer)) or n_permutations < 100:
+        raise ValueError(f"n_permutations must be an integer >= 100, got {n_permutations!r}")
+    observed = float(_batched_metric(y_true, np.stack([pred_a, pred_b]), k, metric) @ [1.0, -1.0])
+    if np.array_equal(pred_a, pred_b):
+        return {"difference": observed, "p_value": 1.0, "n_permutations": int(n_permutations), "metric": metric}
+    rng = np.random.default_rng(seed)
+    count, done = 0, 0
+    while done < n_permutations:            # in blocks: memory stays small for long test sets
+        m = min(2000, n_permutations - done)
+        swap = rng.random((m, len(y_true))) < 0.5
+        a = np.where(swap, pred_b, pred_a)
+        b = np.where(swap, pred_a, pred_b)
+        d = _batched_metric(y_true, a, k, metric) - _batched_metric(y_true, b, k, metric)
+        count += int(np.sum(np.abs(d) >= abs(observed) - 1e-12))
+        done += m
+    return {"difference": observed, "p_value": (1 + count) / (1 + n_permutations),
+            "n_permutations": int(n_permutations), "metric": metric}

@@ -67,7 +67,7 @@ import numpy as np
 from mer_lib._io import atomic_write, atomic_write_text
 from mer_lib.env import gpu_names
 
-__all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
+__all__ = ["train", "TrainResult", "Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
            "set_seeds",
            "flip_horizontal", "augment", "CollapseWarning", "DeviceNotice", "data_fingerprint"]
 
@@ -116,6 +116,11 @@ class Recipe:
         groups when groups are given) to pick the epoch.
     restore_best : bool
         Return the weights of the epoch with the lowest validation loss.
+    precision : {"auto", "float32", "mixed_float16"}
+        "auto": mixed precision on a GPU, float32 on a CPU (what every recipe
+        did before this field existed); the others force it (the
+        ``"paper-float32"`` control of :data:`CONTROL_RECIPES`). The
+        ``mixed_precision`` argument of :func:`train` overrides it.
     """
 
     name: str
@@ -131,6 +136,7 @@ class Recipe:
     zero_head: bool = False
     validation_fraction: float = 0.0
     restore_best: bool = False
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -143,6 +149,8 @@ class Recipe:
             raise ValueError(f"Recipe.learning_rate must be positive, got {self.learning_rate!r}")
         if self.restore_best and not 0 < self.validation_fraction < 1:
             raise ValueError("Recipe.restore_best needs a validation_fraction in (0, 1)")
+        if self.precision not in ("auto", "float32", "mixed_float16"):
+            raise ValueError(f"Recipe.precision must be 'auto', 'float32' or 'mixed_float16', got {self.precision!r}")
 
     def as_dict(self):
         """The recipe's fields as a plain dict (for JSON files)."""
@@ -158,8 +166,13 @@ RECIPES = {
 }
 
 
+#: Controls of the experiments, by name: the paper's recipe with its precision held at float32 on every device
+#: (the full run's paper-recipe collapses happened under mixed precision only, which a GPU uses by default).
+CONTROL_RECIPES = {"paper-float32": Recipe("paper-float32", precision="float32")}
+
+
 def get_recipe(recipe):
-    """A :class:`Recipe` from itself or its name in :data:`RECIPES`.
+    """A :class:`Recipe` from itself or its name in :data:`RECIPES` or :data:`CONTROL_RECIPES`.
 
     Parameters
     ----------
@@ -171,9 +184,10 @@ def get_recipe(recipe):
     """
     if isinstance(recipe, Recipe):
         return recipe
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe must be a Recipe or one of {tuple(RECIPES)}, got {recipe!r}")
-    return RECIPES[recipe]
+    known = {**RECIPES, **CONTROL_RECIPES}
+    if recipe not in known:
+        raise ValueError(f"recipe must be a Recipe or one of {tuple(known)}, got {recipe!r}")
+    return known[recipe]
 
 
 @dataclass
@@ -207,6 +221,8 @@ class TrainResult:
         Time spent writing checkpoints in this call.
     train_seconds : float
         Time spent in the epochs of this call (checkpoints excluded).
+    precision : str
+        "mixed_float16" or "float32": the precision policy the model trained under.
     """
 
     model: object
@@ -222,6 +238,7 @@ class TrainResult:
     recipe: Recipe | None = None
     checkpoint_seconds: float = 0.0
     train_seconds: float = 0.0
+    precision: str = "float32"
 
 
 def set_seeds(seed):
@@ -475,7 +492,8 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     verbose : int
         Keras' progress display (1: a progress bar per epoch).
     mixed_precision, jit_compile : "auto" or bool
-        "auto": on with a GPU, off on a CPU.
+        "auto": on with a GPU, off on a CPU (for ``mixed_precision``: unless
+        the recipe's ``precision`` says otherwise).
 
     Returns
     -------
@@ -550,7 +568,10 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     if validation is not None:
         val = (validation[0], keras.utils.to_categorical(np.asarray(validation[1], dtype=int), n_classes))
 
-    use_mixed = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
+    if mixed_precision == "auto":
+        use_mixed = bool(gpus) if recipe.precision == "auto" else recipe.precision == "mixed_float16"
+    else:
+        use_mixed = bool(mixed_precision)
     use_xla = bool(gpus) if jit_compile == "auto" else bool(jit_compile)
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
@@ -651,8 +672,9 @@ def _train(keras, diagnostics, build_model, recipe, inputs, labels, groups, fit_
     result_warnings += diagnostics.detect_collapse(history, n_classes, train_pred)
     for message in result_warnings:
         warnings.warn(message, CollapseWarning, stacklevel=3)
+    precision = "mixed_float16" if keras.mixed_precision.global_policy().name == "mixed_float16" else "float32"
     return TrainResult(model, history, epochs, start, device, shortened, notes, initial_loss, best_epoch,
-                       result_warnings, recipe, checkpoint_seconds, train_seconds)
+                       result_warnings, recipe, checkpoint_seconds, train_seconds, precision)
 
 
 def _read_state(folder):

@@ -1,11 +1,14 @@
 """Write the tables, figures and CSV files of a results folder again from its run records.
 
 For a reproduction whose training finished but whose summary did not (the GPU call of
-2026-11-26 was stopped while drawing the figures, after every fold's record was written):
+2026-11-26 was stopped while drawing the figures, after every fold's record was written), or
+whose summary the library now writes differently (new tests, named intervals, protocol names):
 the records in ``runs/`` and ``provenance.json`` are what the GPU wrote; this script only runs
-:func:`mer_lib.experiments.summarize_results` on them, and notes in the provenance where and when.
+:func:`mer_lib.experiments.summarize_results` on them, and notes in the provenance where, when
+and, for a folder summarised before, with which commit of the library and why (``resummarized``).
 
     python tools/summarize_results.py book/results/full
+    python tools/summarize_results.py book/results/full --reason "issue 23: ..."
     python tools/summarize_results.py book/results/full --set-commit SHA --reason "..."
 
 ``--set-commit`` corrects the recorded commit (with the reason and the old value kept in the
@@ -29,7 +32,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folder", help="a results folder of `mer reproduce` (runs/ and provenance.json)")
     p.add_argument("--set-commit", default=None, help="the commit the results were really made with")
-    p.add_argument("--reason", default=None, help="why the recorded commit is corrected (required with --set-commit)")
+    p.add_argument("--reason", default=None, help="why the recorded commit is corrected (required with --set-commit), "
+                   "or why the folder is summarised again (recorded with the summary)")
     args = p.parse_args(argv)
     out = Path(args.folder)
     prov_file = out / "provenance.json"
@@ -39,7 +43,7 @@ def main(argv=None):
         p.error("--set-commit needs --reason")
     prov = json.loads(prov_file.read_text())
     by_key = {}
-    for r in ex.FULL_ROWS + ex.TABLE3 + ex.TABLE4:      # the first label of a row wins, as in unique_rows
+    for r in ex.PLAN_ROWS + ex.TABLE3 + ex.TABLE4:      # the first label of a row wins, as in unique_rows
         by_key.setdefault(r.key, r)
     unknown = [k for k in prov["rows"] if k not in by_key]
     if unknown:
@@ -47,9 +51,15 @@ def main(argv=None):
     rows = [by_key[k] for k in prov["rows"]]
     ex.summarize_results(out, rows=rows, class_names=prov["dataset"].get("class_names"),
                          n_classes=len(prov["dataset"].get("class_names") or [0, 1, 2]))
-    prov["summarized"] = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)",
-                          "on": platform.platform(),
-                          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    note = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)", "on": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if "summarized" in prov:
+        # summarised before: the first summary stays as it was; each later one is listed with the code that wrote it
+        commit, clean = ex.folder._git_state(Path(__file__).resolve().parent.parent)
+        note.update({"library_commit": commit, "tree_clean": clean, "why": args.reason or "re-summarised"})
+        prov["resummarized"] = list(prov.get("resummarized") or []) + [note]
+    else:
+        prov["summarized"] = note
     if args.set_commit:
         prov["commit_recorded"] = prov["commit"]
         prov["commit"], prov["tree_clean"] = args.set_commit, True

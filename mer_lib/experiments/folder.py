@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -11,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_lib.experiments.rows import FULL_ROWS
+from mer_lib.experiments.rows import FULL_ROWS, unique_rows
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["RESULTS_FILES", "PROVENANCE_FIELDS", "provenance", "validate_results", "current_settings",
            "settings_differences", "describe_provenance", "locate_results"]
 
 #: Files of a results folder written by :func:`reproduce` (folders end with "/").
-RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "comparisons.csv", "predictions.csv",
+RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "table3.csv", "table4.csv", "comparisons.csv",
+                 "comparison_runs.csv", "findings.csv", "collapses.csv", "recipe_choices.csv", "predictions.csv",
                  "histories.csv", "confusion.csv", "curves/", "confusion/", "runs/")
 #: Fields of ``provenance.json``.
 PROVENANCE_FIELDS = ("commit", "tree_clean", "library_version", "keras_version", "keras_backend", "backend_version",
@@ -147,12 +149,14 @@ def current_settings(recipes=None):
         and 8, the library's defaults), ``rows`` (the keys of
         :data:`FULL_ROWS`).
     """
-    from mer_lib.train import RECIPES
+    from mer_lib.experiments.controls import PLAN_ROWS
+    from mer_lib.train import CONTROL_RECIPES, RECIPES
 
-    names = list(RECIPES) if recipes is None else list(recipes)
-    return {"recipes": {n: RECIPES[n].as_dict() for n in names if n in RECIPES},
+    known = {**RECIPES, **CONTROL_RECIPES}
+    names = list(known) if recipes is None else list(recipes)
+    return {"recipes": {n: known[n].as_dict() for n in names if n in known},
             "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items()},
-            "epochs": 100, "batch_size": 8, "rows": [r.key for r in FULL_ROWS]}
+            "epochs": 100, "batch_size": 8, "rows": [r.key for r in unique_rows(FULL_ROWS + PLAN_ROWS)]}
 
 
 def settings_differences(prov):
@@ -169,8 +173,13 @@ def settings_differences(prov):
         One line per difference ("recipe 'stable': learning_rate was 0.001,
         now 0.0003"); empty when the folder is what the library would
         produce now. Rows or recipes the folder did not run are not
-        differences (a folder may hold a subset).
+        differences (a folder may hold a subset), nor is a recipe field added
+        since the folder was made whose value now is its default, the
+        behaviour the field was added to name (``precision`` "auto").
     """
+    from mer_lib.train import Recipe
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Recipe)}
     now = current_settings()
     diffs = []
     for name, fields in (prov.get("recipes") or {}).items():
@@ -179,6 +188,8 @@ def settings_differences(prov):
             continue
         for key in sorted(set(fields) | set(now["recipes"][name])):
             was, is_ = fields.get(key, "(absent)"), now["recipes"][name].get(key, "(absent)")
+            if key not in fields and is_ == defaults.get(key, "(no default)"):
+                continue            # a field added later, at the behaviour it names
             if was != is_:
                 diffs.append(f"recipe {name!r}: {key} was {was!r}, now {is_!r}")
     for kind, value in (prov.get("input_settings") or {}).items():

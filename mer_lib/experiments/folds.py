@@ -49,7 +49,8 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
             "probabilities": np.round(np.asarray(probs, float), 5).tolist(), "history": result.history,
             "initial_loss": result.initial_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
             "warnings": result.warnings, "device": result.device, "seconds": time.perf_counter() - t0,
-            "train_seconds": result.train_seconds, "checkpoint_seconds": result.checkpoint_seconds}
+            "train_seconds": result.train_seconds, "checkpoint_seconds": result.checkpoint_seconds,
+            "precision": result.precision}
 
 
 def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="paper", n_folds=None, epochs=100,

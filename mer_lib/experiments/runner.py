@@ -14,6 +14,7 @@ import numpy as np
 
 from mer_lib.experiments.folder import provenance
 from mer_lib.experiments.folds import _folds, _train_fold
+from mer_lib.experiments.nested import NESTED, choose_recipe
 from mer_lib.experiments.results import summarize_results
 from mer_lib.experiments.rows import FULL_ROWS, MODELS, Row
 from mer_lib.pipeline import INPUT_SETTINGS
@@ -43,7 +44,9 @@ class _Job:
 
 
 def _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows=None,
-          loso_recipes=None):
+          loso_recipes=None, recipe_rows=None, nested=None):
+    """Every fold of every run; a nested-choice job (recipe :data:`NESTED`) per fold of a row that runs every
+    recipe of the ``nested`` grid under that protocol."""
     jobs = []
     for protocol in protocols:
         n_runs = repeats if protocol == "paper" else loso_seeds
@@ -53,9 +56,12 @@ def _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_fol
             for row in rows:
                 if protocol == "loso" and loso_rows is not None and row.key not in loso_rows:
                     continue
-                for recipe in recipes:
-                    if protocol == "loso" and loso_recipes is not None and recipe not in loso_recipes:
-                        continue
+                names = [recipe for recipe in recipes
+                         if not (protocol == "loso" and loso_recipes is not None and recipe not in loso_recipes)
+                         and (recipe_rows is None or recipe not in recipe_rows or row.key in recipe_rows[recipe])]
+                if nested and set(nested) <= set(names):
+                    names.append(NESTED)
+                for recipe in names:
                     for k in range(len(folds)):
                         jobs.append(_Job(row, recipe, protocol, r, k, len(folds), seed=1000 * r + k, split_seed=r,
                                          subject_folds=subject_folds))
@@ -82,17 +88,29 @@ def _load_inputs(path):
     return _WORKER_DATA[path]
 
 
-def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
-    """Train one fold of one run and write its record to runs/<job_id>.json (atomically)."""
+def _run_job(job, inputs_path, out, epochs, batch_size, n_classes, nested=None):
+    """Train one fold of one run (or choose its recipe, for a nested job) and write its record to
+    runs/<job_id>.json (atomically)."""
     from mer_lib._io import atomic_write_text
 
     frames, flows, labels, subjects = _load_inputs(str(inputs_path))
     folds = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)
     train_idx, test_idx = folds[job.fold]
     ckpt = Path(out) / "checkpoints" / job.job_id
-    record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx, epochs=epochs,
-                         batch_size=batch_size, seed=job.seed, n_classes=n_classes, checkpoint_dir=ckpt, verbose=0,
-                         protocol=job.protocol)
+    if job.recipe == NESTED:          # the training side only: the test side is not passed
+        t0 = time.perf_counter()
+        choice = choose_recipe(job.row, frames, flows, labels, subjects, train_idx, grid=nested, epochs=epochs,
+                               batch_size=batch_size, seed=job.seed, n_classes=n_classes, checkpoint_dir=ckpt)
+        from mer_lib.env import gpu_names
+
+        gpus = gpu_names()
+        record = {"nested": choice, "test_index": [int(i) for i in test_idx], "warnings": [],
+                  "device": f"GPU: {', '.join(gpus)}" if gpus else "CPU", "seconds": time.perf_counter() - t0,
+                  "epochs": epochs}
+    else:
+        record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx,
+                             epochs=epochs, batch_size=batch_size, seed=job.seed, n_classes=n_classes,
+                             checkpoint_dir=ckpt, verbose=0, protocol=job.protocol)
     record.update({"job": job.job_id, "run": job.run_id, "row": job.row.label, "row_key": job.row.key,
                    "model": job.row.model, "input": job.row.flow_input or "frames", "control": job.row.control,
                    "recipe": job.recipe, "protocol": job.protocol, "repeat": job.repeat, "fold": job.fold,
@@ -105,7 +123,7 @@ def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
 def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=("paper", "stable"),
               protocols=("paper", "loso"), repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
               n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True,
-              loso_rows=None, loso_recipes=None):
+              loso_rows=None, loso_recipes=None, recipe_rows=None, nested=None):
     """Run rows x recipes x protocols x repeats, several at once, and write a results folder.
 
     Parameters
@@ -146,6 +164,14 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         GPU budget may allow it for a few rows only.
     loso_recipes : sequence of str, optional
         The recipes run under leave-one-subject-out (default: every recipe).
+    recipe_rows : dict of str to sequence of str, optional
+        Recipes run for some rows only: recipe name -> row keys (the
+        precision control, :data:`mer_lib.experiments.PRECISION_CONTROL`).
+    nested : sequence of str, optional
+        A grid of recipe names: each fold of a row that runs all of them also
+        chooses among them on an inner split of its training side
+        (:func:`mer_lib.experiments.choose_recipe`); the summary shows the
+        chosen recipe's results as the recipe "nested".
 
     Returns
     -------
@@ -154,7 +180,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     """
     from mer_lib._io import atomic_save_npz
     from mer_lib.env import gpu_names
-    from mer_lib.train import RECIPES
+    from mer_lib.train import CONTROL_RECIPES, RECIPES
 
     t_start = time.perf_counter()
     out = Path(out)
@@ -162,9 +188,24 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
     labels = np.asarray(labels).astype(int)
     subjects = np.asarray(subjects).astype(str)
+    known = {**RECIPES, **CONTROL_RECIPES}
     for name in recipes:
-        if name not in RECIPES:
-            raise ValueError(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
+        if name not in known:
+            raise ValueError(f"unknown recipe {name!r}: choose from {', '.join(known)}")
+    if recipe_rows is not None:
+        for name, keys in recipe_rows.items():
+            if name not in recipes:
+                raise ValueError(f"recipe_rows: {name!r} is not one of the recipes {', '.join(recipes)}")
+            unknown = [k for k in keys if k not in {r.key for r in rows}]
+            if unknown:
+                raise ValueError(f"recipe_rows[{name!r}]: {unknown[0]!r} is not a row of this reproduction")
+        recipe_rows = {name: [r.key for r in rows if r.key in set(keys)] for name, keys in recipe_rows.items()}
+    if nested is not None:
+        nested = list(nested)
+        missing = [name for name in nested if name not in recipes]
+        if not nested or missing:
+            raise ValueError(f"nested: every recipe of the grid must be one of the recipes {', '.join(recipes)}"
+                             + (f"; {missing[0]!r} is not" if missing else ""))
     for protocol in protocols:
         if protocol not in ("paper", "loso"):
             raise ValueError(f"protocol must be 'paper' or 'loso', got {protocol!r}")
@@ -196,12 +237,13 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be 'auto' or a positive integer, got {workers!r}")
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    settings = {"rows": [r.key for r in rows], "recipes": {name: RECIPES[name].as_dict() for name in recipes},
+    settings = {"rows": [r.key for r in rows], "recipes": {name: known[name].as_dict() for name in recipes},
                 "protocols": list(protocols), "repeats": int(repeats), "loso_seeds": int(loso_seeds),
                 "loso_rows": None if loso_rows is None else list(loso_rows),
                 "loso_recipes": None if loso_recipes is None else list(loso_recipes),
                 "n_folds": n_folds, "epochs": int(epochs), "batch_size": int(batch_size),
-                "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items() if k in flows}}
+                "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items() if k in flows},
+                "recipe_rows": recipe_rows, "nested": nested}
     inputs_path = out / "inputs.npz"
     from mer_lib.train import data_fingerprint
 
@@ -223,7 +265,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     if not inputs_path.exists():
         atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
                         **{f"flow_{k}": v for k, v in flows.items()})
-    jobs = _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows, loso_recipes)
+    jobs = _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows, loso_recipes,
+                 recipe_rows, nested)
     todo = [j for j in jobs if not (out / "runs" / f"{j.job_id}.json").exists()]
     if progress:
         print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); {workers} at once")
@@ -231,7 +274,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     if progress:
         from mer_lib.env import progress_bar
         bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="reproduction")
-    args = (str(inputs_path), str(out), int(epochs), int(batch_size), int(n_classes))
+    args = (str(inputs_path), str(out), int(epochs), int(batch_size), int(n_classes), nested)
     if workers == 1:            # in this process: its environment is the caller's, left as it is
         for job in todo:
             _run_job(job, *args)
