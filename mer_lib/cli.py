@@ -5,19 +5,23 @@
     mer train       --dataset D [--root PATH] --out DIR [--model two_stream|one_stream|cnn_rnn] [--input pbvm|flow|evm]
     mer evaluate    --dataset D [--root PATH] --out DIR [--protocol paper|loso] [--model ...] [--input ...]
     mer reproduce   --table 3|4 --dataset D [--root PATH] --out DIR [--protocol paper|loso|both] [--recipe ...]
-    mer reproduce   --all --dataset D [--root PATH] --out DIR [--repeats 5] [--workers N]
+    mer reproduce   --all --dataset D [--root PATH] --out DIR [--repeats 10] [--workers N]
 
 D is one of synth, casme2 (CAS(ME)^2), casme-ii (CASME II) or megc2019 (the
 composite; PATH then holds SMIC/, CASME2/ and SAMM/). Results are written as
 CSV files and figures under DIR. Bad input ends with a one-line message and a
 non-zero exit status.
 
-``mer reproduce --all`` is the full reproduction: Tables 3 and 4, the corrected
-variant, each stream alone and a shuffled-flow control, with the paper's recipe
-and the library's stable one, under the paper's split (``--repeats`` seeds,
-each drawing its split) and leave-one-subject-out, several runs at once on a
-GPU. It writes a results folder (see :func:`mer_lib.experiments.reproduce`)
-and continues an interrupted run when called again with the same ``--out``.
+``mer reproduce --all`` is the full reproduction (:data:`mer_lib.experiments.FULL_PLAN`):
+Tables 3 and 4, the corrected variant, each stream alone and a shuffled-flow
+control, Table 4 with the architecture held fixed, PBVM at alpha 5, 10, 20 and
+40, with the paper's recipe and the library's stable one and each row's recipe
+chosen by nested validation, the paper's recipe in float32 as a control of
+precision, under the paper's split (``--repeats`` seeds, each drawing its
+split) and leave-one-subject-out, several runs at once on a GPU. It prints how
+many trainings the plan needs, writes a results folder (see
+:func:`mer_lib.experiments.reproduce`) and continues an interrupted run when
+called again with the same ``--out``.
 """
 
 from __future__ import annotations
@@ -100,13 +104,16 @@ def _parser():
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--table", type=int, choices=(3, 4))
     which.add_argument("--all", action="store_true",
-                       help="Tables 3 and 4 and the controls, both recipes, both protocols, repeated runs")
+                       help="Tables 3 and 4, the controls (the architecture held fixed, PBVM at alpha 5-40, "
+                            "the paper's recipe in float32), both recipes and each row's recipe chosen by "
+                            "nested validation, both protocols, repeated runs")
     p.add_argument("--protocol", default=None, choices=("paper", "loso", "both"),
                    help="default: both with --all, paper with --table")
     p.add_argument("--recipe", default=None, choices=RECIPES + ("both",),
                    help="default: both with --all, paper with --table")
     p.add_argument("--repeats", type=int, default=None,
-                   help="runs under the paper's split, each with its own split and seed (default 5; 2 with --fast)")
+                   help="runs under the paper's split, each with its own split and seed (default 10 with --all, "
+                        "5 with --table; 2 with --fast)")
     p.add_argument("--loso-seeds", type=int, default=1, help="runs under leave-one-subject-out (default 1)")
     p.add_argument("--loso-rows", default=None,
                    help="comma-separated row keys run under leave-one-subject-out (default: every row)")
@@ -136,8 +143,8 @@ def _check_args(args):
     if hasattr(args, "epochs") and args.epochs is None:
         args.epochs = 1 if args.fast else 100
     if args.command == "reproduce":
-        if args.repeats is None:
-            args.repeats = 2 if args.fast else 5
+        if args.repeats is None:        # --all: the full plan's 10 random splits
+            args.repeats = 2 if args.fast else (10 if args.all else 5)
         if args.protocol is None:
             args.protocol = "both" if args.all else "paper"
         if args.recipe is None:
@@ -310,60 +317,53 @@ def cmd_evaluate(args):
         print(f"warning: {warning}")
 
 
-def _table_beside_paper(tables, rows, paper):
-    """One table of the paper, ours (mean and sd over runs) beside the paper's numbers."""
-    import pandas as pd
-
-    lines = []
-    for (recipe, protocol), group in tables.groupby(["recipe", "protocol"], sort=True):
-        for row in rows:
-            match = group[group["row_key"] == row.key]
-            if match.empty:
-                continue
-            m = match.iloc[0]
-            ref = paper.get(row.label, (np.nan, np.nan, np.nan))
-            lines.append({"method": row.label, "recipe": recipe, "protocol": protocol, "runs": int(m["runs"]),
-                          "accuracy": m["accuracy_mean"], "accuracy sd": m["accuracy_sd"], "UF1": m["uf1_mean"],
-                          "UF1 sd": m["uf1_sd"], "UF1 ci_low": m["uf1_ci_low"], "UF1 ci_high": m["uf1_ci_high"],
-                          "UAR": m["uar_mean"], "UAR sd": m["uar_sd"], "collapsed runs": int(m["collapsed_runs"]),
-                          "paper accuracy": ref[0], "paper F1": ref[1], "paper recall": ref[2]})
-    return pd.DataFrame(lines)
-
-
 def cmd_reproduce(args):
     from mer_lib import experiments as ex
 
     out = _out(args.out)
     clips, labels, subjects, apex, names = load_dataset(args.dataset, args.root, args.fast, out / "clips", args.seed)
+    plan = dict(ex.FULL_PLAN) if args.all else {}
     if args.all:
-        rows = ex.FULL_ROWS
+        rows = plan["rows"]           # Tables 3 and 4, the controls, the architecture held fixed, the alpha sweep
     else:
         rows = ex.TABLE3 if args.table == 3 else ex.TABLE4
     kinds = sorted({r.flow_input for r in rows if r.flow_input})
     frames, flows = _inputs(args, clips, apex, kinds)
     folds = args.folds if args.folds is not None else (3 if args.fast else None)
-    recipes = RECIPES if args.recipe == "both" else (args.recipe,)
+    recipes = ("paper", "stable") if args.recipe == "both" else (args.recipe,)
+    controls = {}
+    if args.all and args.recipe == "both":      # the precision control and the nested recipe choice
+        recipes = plan["recipes"]
+        controls = dict(recipe_rows=plan["recipe_rows"], nested=plan["nested"])
     protocols = ("paper", "loso") if args.protocol == "both" else (args.protocol,)
+    loso_recipes = [args.loso_recipe] if args.loso_recipe is not None else (
+        list(plan["loso_recipes"]) if args.all and args.recipe == "both" else None)
+    loso_rows = None if args.loso_rows is None else [k for k in args.loso_rows.split(",") if k]
+    count = ex.count_trainings(dict(rows=ex.unique_rows(rows), recipes=recipes, protocols=protocols,
+                                    repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
+                                    loso_rows=loso_rows, loso_recipes=loso_recipes, **controls),
+                               len(np.unique(subjects)))
+    print(f"the plan needs {count['total']} trainings: "
+          + ", ".join(f"{part} {n}" for part, n in count["by_part"].items()))
     results = out / ("results" if args.all else f"table{args.table}")
-    tables = ex.reproduce(results, frames, flows, labels, subjects, rows=ex.unique_rows(rows), recipes=recipes,
-                          protocols=protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
-                          epochs=args.epochs, class_names=list(names), n_classes=len(names),
-                          workers="auto" if args.workers is None else args.workers, command=args.command_line,
-                          loso_rows=None if args.loso_rows is None else [k for k in args.loso_rows.split(",") if k],
-                          loso_recipes=None if args.loso_recipe is None else [args.loso_recipe],
-                          dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
-                                   "seed": args.seed, "n_clips": int(len(labels)),
-                                   "n_subjects": int(len(np.unique(subjects))), "class_names": list(names)})
-    for table_id, table_rows, paper in ((3, ex.TABLE3, ex.PAPER_TABLE3), (4, ex.TABLE4, ex.PAPER_TABLE4)):
+    ex.reproduce(results, frames, flows, labels, subjects, rows=ex.unique_rows(rows), recipes=recipes,
+                 protocols=protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
+                 epochs=args.epochs, class_names=list(names), n_classes=len(names),
+                 workers="auto" if args.workers is None else args.workers, command=args.command_line,
+                 loso_rows=loso_rows, loso_recipes=loso_recipes,
+                 dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
+                          "seed": args.seed, "n_clips": int(len(labels)),
+                          "n_subjects": int(len(np.unique(subjects))), "class_names": list(names)}, **controls)
+    import pandas as pd
+
+    for table_id in (3, 4):
         if not args.all and table_id != args.table:
             continue
-        beside = _table_beside_paper(tables, table_rows, paper)
+        beside = pd.read_csv(results / f"table{table_id}.csv")       # written by the summary
         if beside.empty:
             continue
-        csv = results / f"table{table_id}.csv"
-        beside.to_csv(csv, index=False)
         print(f"Table {table_id} (mean over runs; the paper's numbers beside):")
-        print(beside[["method", "recipe", "protocol", "runs", "accuracy", "UF1", "UF1 sd", "collapsed runs",
+        print(beside[["method", "recipe", "protocol", "runs", "accuracy", "UF1", "UF1 sd", "interval", "status",
                       "paper accuracy", "paper F1"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote the results folder {results}")
 

@@ -35,8 +35,9 @@ for comparison; they are the paper's, measured on CAS(ME)^2 with a random
 from mer_lib.experiments.comparisons import FINDINGS, collapses, compare_cells, comparison_sentence, findings
 from mer_lib.experiments.controls import (ALPHA_SWEEP, ALPHAS, FIXED_ARCHITECTURE, FULL_PLAN, PLAN_ROWS,
                                           PRECISION_CONTROL, alpha_of, count_trainings)
-from mer_lib.experiments.folder import (PROVENANCE_FIELDS, RESULTS_FILES, current_settings, describe_provenance,
-                                        locate_results, provenance, settings_differences, validate_results)
+from mer_lib.experiments.folder import (PROVENANCE_FIELDS, RESULTS_FILES, check_results_data, current_settings,
+                                        describe_provenance, locate_results, provenance, settings_differences,
+                                        validate_results)
 from mer_lib.experiments.folds import run_row, run_table
 from mer_lib.experiments.nested import NESTED, NESTED_GRID, choose_recipe, compose_nested
 from mer_lib.experiments.results import NOT_TRAINED_FRACTION, TABLE4_FIXED, paper_tables, summarize_results
@@ -52,4 +53,4 @@ __all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "
            "ALPHAS", "ALPHA_SWEEP", "FIXED_ARCHITECTURE", "PRECISION_CONTROL", "PLAN_ROWS", "FULL_PLAN",
            "count_trainings", "alpha_of", "NESTED", "NESTED_GRID", "choose_recipe", "compose_nested",
            "compare_cells", "comparison_sentence", "findings", "FINDINGS", "collapses", "paper_tables",
-           "NOT_TRAINED_FRACTION", "TABLE4_FIXED"]
+           "NOT_TRAINED_FRACTION", "TABLE4_FIXED", "check_results_data"]

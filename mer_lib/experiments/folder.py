@@ -16,7 +16,7 @@ from mer_lib.experiments.rows import FULL_ROWS, unique_rows
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["RESULTS_FILES", "PROVENANCE_FIELDS", "provenance", "validate_results", "current_settings",
-           "settings_differences", "describe_provenance", "locate_results"]
+           "settings_differences", "describe_provenance", "locate_results", "check_results_data"]
 
 #: Files of a results folder written by :func:`reproduce` (folders end with "/").
 RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "table3.csv", "table4.csv", "comparisons.csv",
@@ -266,3 +266,38 @@ def locate_results(name="full"):
         if candidate.is_dir():
             return candidate
     return None
+
+
+def check_results_data(out, inputs, labels, subjects=None, fingerprint=None):
+    """Are a results folder's data the data loaded here? What a chapter prints before it shows the folder.
+
+    Parameters
+    ----------
+    out : str or Path
+        A results folder (``settings.json`` and ``provenance.json``).
+    inputs : dict of str to ndarray
+        Arrays loaded here under the folder's names: ``frames`` and
+        ``flow_<kind>`` (all of the folder's inputs or some).
+    labels, subjects : array_like, shape (N,)
+    fingerprint : str, optional
+        :func:`mer_lib.train.data_fingerprint` of all the folder's inputs
+        loaded here, when they all were.
+
+    Returns
+    -------
+    status : str
+        As :func:`mer_lib.fingerprint.check_folder_data`: "identical",
+        "agrees", "differs", "other data" or "unknown".
+    sentence : str
+        Says which, and why when it cannot be told.
+    """
+    from mer_lib.fingerprint import check_folder_data
+
+    out = Path(out)
+    record = {}
+    for name in ("provenance.json", "settings.json"):
+        try:
+            record.update(json.loads((out / name).read_text()))
+        except (OSError, ValueError):
+            pass
+    return check_folder_data(record, inputs, labels, subjects, fingerprint)

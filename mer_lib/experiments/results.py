@@ -405,7 +405,11 @@ def paper_tables(tables):
                              "status": m["status"],
                              "paper accuracy": ref[0], "paper F1": ref[1], "paper recall": ref[2]})
                 lines.append(line)
-        return pd.DataFrame(lines)
+        columns = (["method"] + (["architecture"] if architecture else []) +
+                   ["recipe", "protocol", "runs", "accuracy", "accuracy sd", "UF1", "UF1 sd", "UF1 ci_low",
+                    "UF1 ci_high", "interval", "UAR", "UAR sd", "collapsed runs", "not trained runs", "status",
+                    "paper accuracy", "paper F1", "paper recall"])
+        return pd.DataFrame(lines, columns=columns)
 
     t3 = beside([(r.label, r.key, r.label, None) for r in TABLE3], PAPER_TABLE3)
     rows4 = [(r.label, r.key, r.label, "as in the paper (frames: one-stream 3D CNN; flow: two-stream network)")

@@ -247,7 +247,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     inputs_path = out / "inputs.npz"
     from mer_lib.train import data_fingerprint
 
-    fingerprint = data_fingerprint({"frames": frames, **{f"flow_{k}": v for k, v in flows.items()}}, labels, subjects)
+    arrays = {"frames": frames, **{f"flow_{k}": v for k, v in flows.items()}}
+    fingerprint = data_fingerprint(arrays, labels, subjects)
     settings_file = out / "settings.json"
     if settings_file.exists():
         try:
@@ -261,7 +262,14 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
                              "use another --out folder")
     from mer_lib._io import atomic_write_text
 
-    atomic_write_text(settings_file, json.dumps({**settings, "data": fingerprint}, indent=1))
+    from mer_lib.fingerprint import input_sketch, preprocessing_versions
+
+    # the exact fingerprint changes with the last bit of any input, which another CPU's SIMD kernels change: the
+    # sketch and the pre-processing's libraries say whether another machine's inputs are these within rounding
+    versions = preprocessing_versions()
+    atomic_write_text(settings_file, json.dumps({**settings, "data": fingerprint,
+                                                 "data_sketch": input_sketch(arrays, labels, subjects),
+                                                 "preprocessing_versions": versions}, indent=1))
     if not inputs_path.exists():
         atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
                         **{f"flow_{k}": v for k, v in flows.items()})
@@ -311,7 +319,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
                       seeds={"paper": list(range(repeats)), "loso": list(range(loso_seeds))},
                       wall_seconds=round(wall + earlier_wall, 1),
                       command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), workers=int(workers),
-                      runs=len(jobs), data_fingerprint=fingerprint)
+                      runs=len(jobs), data_fingerprint=fingerprint, preprocessing_versions=versions)
     atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
     return summarize_results(out, rows=rows, jobs=jobs, class_names=class_names, n_classes=n_classes)
 
