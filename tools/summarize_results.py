@@ -49,13 +49,14 @@ def main(argv=None):
     if unknown:
         p.error(f"{prov_file}: rows {unknown} are not rows of this library")
     rows = [by_key[k] for k in prov["rows"]]
+    # the code that writes the summary, as it is before the summary changes any file
+    commit, clean = ex.folder._git_state(Path(__file__).resolve().parent.parent)
     ex.summarize_results(out, rows=rows, class_names=prov["dataset"].get("class_names"),
                          n_classes=len(prov["dataset"].get("class_names") or [0, 1, 2]))
     note = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)", "on": platform.platform(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if "summarized" in prov:
         # summarised before: the first summary stays as it was; each later one is listed with the code that wrote it
-        commit, clean = ex.folder._git_state(Path(__file__).resolve().parent.parent)
         note.update({"library_commit": commit, "tree_clean": clean, "why": args.reason or "re-summarised"})
         prov["resummarized"] = list(prov.get("resummarized") or []) + [note]
     else:
