@@ -97,7 +97,8 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
     ----------
     out : str or Path
     rows : sequence of Row, optional
-        Their order in the tables (default: as found).
+        Their order in the tables (default: the provenance's ``rows``, then
+        any other as found).
     jobs : list, optional
         The expected folds; a run with a fold missing is an error.
     class_names : list of str, optional
@@ -196,7 +197,12 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
     n_test_paper = runs.loc[runs["protocol"] == "paper", "n_test"]
     n_test = int(n_test_paper.iloc[0]) if len(n_test_paper) else None
     n_train = int(n_clips) - n_test if n_test is not None else None
-    order = [r.label for r in rows] if rows is not None else list(dict.fromkeys(runs["row"]))
+    if rows is not None:
+        order = [r.label for r in rows]
+    else:          # the provenance's rows, under the labels their records carry; then any other, as found
+        label_of = dict(zip(runs["row_key"], runs["row"]))
+        order = [label_of[k] for k in prov.get("rows") or [] if k in label_of]
+        order += [label for label in dict.fromkeys(runs["row"]) if label not in order]
     tables = _tables(out, runs, histories, pooled, order, names, n_classes, n_train, n_test)
     tables.to_csv(out / "tables.csv", index=False)
     table3, table4 = paper_tables(tables)
