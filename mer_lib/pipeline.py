@@ -44,6 +44,7 @@ import numpy as np
 from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
 from mer_lib._io import atomic_save_npz, load_npz
+from mer_lib.errors import UserInputError
 
 __all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
            "MAGNIFIERS", "FLOWS", "EIGHTH", "INPUT_SETTINGS"]
@@ -260,12 +261,21 @@ def _stop_workers(pool, grace_s=5.0):
 
 
 def _as_clips(clips):
-    """(array (N, T, H, W), apex indices or None) from a SynthME dataset, an array or prepared records."""
-    if hasattr(clips, "frames") and hasattr(clips, "apex"):
-        return np.asarray(clips.frames), np.asarray(clips.apex)
-    arr = np.asarray(clips)
-    if arr.ndim != 4:
-        raise ValueError(f"clips must be a SynthME dataset or an array of shape (N, T, H, W), got shape {arr.shape}")
+    """(array (N, T, H, W), apex indices or None) from a dataset (anything with ``clips`` and ``apex``:
+    :class:`mer_lib.data.Dataset`, :class:`mer_lib.data.SynthME`) or an array; anything else is refused by name."""
+    if hasattr(clips, "clips") and hasattr(clips, "apex"):
+        return np.asarray(clips.clips), np.asarray(clips.apex)
+    if isinstance(clips, (list, tuple)) and clips and hasattr(clips[0], "frame_paths"):
+        raise UserInputError("clips must be prepared clips, not ClipRecords: prepare them first "
+                             "(mer_lib.data.prepare_clips, or mer_lib.data.load_dataset from the dataset's name)")
+    try:
+        arr = np.asarray(clips)
+    except ValueError:          # a ragged sequence
+        arr = None
+    if arr is None or arr.ndim != 4 or not np.issubdtype(arr.dtype, np.number):
+        got = "clips of different shapes" if arr is None else f"shape {arr.shape}, dtype {arr.dtype}"
+        raise UserInputError(f"clips must be a Dataset, a SynthME dataset or an array of shape (N, T, H, W), got "
+                             f"a {type(clips).__name__} of {got}")
     return arr, None
 
 
@@ -275,15 +285,17 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
 
     Parameters
     ----------
-    clips : SynthME, or ndarray of shape (N, T, H, W)
-        Prepared clips in [0, 1] (a SynthME dataset, or the output of
-        :func:`mer_lib.data.prepare_clips` for a real database).
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+        Prepared clips in [0, 1]: :func:`mer_lib.data.load_dataset`'s
+        Dataset, a SynthME dataset (both give their apex frames too), or an
+        array such as :func:`mer_lib.data.prepare_clips` returns.
     magnify : {"phase", "linear", "riesz", None}, default "phase"
     alpha : float, default 20
     flow : {"tvl1", "horn_schunck", "opencv", "skimage"}, default "tvl1"
     size : int, default 64
     apex : array_like of int, shape (N,), optional
-        Apex index of each clip (taken from a SynthME dataset; the middle frame otherwise).
+        Apex index of each clip (taken from a Dataset or SynthME; the middle
+        frame otherwise).
     eighth : {"apex", "repeat", "zero"}
         How the eighth flow pair is formed.
     magnify_kwargs, flow_kwargs : dict, optional
@@ -393,8 +405,8 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
 
     Parameters
     ----------
-    clips : SynthME, or ndarray of shape (N, T, H, W)
-        As :func:`preprocess` takes them (``load_dataset(...).clips``).
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+        As :func:`preprocess` takes them (``load_dataset(...)`` or its ``clips``).
     kinds : iterable of str
         Flow inputs to make, keys of ``settings`` (``"flow"``, ``"pbvm"``,
         ``"evm"``); empty: the frames alone.

@@ -28,12 +28,49 @@ def test_widgets_are_live_except_while_the_book_is_built(monkeypatch):
     assert not env.live_widgets()
 
 
-def test_progress_bar_is_text_while_the_book_is_built(monkeypatch):
-    from tqdm.std import tqdm as text_bar
+def test_progress_bar_prints_one_summary_line_while_the_book_is_built(monkeypatch):
+    import io
 
     monkeypatch.setenv("MER_BOOK_BUILD", "1")
-    bar = env.progress_bar(range(3), desc="x", disable=True)
-    assert type(bar) is text_bar and list(bar) == [0, 1, 2]
+    assert env.progress_mode() == "summary"
+    out = io.StringIO()
+    assert list(env.progress_bar(range(3), desc="clips", file=out)) == [0, 1, 2]
+    assert out.getvalue().count("\n") == 1 and "\r" not in out.getvalue()   # no redrawn states, one line
+    assert out.getvalue().startswith("clips: 3/3 done in ")
+    out = io.StringIO()
+    with env.progress_bar(total=4, initial=1, desc="runs", file=out) as bar:
+        bar.update()
+    assert out.getvalue().startswith("runs: stopped at 2/4 after ")   # an interrupted run says so
+    out = io.StringIO()
+    env.progress_bar(range(3), desc="quiet", file=out, disable=True).close()
+    assert out.getvalue() == ""
+
+
+def test_progress_bar_summarises_where_stderr_is_no_terminal_and_redraws_where_it_is(monkeypatch):
+    import sys
+
+    from tqdm.std import tqdm as text_bar
+
+    monkeypatch.delenv("MER_BOOK_BUILD", raising=False)
+    monkeypatch.setattr(env, "_in_notebook_kernel", lambda: False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert env.progress_mode() == "summary"          # a log file, a pipe, CI
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert env.progress_mode() == "text"
+    bar = env.progress_bar(range(2), disable=True)
+    assert type(bar) is text_bar
+
+
+def test_progress_bar_is_live_in_a_notebook_kernel(monkeypatch):
+    from tqdm.auto import tqdm as auto_bar
+
+    monkeypatch.delenv("MER_BOOK_BUILD", raising=False)
+    monkeypatch.setattr(env, "_in_notebook_kernel", lambda: True)
+    assert env.progress_mode() == "live"
+    bar = env.progress_bar(range(2), disable=True)
+    assert isinstance(bar, auto_bar)
+    monkeypatch.setenv("MER_BOOK_BUILD", "1")       # a kernel that the book's build started
+    assert env.progress_mode() == "summary"
 
 
 def test_importing_tensorflow_after_mer_lib_prints_no_start_up_noise():

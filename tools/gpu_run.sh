@@ -23,6 +23,10 @@ case "${1:-}" in
     if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
       echo "gpu_run.sh prepare: commit your changes first (the results record the commit)" >&2; exit 2
     fi
+    # .whl/ is this script's own folder: it deletes it only when it holds nothing but what it wrote there
+    if [ -d .whl ] && [ -n "$(find .whl -mindepth 1 ! -name '*.whl' ! -name COMMIT -print -quit)" ]; then
+      echo "gpu_run.sh prepare: .whl/ holds files this script did not write; move them away first" >&2; exit 2
+    fi
     rm -rf .whl && mkdir .whl
     python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
         --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any -d .whl keras namex optree
