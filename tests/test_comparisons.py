@@ -154,6 +154,8 @@ def test_a_run_that_stays_at_ln3_is_marked_not_trained(tmp_path):
     table3 = pd.read_csv(out / "table3.csv").set_index("method")
     assert table3.loc["CNN_RNN", "status"].startswith("not trained") and table3.loc["Our method", "status"] == "trained"
     assert table3.loc["Our method", "paper F1"] == ex.PAPER_TABLE3["Our method"][1]
+    found = pd.read_csv(out / "findings.csv").set_index("finding")
+    assert found.loc["table3_cnn_rnn", "against_paper"] == "not comparable: CNN_RNN did not train"
     col = pd.read_csv(out / "collapses.csv").iloc[0]
     assert col["not_trained"] == 2 and col["precision"] == "float32" and col["precision_source"].startswith("inferred")
 

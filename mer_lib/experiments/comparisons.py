@@ -106,7 +106,8 @@ def compare_cells(runs, pooled, a, b, protocol, *, n_classes=3, n_train=None, n_
     -------
     dict or None
         None when the cells share no repeat. Otherwise ``paired_runs``,
-        ``uf1_a``, ``uf1_b``, ``uf1_difference``, ``uf1_ci_low``,
+        ``uf1_a``, ``uf1_b``, ``a_not_trained_runs``, ``b_not_trained_runs``,
+        ``uf1_difference``, ``uf1_ci_low``,
         ``uf1_ci_high``, ``interval`` (the interval's name),
         ``accuracy_difference``, ``accuracy_ci_low``, ``accuracy_ci_high``,
         one column per test: ``uf1_p_corrected_t`` (random splits, 2 runs or
@@ -147,7 +148,9 @@ def compare_cells(runs, pooled, a, b, protocol, *, n_classes=3, n_train=None, n_
         per_run["mc_c"].append(mc["c"])
     d_uf1 = ra["uf1"].to_numpy() - rb["uf1"].to_numpy()
     line = {"protocol": protocol, "a": label_a, "a_recipe": a[1], "b": label_b, "b_recipe": b[1],
-            "paired_runs": n, "uf1_a": float(ra["uf1"].mean()), "uf1_b": float(rb["uf1"].mean())}
+            "paired_runs": n, "uf1_a": float(ra["uf1"].mean()), "uf1_b": float(rb["uf1"].mean()),
+            "a_not_trained_runs": int(ra["not_trained"].sum()) if "not_trained" in ra else 0,
+            "b_not_trained_runs": int(rb["not_trained"].sum()) if "not_trained" in rb else 0}
     splits = protocol == "paper"
     if splits and n > 1 and (n_train is None or n_test is None):
         raise UserInputError("compare_cells: random splits need n_train and n_test (their overlap corrects the test)")
@@ -247,10 +250,11 @@ def findings(runs, pooled, *, n_classes=3, n_train=None, n_test=None, n_permutat
         One line per question, protocol and recipe pairing: ``finding``,
         ``question``, ``recipes``, the columns of :func:`compare_cells`,
         ``paper_difference`` (the paper's F1 difference, NaN when it gives
-        none), ``paper_says``, and ``against_paper``: "agrees" or "reverses"
-        (decided, where the paper gives a direction), "no difference beyond
-        chance", "undecided (same sign as the paper)" or "undecided (opposite
-        sign)", or "no claim".
+        none), ``paper_says``, and ``against_paper``: "not comparable: <row>
+        did not train" (every paired run of a side stayed near ln K), else
+        "agrees" or "reverses" (decided, where the paper gives a direction),
+        "no difference beyond chance", "undecided (same sign as the paper)" or
+        "undecided (opposite sign to the paper)", or "no claim".
     """
     import pandas as pd
 
@@ -278,6 +282,9 @@ def findings(runs, pooled, *, n_classes=3, n_train=None, n_test=None, n_permutat
 
 
 def _against_paper(line, paper_diff, paper_says):
+    untrained = [line[side] for side in ("a", "b") if line[f"{side}_not_trained_runs"] == line["paired_runs"]]
+    if untrained:        # beating a model that did not learn shows nothing about the other
+        return f"not comparable: {' and '.join(untrained)} did not train"
     expects = paper_diff if paper_diff is not None else (1.0 if "extract more" in paper_says else None)
     if expects is None:
         return "no claim"
