@@ -142,10 +142,7 @@ _EXECUTED: dict = {}
 _ATTEMPTED: set = set()
 #: Chapters outside issue 24's branch c2 whose outputs are known not to be clean yet, and why; they
 #: are expected to fail (not strictly: another branch may fix them first).
-OUTPUT_KNOWN = {
-    "11_evaluation_and_ablations": "the confusion-matrix cell draws with matplotlib.use('Agg') set by "
-                                   "mer_lib.experiments, so no figure comes out (branch a1-structure removes it)",
-}
+OUTPUT_KNOWN: dict = {}
 
 
 @pytest.mark.chapter

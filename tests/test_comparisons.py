@@ -10,6 +10,7 @@ import pytest
 
 from mer_lib import evaluate, splits
 from mer_lib import experiments as ex
+from mer_lib.train import CONTROL_RECIPES, RECIPES
 
 N_CLIPS, N_SUBJECTS = 60, 6
 LABELS = np.tile([0, 1, 2], N_CLIPS // 3)
@@ -61,7 +62,16 @@ def _folder(tmp_path, name, repeats, skill, protocol="paper", n_folds=None, reci
                         for field in ("y_true", "y_pred", "history"):
                             del rec[field]
                         (out / "runs" / f"{rec['job']}.json").write_text(json.dumps(rec))
-    (out / "provenance.json").write_text(json.dumps({"dataset": {"n_clips": N_CLIPS, "n_subjects": N_SUBJECTS}}))
+    # the folder's plan, as reproduce records it in the provenance (the summary reads its rows and folds there)
+    known = {**RECIPES, **CONTROL_RECIPES}
+    plan = {"rows": list(skill), "recipes": {name: known[name].as_dict() for name in recipes},
+            "protocols": [protocol], "repeats": repeats if protocol == "paper" else 1,
+            "loso_seeds": repeats if protocol == "loso" else 1, "loso_rows": None, "loso_recipes": None,
+            "n_folds": n_folds, "epochs": 10, "batch_size": 8, "n_classes": 3,
+            "input_settings": {"pbvm": ["phase", 20.0], "flow": [None, 0.0]}, "data": "made-up",
+            "nested": list(recipes) if nested else None}
+    (out / "provenance.json").write_text(json.dumps({"dataset": {"n_clips": N_CLIPS, "n_subjects": N_SUBJECTS},
+                                                     **plan}))
     ex.summarize_results(out, class_names=["negative", "positive", "surprise"], n_permutations=2000)
     return out
 

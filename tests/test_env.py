@@ -73,17 +73,41 @@ def test_progress_bar_is_live_in_a_notebook_kernel(monkeypatch):
     assert env.progress_mode() == "summary"
 
 
-def test_importing_tensorflow_after_mer_lib_prints_no_start_up_noise():
+def test_importing_tensorflow_after_quiet_tensorflow_prints_no_start_up_noise():
     import subprocess
     import sys
 
     import pytest
 
     pytest.importorskip("tensorflow")
-    code = "import mer_lib, tensorflow as tf; print(int(tf.constant(2) + 1))"
+    code = "import mer_lib.env; mer_lib.env.quiet_tensorflow(); import tensorflow as tf; print(int(tf.constant(2) + 1))"
     clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env=clean)
     assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr
     for word in ("cudart_stub", "oneDNN", "absl", "cuda"):
         assert word not in out.stderr, out.stderr
+
+
+def test_importing_the_library_changes_nothing_in_the_interpreter():
+    import subprocess
+    import sys
+
+    code = ("import os, sys; before = (list(sys.meta_path), os.environ.get('TF_CPP_MIN_LOG_LEVEL')); "
+            "import mer_lib, mer_lib.experiments, mer_lib.cli; "
+            "print(before == (list(sys.meta_path), os.environ.get('TF_CPP_MIN_LOG_LEVEL')), "
+            "'tensorflow' in sys.modules)")
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=clean)
+    assert out.returncode == 0 and out.stdout.split() == ["True", "False"], out.stderr[-2000:]
+
+
+def test_the_tensorflow_log_level_is_restored_after_the_block():
+    import pytest
+
+    tf = pytest.importorskip("tensorflow")
+    logger = tf.get_logger()
+    logger.setLevel("INFO")
+    with env.tensorflow_log_level("ERROR"):
+        assert logger.level == 40
+    assert logger.level == 20

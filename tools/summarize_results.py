@@ -1,4 +1,4 @@
-"""Write the tables, figures and CSV files of a results folder again from its run records.
+"""Write a results folder's tables, figures and CSV files again from its run records, or set aside an extension.
 
 For a reproduction whose training finished but whose summary did not (the GPU call of
 2026-11-26 was stopped while drawing the figures, after every fold's record was written), or
@@ -10,9 +10,12 @@ and, for a folder summarised before, with which commit of the library and why (`
     python tools/summarize_results.py book/results/full
     python tools/summarize_results.py book/results/full --reason "issue 23: ..."
     python tools/summarize_results.py book/results/full --set-commit SHA --reason "..."
+    python tools/summarize_results.py /tmp/mer-full/results --set-aside /tmp/out/partial
 
 ``--set-commit`` corrects the recorded commit (with the reason and the old value kept in the
-provenance), for a device whose copy of the tree sat in a stale ``.git``.
+provenance), for a device whose copy of the tree sat in a stale ``.git``. ``--set-aside DIR`` moves
+the records of a stopped extension (every record outside the plan the folder last summarised) to
+DIR, so that the folder is its last finished plan again (:func:`mer_lib.experiments.set_aside_partial`).
 """
 
 import argparse
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mer_lib import experiments as ex  # noqa: E402
 from mer_lib._io import atomic_write_text  # noqa: E402
+from mer_lib.errors import UserInputError  # noqa: E402
 
 
 def main(argv=None):
@@ -34,41 +38,41 @@ def main(argv=None):
     p.add_argument("--set-commit", default=None, help="the commit the results were really made with")
     p.add_argument("--reason", default=None, help="why the recorded commit is corrected (required with --set-commit), "
                    "or why the folder is summarised again (recorded with the summary)")
+    p.add_argument("--set-aside", default=None, metavar="DIR",
+                   help="move the records of a stopped extension to DIR instead of summarising")
     args = p.parse_args(argv)
     out = Path(args.folder)
-    prov_file = out / "provenance.json"
-    if not prov_file.is_file() or not (out / "runs").is_dir():
-        p.error(f"{out} has no provenance.json or runs/: not a results folder of `mer reproduce`")
     if args.set_commit and not args.reason:
         p.error("--set-commit needs --reason")
-    prov = json.loads(prov_file.read_text())
-    by_key = {}
-    for r in ex.PLAN_ROWS + ex.TABLE3 + ex.TABLE4:      # the first label of a row wins, as in unique_rows
-        by_key.setdefault(r.key, r)
-    unknown = [k for k in prov["rows"] if k not in by_key]
-    if unknown:
-        p.error(f"{prov_file}: rows {unknown} are not rows of this library")
-    rows = [by_key[k] for k in prov["rows"]]
-    # the code that writes the summary, as it is before the summary changes any file
-    commit, clean = ex.folder._git_state(Path(__file__).resolve().parent.parent)
-    ex.summarize_results(out, rows=rows, class_names=prov["dataset"].get("class_names"),
-                         n_classes=len(prov["dataset"].get("class_names") or [0, 1, 2]))
-    note = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)", "on": platform.platform(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if "summarized" in prov:
-        # summarised before: the first summary stays as it was; each later one is listed with the code that wrote it
-        note.update({"library_commit": commit, "tree_clean": clean, "why": args.reason or "re-summarised"})
-        prov["resummarized"] = list(prov.get("resummarized") or []) + [note]
-    else:
-        prov["summarized"] = note
-    if args.set_commit:
-        prov["commit_recorded"] = prov["commit"]
-        prov["commit"], prov["tree_clean"] = args.set_commit, True
-        prov["commit_note"] = args.reason
-    atomic_write_text(prov_file, json.dumps(prov, indent=1))
-    ex.validate_results(out)
+    try:
+        if args.set_aside:
+            moved = ex.set_aside_partial(out, args.set_aside)
+            print(f"{out}: {len(moved)} records set aside in {args.set_aside}")
+            return 0
+        # the code that writes the summary, as it is before the summary changes any file
+        commit, clean = ex.folder._git_state(Path(__file__).resolve().parent.parent)
+        ex.summarize_results(out)
+        prov = json.loads((out / "provenance.json").read_text())
+        note = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)", "on": platform.platform(),
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if "summarized" in prov:
+            # summarised before: the first summary stays as it was; each later one is listed with the code that
+            # wrote it
+            note.update({"library_commit": commit, "tree_clean": clean, "why": args.reason or "re-summarised"})
+            prov["resummarized"] = list(prov.get("resummarized") or []) + [note]
+        else:
+            prov["summarized"] = note
+        if args.set_commit:
+            prov["commit_recorded"] = prov["commit"]
+            prov["commit"], prov["tree_clean"] = args.set_commit, True
+            prov["commit_note"] = args.reason
+        atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
+        ex.validate_results(out)
+    except UserInputError as err:
+        p.error(str(err))
     print(f"summarised {out}: {prov['runs']} fold records")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -24,10 +24,19 @@ What the summary says, and how it names it:
 
 Files: those of :data:`mer_lib.experiments.RESULTS_FILES`; the comparisons and
 findings are :mod:`mer_lib.experiments.comparisons`'.
+
+:func:`summarize_results` reads the folder's records (``runs/*.json``, one
+per fold of a run), refuses any that belongs to no fold of the folder's plan,
+and writes every file of :data:`mer_lib.experiments.RESULTS_FILES` but the
+provenance. Figures are :class:`matplotlib.figure.Figure` objects written to
+files: no pyplot state and no backend is touched, so a notebook that
+summarises a folder keeps showing its own figures.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import math
 from pathlib import Path
@@ -35,8 +44,11 @@ from pathlib import Path
 import numpy as np
 
 from mer_lib import evaluate
+from mer_lib._io import atomic_write, atomic_write_text, make_folder
+from mer_lib.errors import UserInputError
 from mer_lib.experiments.comparisons import _order, collapses, compare_cells, findings
 from mer_lib.experiments.nested import NESTED, compose_nested
+from mer_lib.experiments.plan import check_records, library_row, plan_from_provenance, plan_jobs, read_records
 from mer_lib.experiments.rows import PAPER_TABLE3, PAPER_TABLE4, TABLE3, TABLE4
 from mer_lib.splits import protocol_name
 
@@ -71,15 +83,31 @@ def _precision(fold):
     return "float32", "inferred: a CPU trains in float32"
 
 
-def _read_json(path):
+def _write_csv(frame, path):
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def _write_figure(fig, path, dpi=80):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), suffix=".png")
+
+
+def _read_provenance(out):
+    path = Path(out) / "provenance.json"
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
+        prov = json.loads(path.read_text())
+        if not isinstance(prov, dict):
+            raise ValueError("not a JSON object")
+        return prov
+    except FileNotFoundError:
+        raise UserInputError(f"{out} has no provenance.json: not a results folder of `mer reproduce`") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path} is not valid JSON ({err}): the folder's provenance is broken") from None
 
 
-def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, n_subjects=None, n_clips=None,
-                      n_permutations=10_000):
+def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=None, plan=None, n_subjects=None,
+                      n_clips=None, n_permutations=10_000):
     """Write the tables, comparisons, findings, predictions, curves and confusion matrices of a results folder.
 
     Reads ``runs/*.json`` (one record per fold of a run, and one per fold of a
@@ -91,18 +119,26 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
     ``findings.csv`` (:func:`mer_lib.experiments.comparisons.findings`),
     ``collapses.csv``, ``recipe_choices.csv`` (nested validation's choice per
     fold; empty without nested records), ``predictions.csv``,
-    ``histories.csv``, ``confusion.csv`` and the figures.
+    ``histories.csv``, ``confusion.csv`` and the figures. Every record must
+    be a fold of the folder's plan and every fold of the plan must have its
+    record: a stray or a missing record is an error naming it, never
+    summarised or skipped.
 
     Parameters
     ----------
     out : str or Path
     rows : sequence of Row, optional
-        Their order in the tables (default: the provenance's ``rows``, then
-        any other as found).
-    jobs : list, optional
-        The expected folds; a run with a fold missing is an error.
+        Their order in the tables (default: the plan's rows, under the labels
+        their records carry).
+    jobs : list of Job, optional
+        The plan's folds (default: those of ``plan``).
     class_names : list of str, optional
-    n_classes : int
+        Default: the provenance's dataset's.
+    n_classes : int, optional
+        Default: the plan's.
+    plan : dict, optional
+        The folder's plan (default: the one ``provenance.json`` records, as
+        after :func:`mer_lib.experiments.reproduce`).
     n_subjects, n_clips : int, optional
         The dataset's (default: the provenance's ``dataset``; the clips
         otherwise from the records). The subjects tell ``loso`` from
@@ -118,22 +154,31 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
     import pandas as pd
 
     out = Path(out)
-    prov = _read_json(out / "provenance.json") or {}
+    if plan is None:
+        prov = _read_provenance(out)
+        plan = plan_from_provenance(prov)
+    else:
+        prov = _read_provenance(out) if (out / "provenance.json").exists() else {}
     dataset = prov.get("dataset") or {}
-    n_subjects = n_subjects if n_subjects is not None else dataset.get("n_subjects")
-    records = []
-    for path in sorted((out / "runs").glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not a valid run record ({err}); delete it to train that fold again") from None
-    if not records:
-        raise ValueError(f"no run records in {out / 'runs'}: nothing to summarise")
-    if jobs is not None:
-        have = {r["job"] for r in records}
-        missing = [j.job_id for j in jobs if j.job_id not in have]
-        if missing:
-            raise ValueError(f"{len(missing)} folds have no record in {out / 'runs'} (first: {missing[0]})")
+    if class_names is None:
+        class_names = dataset.get("class_names")
+    if n_classes is None:
+        n_classes = int(plan.get("n_classes") or (len(class_names) if class_names else 3))
+    n_subjects = n_subjects if n_subjects is not None else (dataset.get("n_subjects") or plan.get("n_subjects"))
+    found = read_records(out)
+    if not found:
+        raise UserInputError(f"no run records in {out / 'runs'}: nothing to summarise")
+    if rows is None:       # the plan's rows, under the labels their records carry (Table 4 names rows its own way)
+        labels = {r.get("row_key"): r.get("row") for r in found.values()}
+        rows = [dataclasses.replace(library_row(k), label=labels.get(k) or library_row(k).label) for k in plan["rows"]]
+    if jobs is None:
+        jobs = plan_jobs(plan, rows)
+    check_records(out, plan, jobs, found)
+    missing = [j.job_id for j in jobs if j.job_id not in found]
+    if missing:
+        raise UserInputError(f"{len(missing)} folds of the plan have no record in {out / 'runs'} (first: "
+                             f"{missing[0]})")
+    records = list(found.values())
     if n_clips is None:
         n_clips = dataset.get("n_clips") or 1 + max(max(r["test_index"]) for r in records if r.get("test_index"))
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
@@ -149,7 +194,7 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
         folds.sort(key=lambda r: r["fold"])
         first = folds[0]
         if len(folds) != first["n_folds"]:
-            raise ValueError(f"run {run_id} has {len(folds)} of its {first['n_folds']} folds in {out / 'runs'}")
+            raise UserInputError(f"run {run_id} has {len(folds)} of its {first['n_folds']} folds in {out / 'runs'}")
         y_true = np.concatenate([f["y_true"] for f in folds]).astype(int)
         y_pred = np.concatenate([f["y_pred"] for f in folds]).astype(int)
         s = evaluate.scores(y_true, y_pred, n_classes)
@@ -177,7 +222,9 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
                           "seconds": float(sum(f["seconds"] for f in folds)),
                           "train_seconds": float(sum(f.get("train_seconds", 0.0) for f in folds)),
                           "checkpoint_seconds": float(sum(f.get("checkpoint_seconds", 0.0) for f in folds)),
-                          "warnings": " | ".join(sorted({w for f in folds for w in f["warnings"]}))})
+                          "warnings": " | ".join(sorted({w for f in folds for w in f["warnings"]})),
+                          "data_warnings": " | ".join(sorted({f"fold {f['fold']}: {w}" for f in folds
+                                                              for w in f.get("data_warnings", [])}))})
         pooled[run_id] = (y_true, y_pred, np.concatenate([f["test_index"] for f in folds]).astype(int))
         for f in folds:
             for clip, t, p in zip(f["test_index"], f["y_true"], f["y_pred"]):
@@ -188,32 +235,28 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3, 
                 hist_lines.append({"run": run_id, "fold": f["fold"], "epoch": e + 1,
                                    **{k: v[e] for k, v in f["history"].items() if e < len(v)}})
     runs = pd.DataFrame(run_lines)
-    runs.to_csv(out / "runs.csv", index=False)
-    pd.DataFrame(pred_lines).to_csv(out / "predictions.csv", index=False)
+    _write_csv(runs, out / "runs.csv")
+    _write_csv(pd.DataFrame(pred_lines), out / "predictions.csv")
     histories = pd.DataFrame(hist_lines)
-    histories.to_csv(out / "histories.csv", index=False)
-    _choices(nested_records).to_csv(out / "recipe_choices.csv", index=False)
+    _write_csv(histories, out / "histories.csv")
+    _write_csv(_choices(nested_records), out / "recipe_choices.csv")
 
     n_test_paper = runs.loc[runs["protocol"] == "paper", "n_test"]
     n_test = int(n_test_paper.iloc[0]) if len(n_test_paper) else None
     n_train = int(n_clips) - n_test if n_test is not None else None
-    if rows is not None:
-        order = [r.label for r in rows]
-    else:          # the provenance's rows, under the labels their records carry; then any other, as found
-        label_of = dict(zip(runs["row_key"], runs["row"]))
-        order = [label_of[k] for k in prov.get("rows") or [] if k in label_of]
-        order += [label for label in dict.fromkeys(runs["row"]) if label not in order]
+    order = [r.label for r in rows]
+    order += [label for label in dict.fromkeys(runs["row"]) if label not in order]
     tables = _tables(out, runs, histories, pooled, order, names, n_classes, n_train, n_test)
-    tables.to_csv(out / "tables.csv", index=False)
+    _write_csv(tables, out / "tables.csv")
     table3, table4 = paper_tables(tables)
-    table3.to_csv(out / "table3.csv", index=False)
-    table4.to_csv(out / "table4.csv", index=False)
+    _write_csv(table3, out / "table3.csv")
+    _write_csv(table4, out / "table4.csv")
     comparisons, per_run = _comparisons(runs, pooled, n_classes, n_train, n_test, n_permutations)
-    comparisons.to_csv(out / "comparisons.csv", index=False)
-    per_run.to_csv(out / "comparison_runs.csv", index=False)
-    findings(runs, pooled, n_classes=n_classes, n_train=n_train, n_test=n_test,
-             n_permutations=n_permutations).to_csv(out / "findings.csv", index=False)
-    collapses(runs).to_csv(out / "collapses.csv", index=False)
+    _write_csv(comparisons, out / "comparisons.csv")
+    _write_csv(per_run, out / "comparison_runs.csv")
+    _write_csv(findings(runs, pooled, n_classes=n_classes, n_train=n_train, n_test=n_test,
+                        n_permutations=n_permutations), out / "findings.csv")
+    _write_csv(collapses(runs), out / "collapses.csv")
     return tables
 
 
@@ -248,7 +291,7 @@ def _tables(out, runs, histories, pooled, order, names, n_classes, n_train, n_te
 
     table_lines, confusion_lines = [], []
     for folder in ("confusion", "curves"):   # figures are the summary's own: drawn again from the records
-        (out / folder).mkdir(exist_ok=True)
+        make_folder(out / folder)
         for old in (out / folder).glob("*.png"):
             old.unlink()
     ln_k = math.log(n_classes)
@@ -280,9 +323,9 @@ def _tables(out, runs, histories, pooled, order, names, n_classes, n_train, n_te
                                             "true": names[i], "predicted": names[j], "count": int(cm[i, j])})
             evaluate.plot_confusion(cm, names, ax=ax, title=f"{label}\n{recipe}, {protocol}")
         fig.tight_layout()
-        fig.savefig(out / "confusion" / f"{recipe}-{protocol}.png", dpi=80)
+        _write_figure(fig, out / "confusion" / f"{recipe}-{protocol}.png")
         _curves(out, group, cells, histories, recipe, protocol, ln_k)
-    pd.DataFrame(confusion_lines).to_csv(out / "confusion.csv", index=False)
+    _write_csv(pd.DataFrame(confusion_lines), out / "confusion.csv")
     return pd.DataFrame(table_lines)
 
 
@@ -312,7 +355,7 @@ def _curves(out, group, cells, histories, recipe, protocol, ln_k):
         ax.set_xlabel("epoch")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "curves" / f"{recipe}-{protocol}.png", dpi=80)
+    _write_figure(fig, out / "curves" / f"{recipe}-{protocol}.png")
 
 
 def _choices(nested_records):
