@@ -58,6 +58,7 @@ from mer_lib import pipeline as _pipeline
 from mer_lib import train as _train
 from mer_lib._io import atomic_save_npz, atomic_target, atomic_write, atomic_write_text, folder_lock, make_folder
 from mer_lib.data import datasets as _data_registry
+from mer_lib.env import bounded_threads
 from mer_lib.errors import UserInputError
 
 # The choices are read from the library's registries, never listed here.
@@ -101,7 +102,7 @@ def _parser():
     p.add_argument("--alpha", type=float, default=20.0)
     p.add_argument("--flow", default="tvl1", choices=_pipeline.FLOWS)
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: every usable core)")
     for name, helptext in (("train", "train a model on the training part of the paper's split"),
                            ("evaluate", "train and test under a protocol, scores and confusion matrix")):
         p = sub.add_parser(name, help=helptext)
@@ -506,7 +507,8 @@ def main(argv=None):
             _check_args(args)
             command = {"synth": cmd_synth, "preprocess": cmd_preprocess, "train": cmd_train,
                        "evaluate": cmd_evaluate, "reproduce": cmd_reproduce}[args.command]
-            with folder_lock(args.out, args.command_line):
+            # every thread pool and the pre-processing's processes sized from the usable cores
+            with folder_lock(args.out, args.command_line), bounded_threads():
                 command(args)
         return 0
     except (CLIError, UserInputError, DatasetLayoutError, FileNotFoundError) as err:

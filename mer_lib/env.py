@@ -1,4 +1,4 @@
-"""Run-time environment: fast mode, GPU presence and the chapters' set-up line.
+"""Run-time environment: fast mode, GPU presence, bounded threads and the chapters' set-up line.
 
 Every chapter of the book opens with the same set-up cell, which calls
 :func:`print_setup`.  Fast mode (the environment variable ``MER_FAST=1``)
@@ -11,6 +11,9 @@ Importing the library changes nothing in the interpreter. What changes a
 process-wide setting is asked for by name: :func:`quiet_tensorflow` (called
 by every chapter's set-up cell and by the ``mer`` command), or restores what
 it changed when it ends (:func:`tensorflow_log_level`).
+:func:`bounded_threads` is the one place that sizes the CPU's thread pools
+(TensorFlow's, BLAS/OpenMP's, OpenCV's, the magnifiers' FFTs) and the
+pre-processing's process count from the cores this process may use.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import subprocess
 import sys
 
 __all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup", "live_widgets",
-           "progress_bar", "progress_mode", "quiet_tensorflow", "tensorflow_log_level"]
+           "progress_bar", "progress_mode", "quiet_tensorflow", "tensorflow_log_level", "usable_cores",
+           "ThreadSettings", "thread_settings", "current_threads", "bounded_threads", "tensorflow_pools"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -351,3 +355,8 @@ def print_setup() -> None:
     gpu = ", ".join(gpus) if gpus else "none (CPU only)"
     mode = "fast (MER_FAST=1)" if fast_mode() else "full"
     print(f"mer_lib {__version__} | Python {sys.version.split()[0]} | mode: {mode} | GPU: {gpu}")
+
+
+# The thread settings live in mer_lib.threads; the chapters and the mer command read them from here.
+from mer_lib.threads import (ThreadSettings, bounded_threads, current_threads, tensorflow_pools,  # noqa: E402
+                             thread_settings, usable_cores)

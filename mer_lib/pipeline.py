@@ -17,7 +17,7 @@ For each clip of T frames (8 by default), at the prepared resolution:
 
 The frame stream gets the *original* frames (not magnified), the flow stream the
 flows of the magnified clip, stacked as the T horizontal maps then the T
-vertical maps. Work is spread over processes (one per CPU core by default, each
+vertical maps. Work is spread over processes (one per usable CPU core by default, each
 computing its FFTs on one thread; Ctrl-C or SIGTERM stops them within seconds,
 see :mod:`mer_lib._pool`), shows a progress bar, and each clip's result is
 cached per setting, so an interrupted run continues where it stopped.
@@ -43,6 +43,7 @@ from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
 from mer_lib._io import atomic_save_npz, atomic_write_text, load_npz, make_folder
 from mer_lib._pool import run_in_processes
+from mer_lib.env import current_threads
 from mer_lib.errors import UserInputError
 
 __all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
@@ -246,7 +247,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         Per-clip cache; a later call with the same clips and settings reads it,
         and an interrupted call continues where it stopped.
     n_jobs : int, optional
-        Processes; default: every CPU core. 1 runs in this process.
+        Processes; default: the process count of :func:`mer_lib.env.bounded_threads`
+        (every core this process may use, outside a block). 1 runs in this process.
     progress : bool
 
     Returns
@@ -305,7 +307,7 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         jobs.append((i, clip, a, settings, path))
     frames = np.empty((len(array), t, size, size), np.float32)
     flows = np.empty((len(array), 2 * t, size, size), np.float32)
-    n_jobs = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    n_jobs = current_threads().processes if n_jobs is None else int(n_jobs)
     bar = None
     if progress:
         from mer_lib.env import progress_bar

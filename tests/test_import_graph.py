@@ -16,7 +16,7 @@ PACKAGE = Path(mer_lib.__file__).resolve().parent
 
 #: The stages in the order of the data flow; a stage may import the stages of its rank and before.
 RANKS = {
-    "mer_lib": 0, "errors": 0, "_io": 0, "_pool": 0, "env": 0,          # the interpreter, files, processes
+    "mer_lib": 0, "errors": 0, "_io": 0, "_pool": 0, "env": 0, "threads": 0,      # the interpreter, files, processes
     "flow": 1, "magnify": 1, "diagrams": 1,                              # the primitives of chapters 2-7
     "data": 2,                                                           # databases and prepared clips
     "pipeline": 3, "fingerprint": 3,                                     # clips to network inputs, their fingerprints
@@ -24,7 +24,7 @@ RANKS = {
     "train": 5,
     "evaluate": 6, "significance": 6,                                    # scores of what was trained, tests over runs
     "experiments": 7, "lbp_top": 7,                                     # methods compared beside the network
-    "cli": 8, "exercises": 8,                                            # what the user runs
+    "cli": 8, "exercises": 8, "budget": 8,                                           # what the user runs
 }
 #: Inside the experiments package: each module imports only the ones before it.
 EXPERIMENTS = ["rows", "folds", "nested", "controls", "plan", "comparisons", "results", "folder", "runner", "__init__"]

@@ -69,21 +69,24 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
     leave-one-subject-out, stratified clips under the paper's split. A class
     with no clip on the training side is recorded in ``data_warnings`` (and
     warned as :class:`mer_lib.train.DataWarning`)."""
-    from mer_lib.train import CollapseWarning, get_recipe, train
+    from mer_lib.env import tensorflow_log_level
+    from mer_lib.train import CollapseWarning, DeviceNotice, get_recipe, train
 
     recipe = get_recipe(recipe)
     flow_shape = None if row.flow_input is None else flows[row.flow_input].shape[1:]
     make = build(row.model, frames.shape[1:], flow_shape, n_classes, recipe.normalization)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        # a collapse is kept in the record (and the tables count it) instead of being shown per fold
+    with warnings.catch_warnings(), tensorflow_log_level("ERROR"):
+        # a collapse is kept in the record (and the tables count it) instead of being shown per fold; the
+        # device is said once per reproduction (reproduce); predicting with a new model retraces, as expected
         warnings.simplefilter("ignore", CollapseWarning)
+        warnings.simplefilter("ignore", DeviceNotice)
         result = train(make, row_inputs(row, frames, flows, train_idx, seed), labels[train_idx], recipe=recipe,
                        n_classes=n_classes, epochs=epochs, batch_size=batch_size, seed=seed,
                        groups=np.asarray(subjects)[train_idx] if protocol == "loso" else None,
                        checkpoint_dir=checkpoint_dir, verbose=verbose,
                        cpu_epochs=cpu_epochs)
-    probs = result.model.predict(row_inputs(row, frames, flows, test_idx, seed), batch_size=32, verbose=0)
+        probs = result.model.predict(row_inputs(row, frames, flows, test_idx, seed), batch_size=32, verbose=0)
     return {"test_index": [int(i) for i in test_idx], "y_true": [int(v) for v in labels[test_idx]],
             "y_pred": [int(v) for v in np.argmax(probs, axis=1)],
             "probabilities": np.round(np.asarray(probs, float), 5).tolist(), "history": result.history,

@@ -259,6 +259,9 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     if workers == "auto":
         workers = min(8, os.cpu_count() or 1) if gpus else 1
     asked_epochs = int(epochs)
+    if not gpus:        # said once here: each fold's training is told to keep it to itself
+        warnings.warn("No GPU found: training on the CPU, which is much slower (in Colab: Runtime > Change "
+                      "runtime type > GPU).", DeviceNotice, stacklevel=2)
     if cpu_epochs is not None and not gpus and cpu_epochs < epochs:
         epochs = int(cpu_epochs)
         warnings.warn(f"Shortened run on the CPU: {epochs} epochs instead of {asked_epochs}.", DeviceNotice,
