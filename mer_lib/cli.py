@@ -6,7 +6,7 @@
     mer train       --dataset D [--root PATH] --out DIR [--model M] [--input pbvm|flow|evm] [--recipe paper|stable]
     mer evaluate    --dataset D [--root PATH] --out DIR [--protocol paper|loso] [--folds K] [--model M] [--input ...]
     mer reproduce   --table 3|4 --dataset D [--root PATH] --out DIR [--protocol paper|loso|both] [--recipe ...]
-    mer reproduce   --all --dataset D [--root PATH] --out DIR [--repeats 5] [--workers N]
+    mer reproduce   --all --dataset D [--root PATH] --out DIR [--repeats 10] [--workers N]
 
 D is one of synth, casme2 (CAS(ME)^2), casme-ii (CASME II) or megc2019 (the
 composite; PATH then holds SMIC/, CASME2/ and SAMM/). M is a model of
@@ -29,12 +29,16 @@ Ctrl-C ends with 130 and SIGTERM with 143, after the worker processes have
 stopped (finished clips, epochs and folds are kept: the same command
 continues).
 
-``mer reproduce --all`` is the full reproduction: Tables 3 and 4, the corrected
-variant, each stream alone and a shuffled-flow control, with the paper's recipe
-and the library's stable one, under the paper's split (``--repeats`` seeds,
-each drawing its split) and leave-one-subject-out, several runs at once on a
-GPU. It writes a results folder and continues an interrupted run when called
-again with the same ``--out``; ``--cpu-epochs`` shortens every run on a
+``mer reproduce --all`` is the full reproduction (:data:`mer_lib.experiments.FULL_PLAN`):
+Tables 3 and 4, the corrected variant, each stream alone and a shuffled-flow
+control, Table 4 with the architecture held fixed, PBVM at alpha 5, 10, 20 and
+40, with the paper's recipe and the library's stable one and each row's recipe
+chosen by nested validation, the paper's recipe in float32 as a control of
+precision, under the paper's split (``--repeats`` seeds, each drawing its
+split) and leave-one-subject-out, several runs at once on a GPU. It prints how
+many trainings the plan needs, writes a results folder (see
+:func:`mer_lib.experiments.reproduce`) and continues an interrupted run when
+called again with the same ``--out``; ``--cpu-epochs`` shortens every run on a
 machine without a GPU (the folder records it).
 """
 
@@ -118,13 +122,16 @@ def _parser():
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--table", type=int, choices=(3, 4))
     which.add_argument("--all", action="store_true",
-                       help="Tables 3 and 4 and the controls, both recipes, both protocols, repeated runs")
+                       help="Tables 3 and 4, the controls (the architecture held fixed, PBVM at alpha 5-40, "
+                            "the paper's recipe in float32), both recipes and each row's recipe chosen by "
+                            "nested validation, both protocols, repeated runs")
     p.add_argument("--protocol", default=None, choices=PROTOCOLS + ("both",),
                    help="default: both with --all, paper with --table")
     p.add_argument("--recipe", default=None, choices=RECIPES + ("both",),
                    help="default: both with --all, paper with --table")
     p.add_argument("--repeats", type=int, default=None,
-                   help="runs under the paper's split, each with its own split and seed (default 5; 2 with --fast)")
+                   help="runs under the paper's split, each with its own split and seed (default 10 with --all, "
+                        "5 with --table; 2 with --fast)")
     p.add_argument("--loso-seeds", type=int, default=1, help="runs under leave-one-subject-out (default 1)")
     p.add_argument("--loso-rows", default=None,
                    help="comma-separated row keys run under leave-one-subject-out (default: every row)")
@@ -164,20 +171,28 @@ def _check_args(args):
         args.batch_size = defaults["batch_size"]
     if args.command == "reproduce":
         args.batch_size = defaults["batch_size"]
-        if args.repeats is None:
-            args.repeats = 2 if args.fast else 5
+        if args.repeats is None:        # --all: the full plan's 10 random splits
+            args.repeats = 2 if args.fast else (10 if args.all else 5)
         if args.protocol is None:
             args.protocol = "both" if args.all else "paper"
         if args.recipe is None:
             args.recipe = "both" if args.all else "paper"
-        args.rows = _ex.unique_rows(_ex.FULL_ROWS if args.all else _ex.TABLE3 if args.table == 3 else _ex.TABLE4)
-        args.recipes = RECIPES if args.recipe == "both" else (args.recipe,)
+        # --all: Tables 3 and 4, the controls, the architecture held fixed, the alpha sweep (FULL_PLAN)
+        args.rows = _ex.unique_rows(_ex.FULL_PLAN["rows"] if args.all else _ex.TABLE3 if args.table == 3
+                                    else _ex.TABLE4)
+        args.recipes = tuple(RECIPES) if args.recipe == "both" else (args.recipe,)
+        args.controls = {}
+        if args.all and args.recipe == "both":      # the precision control and the nested recipe choice
+            args.recipes = tuple(_ex.FULL_PLAN["recipes"])
+            args.controls = dict(recipe_rows=_ex.FULL_PLAN["recipe_rows"], nested=_ex.FULL_PLAN["nested"])
         args.protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
         if args.loso_rows is not None:
             names = [k for k in args.loso_rows.split(",") if k]
             args.loso_rows = _ex.select_rows(names, args.rows, "--loso-rows")
         if args.loso_recipe is not None and args.loso_recipe not in args.recipes:
             raise CLIError(f"--loso-recipe {args.loso_recipe} is not among the recipes run (--recipe {args.recipe})")
+        args.loso_recipes = [args.loso_recipe] if args.loso_recipe is not None else (
+            list(_ex.FULL_PLAN["loso_recipes"]) if args.controls else None)
     if getattr(args, "reuse", None) is not None and not Path(args.reuse).is_dir():
         raise CLIError(f"--reuse {args.reuse!r} is not a folder; expected a folder of run records (runs/)")
     root = getattr(args, "root", None)
@@ -438,26 +453,6 @@ def cmd_evaluate(args):
         print(f"warning: {warning}")
 
 
-def _table_beside_paper(tables, rows, paper):
-    """One table of the paper, ours (mean and sd over runs) beside the paper's numbers."""
-    import pandas as pd
-
-    lines = []
-    for (recipe, protocol), group in tables.groupby(["recipe", "protocol"], sort=True):
-        for row in rows:
-            match = group[group["row_key"] == row.key]
-            if match.empty:
-                continue
-            m = match.iloc[0]
-            ref = paper.get(row.label, (np.nan, np.nan, np.nan))
-            lines.append({"method": row.label, "recipe": recipe, "protocol": protocol, "runs": int(m["runs"]),
-                          "accuracy": m["accuracy_mean"], "accuracy sd": m["accuracy_sd"], "UF1": m["uf1_mean"],
-                          "UF1 sd": m["uf1_sd"], "UF1 ci_low": m["uf1_ci_low"], "UF1 ci_high": m["uf1_ci_high"],
-                          "UAR": m["uar_mean"], "UAR sd": m["uar_sd"], "collapsed runs": int(m["collapsed_runs"]),
-                          "paper accuracy": ref[0], "paper F1": ref[1], "paper recall": ref[2]})
-    return pd.DataFrame(lines)
-
-
 def cmd_reproduce(args):
     """``mer reproduce``: Table 3, Table 4 or everything, as a results folder of one plan."""
     results = Path(args.out) / ("results" if args.all else f"table{args.table}")
@@ -466,26 +461,34 @@ def cmd_reproduce(args):
     _check_data(args, data, folds if "loso" in args.protocols else None)
     names = list(data.class_names)
     kinds = sorted({r.flow_input for r in args.rows if r.flow_input})
+    count = _ex.count_trainings(dict(rows=args.rows, recipes=args.recipes, protocols=args.protocols,
+                                     repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
+                                     loso_rows=args.loso_rows, loso_recipes=args.loso_recipes, **args.controls),
+                                len(np.unique(data.subjects)))
+    print(f"the plan needs {count['total']} trainings: "
+          + ", ".join(f"{part} {n}" for part, n in count["by_part"].items()))
     frames, flows = _inputs(args, data, kinds)
-    tables = _ex.reproduce(results, frames, flows, data.labels, data.subjects, rows=args.rows, recipes=args.recipes,
-                           protocols=args.protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
-                           epochs=args.epochs, batch_size=args.batch_size, class_names=names, n_classes=len(names),
-                           workers="auto" if args.workers is None else args.workers, command=args.command_line,
-                           loso_rows=args.loso_rows, cpu_epochs=args.cpu_epochs, reuse=args.reuse,
-                           loso_recipes=None if args.loso_recipe is None else [args.loso_recipe],
-                           dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
-                                    "seed": args.seed, "n_clips": int(len(data.labels)),
-                                    "n_subjects": int(len(np.unique(data.subjects))), "class_names": names})
+    _ex.reproduce(results, frames, flows, data.labels, data.subjects, rows=args.rows, recipes=args.recipes,
+                protocols=args.protocols, repeats=args.repeats, loso_seeds=args.loso_seeds, n_folds=folds,
+                epochs=args.epochs, batch_size=args.batch_size, class_names=names, n_classes=len(names),
+                workers="auto" if args.workers is None else args.workers, command=args.command_line,
+                loso_rows=args.loso_rows, cpu_epochs=args.cpu_epochs, reuse=args.reuse,
+                loso_recipes=args.loso_recipes,
+                dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
+                         "seed": args.seed, "n_clips": int(len(data.labels)),
+                         "n_subjects": int(len(np.unique(data.subjects))), "class_names": names},
+                **args.controls)
     atomic_write_text(results / "load_report.json", report)     # the data of the folder's one plan
-    for table_id, table_rows, paper in ((3, _ex.TABLE3, _ex.PAPER_TABLE3), (4, _ex.TABLE4, _ex.PAPER_TABLE4)):
+    import pandas as pd
+
+    for table_id in (3, 4):
         if not args.all and table_id != args.table:
             continue
-        beside = _table_beside_paper(tables, table_rows, paper)
+        beside = pd.read_csv(results / f"table{table_id}.csv")       # written by the summary
         if beside.empty:
             continue
-        atomic_write_text(results / f"table{table_id}.csv", beside.to_csv(index=False))
         print(f"Table {table_id} (mean over runs; the paper's numbers beside):")
-        print(beside[["method", "recipe", "protocol", "runs", "accuracy", "UF1", "UF1 sd", "collapsed runs",
+        print(beside[["method", "recipe", "protocol", "runs", "accuracy", "UF1", "UF1 sd", "interval", "status",
                       "paper accuracy", "paper F1"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote the results folder {results}")
 

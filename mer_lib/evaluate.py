@@ -10,18 +10,16 @@ is about 0.085, as large as the differences the paper's tables report, so a
 single run says little. :func:`summarize` gives the mean, standard deviation
 and a 95% bootstrap interval of a score over repeated runs;
 :func:`bootstrap_metric` the interval of one run's score over its test clips;
-:func:`compare_runs` (runs paired by seed and split), :func:`paired_bootstrap`
-and :func:`mcnemar` (the same test clips, two classifiers) whether a
-difference between two rows of a table is larger than chance.
-:func:`corrected_resampled_ttest` compares two methods over repeated random
-splits, whose test sets overlap (Nadeau & Bengio's correction), and
-:func:`mcnemar_power` says how often McNemar's test would find a given
-difference on a test set of a given size.
+:func:`paired_bootstrap` and :func:`mcnemar` (the same test clips, two
+classifiers) whether a difference between two rows of a table is larger than
+chance. The tests over repeated runs (:func:`compare_runs`,
+:func:`corrected_resampled_ttest`, :func:`mcnemar_power`,
+:func:`interval_over_runs`, :func:`compare_over_runs`,
+:func:`paired_permutation_test`) are in :mod:`mer_lib.significance` and
+importable from here.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -31,7 +29,8 @@ from mer_lib.splits import loso_splits, paper_split, subject_folds, validation_s
 __all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores", "plot_confusion",
            "METRICS",
            "summarize", "bootstrap_metric", "paired_bootstrap", "mcnemar", "compare_runs",
-           "corrected_resampled_ttest", "mcnemar_power"]
+           "corrected_resampled_ttest", "mcnemar_power", "MIN_RUNS", "interval_over_runs", "compare_over_runs",
+           "paired_permutation_test"]
 
 
 def _check_labels(y_true, y_pred, n_classes=None):
@@ -352,186 +351,15 @@ def mcnemar(y_true, pred_a, pred_b, exact=None):
     return {"b": b, "c": c, "statistic": float(chi2), "p_value": float(stats.chi2.sf(chi2, 1)), "exact": False}
 
 
-def compare_runs(scores_a, scores_b, confidence=0.95, n_boot=10_000, seed=0):
-    """Compare two rows of a table over runs paired by seed and split.
-
-    Run i of A and run i of B must share their split and seed; the paired
-    differences ``a_i - b_i`` remove what the split does to both.
-
-    Parameters
-    ----------
-    scores_a, scores_b : array_like of float, shape (R,)
-    confidence : float
-    n_boot : int
-        Bootstrap resamples of the paired differences (for the interval).
-    seed : int
-
-    Returns
-    -------
-    dict
-        ``n``, ``mean_difference``, ``sd_difference``, ``ci_low``, ``ci_high``
-        (bootstrap interval of the mean difference), and ``p_value``: an exact
-        two-sided sign-flip permutation test of the mean difference (all 2^R
-        sign patterns up to R = 16, else 20,000 random ones).
-
-    Examples
-    --------
-    >>> r = compare_runs([0.6, 0.7, 0.65, 0.7, 0.62], [0.5, 0.55, 0.6, 0.6, 0.5])
-    >>> round(r["mean_difference"], 3), r["p_value"]
-    (0.104, 0.0625)
-    """
-    a = np.asarray(scores_a, dtype=float)
-    b = np.asarray(scores_b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"scores_a and scores_b must be 1-D of the same length (paired runs), got {a.shape} and {b.shape}")
-    d = a - b
-    s = summarize(d, confidence, n_boot, seed)
-    n = len(d)
-    if n <= 16:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
-    else:
-        signs = np.random.default_rng(seed).choice([-1, 1], size=(20_000, n))
-    null = np.abs((signs * d).mean(axis=1))
-    p = float(np.mean(null >= abs(d.mean()) - 1e-12))
-    return {"n": n, "mean_difference": s["mean"], "sd_difference": s["sd"], "ci_low": s["ci_low"],
-            "ci_high": s["ci_high"], "p_value": p}
+#: The names of :mod:`mer_lib.significance`, importable from here as before (read when first asked for, so
+#: that neither module imports the other at its top).
+_SIGNIFICANCE = ("compare_runs", "corrected_resampled_ttest", "mcnemar_power", "MIN_RUNS", "interval_over_runs",
+                 "compare_over_runs", "paired_permutation_test", "_batched_metric", "_paired_t")
 
 
-def corrected_resampled_ttest(scores_a, scores_b, n_train, n_test, confidence=0.95):
-    """Nadeau and Bengio's corrected resampled t-test over J random train/test splits.
+def __getattr__(name):
+    if name in _SIGNIFICANCE:
+        from mer_lib import significance
 
-    Run j of A and run j of B share their split; ``d_j = a_j - b_j``. The
-    splits of repeated random resampling overlap, so the d_j are correlated
-    and the plain paired t-test (variance ``s^2 / J``) is far too confident.
-    Nadeau and Bengio (2003) replace ``1 / J`` by ``1 / J + n_test / n_train``:
-
-        t = mean(d) / sqrt((1 / J + n_test / n_train) s^2),   J - 1 degrees of freedom,
-
-    with ``s^2`` the sample variance of the d_j (denominator J - 1).
-
-    Parameters
-    ----------
-    scores_a : array_like of float, shape (J,)
-        A's score on each split.
-    scores_b : array_like of float, shape (J,), or float
-        B's score on the same splits; a number compares A with a fixed value
-        (0 gives the corrected interval of A's mean, 1/3 compares it with
-        chance on three balanced classes).
-    n_train, n_test : int
-        Clips on each side of one split (their ratio is the correction).
-    confidence : float, default 0.95
-        Of the interval.
-
-    Returns
-    -------
-    dict
-        ``n`` (J), ``mean_difference``, ``sd_difference``, ``t``, ``df``,
-        ``p_value`` (two-sided), ``ci_low``, ``ci_high`` (the corrected
-        t-interval of the mean difference), ``uncorrected_p`` (the plain
-        paired t-test, for contrast).
-
-    References
-    ----------
-    C. Nadeau and Y. Bengio, "Inference for the generalization error",
-    Machine Learning 52(3), 239-281, 2003.
-
-    Examples
-    --------
-    >>> r = corrected_resampled_ttest([0.60, 0.70, 0.65, 0.75], [0.50, 0.55, 0.60, 0.60], n_train=131, n_test=33)
-    >>> round(r["t"], 3), r["df"], round(r["p_value"], 3), round(r["uncorrected_p"], 3)
-    (3.317, 3, 0.045, 0.018)
-    """
-    from scipy import stats
-
-    from mer_lib.errors import UserInputError
-
-    a = np.asarray(scores_a, dtype=float)
-    if a.ndim != 1 or len(a) < 2:
-        raise UserInputError(f"scores_a: expected at least 2 scores (one per split), got shape {a.shape}")
-    b = np.broadcast_to(np.asarray(scores_b, dtype=float), a.shape) if np.ndim(scores_b) == 0 \
-        else np.asarray(scores_b, dtype=float)
-    if b.shape != a.shape:
-        raise UserInputError(f"scores_b: expected {len(a)} scores paired with scores_a (or one number), "
-                             f"got shape {b.shape}")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise UserInputError("scores_a, scores_b: expected finite scores (a NaN score is a failed run)")
-    for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise UserInputError(f"{name}: expected a positive number of clips, got {value!r}")
-    if not 0 < confidence < 1:
-        raise UserInputError(f"confidence: expected a number in (0, 1), got {confidence!r}")
-    d = a - b
-    j = len(d)
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    df = j - 1
-    crit = float(stats.t.ppf(0.5 + confidence / 2, df))
-
-    def test(factor):
-        se = math.sqrt(factor) * sd
-        if se == 0:
-            return (0.0 if mean == 0 else math.copysign(math.inf, mean)), (1.0 if mean == 0 else 0.0), se
-        t = mean / se
-        return t, float(2 * stats.t.sf(abs(t), df)), se
-
-    t, p, se = test(1 / j + n_test / n_train)
-    _, p_plain, _ = test(1 / j)
-    return {"n": j, "mean_difference": mean, "sd_difference": sd, "t": float(t), "df": df, "p_value": p,
-            "ci_low": mean - crit * se, "ci_high": mean + crit * se, "uncorrected_p": p_plain}
-
-
-def mcnemar_power(n_clips, p_only_a, p_only_b, alpha=0.05):
-    """The probability that McNemar's exact test finds a difference between two classifiers.
-
-    Each of ``n_clips`` test clips is, independently, one that only A gets
-    right (probability ``p_only_a``), one that only B gets right
-    (``p_only_b``), or one on which they agree. The number of discordant
-    clips m is Binomial(n, p_only_a + p_only_b) and, given m, A's share b is
-    Binomial(m, p_only_a / (p_only_a + p_only_b)); the exact two-sided test
-    (:func:`mcnemar`) rejects when its p-value is below ``alpha``. The power
-    sums the probability of every (m, b) it rejects. The accuracy difference
-    is ``p_only_a - p_only_b``.
-
-    Parameters
-    ----------
-    n_clips : int
-        Test clips (N).
-    p_only_a, p_only_b : float
-        Probabilities of the two kinds of discordant clip (their sum at most 1).
-    alpha : float, default 0.05
-        The test's level.
-
-    Returns
-    -------
-    float
-        The power, in [0, 1] (the test's size when ``p_only_a == p_only_b``).
-
-    Examples
-    --------
-    >>> round(mcnemar_power(33, 0.20, 0.10), 3), round(mcnemar_power(330, 0.20, 0.10), 3)
-    (0.104, 0.905)
-    """
-    from scipy import stats
-
-    from mer_lib.errors import UserInputError
-
-    if not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
-        raise UserInputError(f"n_clips: expected a positive number of test clips, got {n_clips!r}")
-    if not (0 <= p_only_a <= 1 and 0 <= p_only_b <= 1 and p_only_a + p_only_b <= 1):
-        raise UserInputError(f"p_only_a, p_only_b: expected probabilities summing to at most 1, got "
-                             f"{p_only_a!r} and {p_only_b!r}")
-    if not 0 < alpha < 1:
-        raise UserInputError(f"alpha: expected a level in (0, 1), got {alpha!r}")
-    q = p_only_a + p_only_b
-    if q == 0:
-        return 0.0
-    # the counts of discordant clips that carry any weight (the rest sum to under 1e-12)
-    low = max(1, int(stats.binom.ppf(1e-13, n_clips, q)))
-    high = min(n_clips, int(stats.binom.isf(1e-13, n_clips, q)) + 1)
-    m = np.arange(low, high + 1)
-    power = 0.0
-    share = p_only_a / q
-    for mm, weight in zip(m, stats.binom.pmf(m, n_clips, q)):
-        b = np.arange(mm + 1)
-        p_values = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, mm - b), mm, 0.5))
-        power += weight * float(stats.binom.pmf(b[p_values < alpha], mm, share).sum())
-    return float(power)
+        return getattr(significance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,8 +56,10 @@ FLOWS = tuple(_flow.METHODS)
 #: How the T-th flow pair is formed.
 EIGHTH = ("apex", "repeat", "zero")
 #: The flow inputs the experiments feed the flow stream, by kind: (magnify, alpha). "flow": the flow of the
-#: clip itself; "pbvm": of the phase-magnified clip (the paper's); "evm": of the Eulerian-magnified clip.
-INPUT_SETTINGS = {"flow": (None, 0.0), "pbvm": ("phase", 20.0), "evm": ("linear", 20.0)}
+#: clip itself; "pbvm": of the phase-magnified clip (the paper's, alpha 20); "evm": of the Eulerian-magnified
+#: clip; "pbvm5", "pbvm10", "pbvm40": phase-magnified at other alphas (the sweep that tests chapter 7's bound).
+INPUT_SETTINGS = {"flow": (None, 0.0), "pbvm": ("phase", 20.0), "evm": ("linear", 20.0),
+                  "pbvm5": ("phase", 5.0), "pbvm10": ("phase", 10.0), "pbvm40": ("phase", 40.0)}
 
 
 @dataclass

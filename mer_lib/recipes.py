@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "compile_with_recipe"]
+__all__ = ["Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class Recipe:
         groups when groups are given) to pick the epoch.
     restore_best : bool
         Return the weights of the epoch with the lowest validation loss.
+    precision : {"auto", "float32", "mixed_float16"}
+        "auto": mixed precision on a GPU, float32 on a CPU (what every recipe
+        did before this field existed); the others force it (the
+        ``"paper-float32"`` control of :data:`CONTROL_RECIPES`). The
+        ``mixed_precision`` argument of :func:`mer_lib.train.train` overrides it.
     """
 
     name: str
@@ -61,6 +66,7 @@ class Recipe:
     zero_head: bool = False
     validation_fraction: float = 0.0
     restore_best: bool = False
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -73,10 +79,16 @@ class Recipe:
             raise ValueError(f"Recipe.learning_rate must be positive, got {self.learning_rate!r}")
         if self.restore_best and not 0 < self.validation_fraction < 1:
             raise ValueError("Recipe.restore_best needs a validation_fraction in (0, 1)")
+        if self.precision not in ("auto", "float32", "mixed_float16"):
+            raise ValueError(f"Recipe.precision must be 'auto', 'float32' or 'mixed_float16', got {self.precision!r}")
 
     def as_dict(self):
-        """The recipe's fields as a plain dict (for JSON files)."""
-        return dataclasses.asdict(self)
+        """The recipe's fields as a plain dict (for JSON files); ``precision`` only when it is not "auto", so that
+        a recipe's record is what it was before the field existed (a plan of an older folder is the same plan)."""
+        fields = dataclasses.asdict(self)
+        if fields["precision"] == "auto":
+            del fields["precision"]
+        return fields
 
 
 #: The recipes by name. "paper" is the paper's; "stable" is the library's recommendation.
@@ -87,9 +99,13 @@ RECIPES = {
                      zero_head=True),
 }
 
+#: Controls of the experiments, by name: the paper's recipe with its precision held at float32 on every device
+#: (the full run's paper-recipe collapses happened under mixed precision only, which a GPU uses by default).
+CONTROL_RECIPES = {"paper-float32": Recipe("paper-float32", precision="float32")}
+
 
 def get_recipe(recipe):
-    """A :class:`Recipe` from itself or its name in :data:`RECIPES`.
+    """A :class:`Recipe` from itself or its name in :data:`RECIPES` or :data:`CONTROL_RECIPES`.
 
     Parameters
     ----------
@@ -101,9 +117,10 @@ def get_recipe(recipe):
     """
     if isinstance(recipe, Recipe):
         return recipe
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe must be a Recipe or one of {tuple(RECIPES)}, got {recipe!r}")
-    return RECIPES[recipe]
+    known = {**RECIPES, **CONTROL_RECIPES}
+    if recipe not in known:
+        raise ValueError(f"recipe must be a Recipe or one of {tuple(known)}, got {recipe!r}")
+    return known[recipe]
 
 
 def compile_with_recipe(model, recipe="paper", steps_per_epoch=17, epochs=100, learning_rate=None,

@@ -24,7 +24,7 @@ import numpy as np
 
 from mer_lib.errors import UserInputError
 
-__all__ = ["paper_split", "validation_split", "loso_splits", "subject_folds", "missing_classes"]
+__all__ = ["paper_split", "validation_split", "loso_splits", "subject_folds", "missing_classes", "protocol_name"]
 
 
 def loso_splits(subjects):
@@ -191,3 +191,46 @@ def missing_classes(labels, n_classes):
     """
     present = set(np.asarray(labels, dtype=int).tolist())
     return [c for c in range(int(n_classes)) if c not in present]
+
+
+def protocol_name(protocol, n_folds=None, n_subjects=None):
+    """The name a protocol's results go by: ``loso`` only for true leave-one-subject-out.
+
+    The experiments ask for subjects held out with ``protocol="loso"``; with
+    ``n_folds`` subject-disjoint folds (:func:`subject_folds`) fewer than the
+    subjects, that is k-fold cross-validation over subjects, not
+    leave-one-subject-out, and its results are named ``subject-kfold``.
+
+    Parameters
+    ----------
+    protocol : {"paper", "loso"}
+        As asked (a run record's ``protocol``).
+    n_folds : int, optional
+        The run's number of folds (None: one per subject).
+    n_subjects : int, optional
+        The dataset's subjects (needed to tell a fold per subject from fewer).
+
+    Returns
+    -------
+    str
+        ``"paper"``, ``"loso"`` or ``"subject-kfold"``.
+
+    Raises
+    ------
+    UserInputError
+        An unknown protocol, or ``n_folds`` given without ``n_subjects``.
+
+    Examples
+    --------
+    >>> protocol_name("loso", 5, 22), protocol_name("loso", 22, 22), protocol_name("loso")
+    ('subject-kfold', 'loso', 'loso')
+    """
+    if protocol == "paper":
+        return "paper"
+    if protocol in ("loso", "subject-kfold"):
+        if n_folds is None:
+            return "loso" if protocol == "loso" else protocol
+        if n_subjects is None:
+            raise UserInputError("protocol_name: give n_subjects with n_folds (k folds of how many subjects?)")
+        return "loso" if int(n_folds) == int(n_subjects) else "subject-kfold"
+    raise UserInputError(f"protocol must be 'paper' or 'loso', got {protocol!r}")

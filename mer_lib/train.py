@@ -67,9 +67,9 @@ from mer_lib.augment import augment, flip_horizontal
 from mer_lib.checkpoints import _load_checkpoint, _model_signature, _read_state, _save_checkpoint, data_fingerprint
 from mer_lib.env import gpu_names, tensorflow_log_level
 from mer_lib.errors import UserInputError
-from mer_lib.recipes import RECIPES, Recipe, compile_with_recipe, get_recipe
+from mer_lib.recipes import CONTROL_RECIPES, RECIPES, Recipe, compile_with_recipe, get_recipe
 
-__all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
+__all__ = ["train", "TrainResult", "Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
            "set_seeds", "flip_horizontal", "augment", "CollapseWarning", "DataWarning", "DeviceNotice",
            "data_fingerprint"]
 
@@ -125,6 +125,8 @@ class TrainResult:
     data_warnings : list of str
         What is wrong with the training data rather than the run (a class
         with no clip in it); also warned as :class:`DataWarning`.
+    precision : str
+        "mixed_float16" or "float32": the precision policy the model trained under.
     """
 
     model: object
@@ -141,6 +143,7 @@ class TrainResult:
     checkpoint_seconds: float = 0.0
     train_seconds: float = 0.0
     data_warnings: list = field(default_factory=list)
+    precision: str = "float32"
 
 
 def set_seeds(seed):
@@ -304,7 +307,8 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     verbose : int
         Keras' progress display (1: a progress bar per epoch).
     mixed_precision, jit_compile : "auto" or bool
-        "auto": on with a GPU, off on a CPU.
+        "auto": on with a GPU, off on a CPU (for ``mixed_precision``: unless
+        the recipe's ``precision`` says otherwise).
 
     Returns
     -------
@@ -384,7 +388,10 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     if validation is not None:
         val = (validation[0], keras.utils.to_categorical(np.asarray(validation[1], dtype=int), n_classes))
 
-    use_mixed = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
+    if mixed_precision == "auto":
+        use_mixed = bool(gpus) if recipe.precision == "auto" else recipe.precision == "mixed_float16"
+    else:
+        use_mixed = bool(mixed_precision)
     run = _Run(build_model=build_model, recipe=recipe, inputs=inputs, labels=labels, groups=groups,
                fit_inputs=fit_inputs, fit_labels=fit_labels, validation=val, n_classes=n_classes, epochs=int(epochs),
                batch_size=int(batch_size), seed=seed, class_weight=class_weight, checkpoint_dir=checkpoint_dir,
@@ -532,4 +539,5 @@ def _train(run):
     for message in result_warnings:
         warnings.warn(message, CollapseWarning, stacklevel=3)
     return TrainResult(model, history, epochs, start, run.device, run.shortened, run.notes, initial_loss, best_epoch,
-                       result_warnings, recipe, checkpoint_seconds, train_seconds, run.data_warnings)
+                       result_warnings, recipe, checkpoint_seconds, train_seconds, run.data_warnings,
+                       "mixed_float16" if keras.mixed_precision.global_policy().name == "mixed_float16" else "float32")

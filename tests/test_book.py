@@ -168,7 +168,7 @@ def test_chapter_outputs_are_clean(md, tmp_path, request):
 
 #: Chapters outside issue 24's branch c2 whose prose still types measured numbers (tools/output_checks.py
 #: --prose lists them); expected to fail until their owners move the numbers into the cells.
-PROSE_KNOWN = {"10_training_on_a_gpu"}
+PROSE_KNOWN: set = set()
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)

@@ -170,6 +170,92 @@ def test_mcnemar_power_is_at_most_alpha_without_a_difference_and_grows_with_the_
     assert evaluate.mcnemar_power(33, 0.2, 0.1) < evaluate.mcnemar_power(100, 0.2, 0.1) < evaluate.mcnemar_power(300, 0.2, 0.1)
 
 
+def test_an_interval_over_fewer_than_5_runs_is_their_range_and_says_so():
+    r = evaluate.interval_over_runs([0.700, 0.630])
+    assert r["kind"] == "range of 2 runs" and (r["low"], r["high"]) == (0.630, 0.700)
+    assert "95%" not in r["kind"]
+    one = evaluate.interval_over_runs([0.5])
+    assert one["kind"] == "one run" and np.isnan(one["low"]) and np.isnan(one["sd"])
+    with pytest.raises(ValueError, match="finite"):
+        evaluate.interval_over_runs([0.5, np.nan])
+
+
+def test_an_interval_over_5_runs_or_more_is_a_t_interval_computed_by_hand():
+    from scipy import stats
+
+    v = np.array([0.60, 0.70, 0.65, 0.75, 0.55])
+    mean, sd = 0.65, np.sqrt(np.sum((v - 0.65) ** 2) / 4)          # sd = 0.0790569...
+    half = stats.t.ppf(0.975, 4) * sd / np.sqrt(5)                   # 2.776445 * 0.0353553 = 0.0981622
+    r = evaluate.interval_over_runs(v)
+    assert r["kind"] == "t-interval over 5 runs (95%)"
+    assert (r["low"], r["high"]) == pytest.approx((mean - 0.0981622, mean + 0.0981622), abs=2e-7)
+    assert half == pytest.approx(0.0981622, abs=2e-7)
+    # random splits of 131 / 33 clips: Nadeau and Bengio's factor 1/5 + 33/131 instead of 1/5
+    c = evaluate.interval_over_runs(v, n_train=131, n_test=33)
+    half_c = stats.t.ppf(0.975, 4) * sd * np.sqrt(1 / 5 + 33 / 131)
+    assert c["kind"] == "corrected t-interval over 5 random splits (95%)"
+    assert (c["low"], c["high"]) == pytest.approx((mean - half_c, mean + half_c))
+    assert c["high"] - c["low"] > r["high"] - r["low"]
+    with pytest.raises(ValueError, match="both n_train and n_test"):
+        evaluate.interval_over_runs(v, n_train=131)
+
+
+def test_a_comparison_over_runs_names_its_test_and_takes_sign_and_p_from_one_metric():
+    from scipy import stats
+
+    a = np.array([0.70, 0.66, 0.72, 0.69, 0.71, 0.65])
+    b = np.array([0.60, 0.61, 0.58, 0.66, 0.62, 0.57])
+    d = a - b
+    r = evaluate.compare_over_runs(a, b, n_train=131, n_test=33)
+    t = d.mean() / np.sqrt((1 / 6 + 33 / 131) * d.var(ddof=1))
+    assert r["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 5))
+    assert r["test"] == "corrected resampled t-test (Nadeau & Bengio) over 6 random splits"
+    assert r["interval"] == "corrected t-interval over 6 random splits (95%)" and r["low"] < d.mean() < r["high"]
+    assert r["decided"] and r["verdict"] == ("a better" if r["p_value"] < 0.05 else "no difference beyond chance")
+    swapped = evaluate.compare_over_runs(b, a, n_train=131, n_test=33)
+    assert swapped["p_value"] == pytest.approx(r["p_value"]) and swapped["mean_difference"] == pytest.approx(-d.mean())
+    assert swapped["verdict"] == {"a better": "b better"}.get(r["verdict"], r["verdict"])
+    seeds = evaluate.compare_over_runs(a, b)            # runs that differ by seed only: the plain paired t-test
+    assert seeds["test"] == "paired t-test over 6 runs"
+    assert seeds["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+
+
+def test_two_runs_cannot_decide_whatever_their_p_value():
+    # the full run's two-stream network against CNN_RNN, stable recipe: differences 0.406 and 0.412
+    r = evaluate.compare_over_runs([0.700, 0.630], [0.294, 0.219], n_train=131, n_test=33)
+    assert r["n"] == 2 and not r["decided"] and r["verdict"] == "too few runs to decide"
+    assert r["interval"] == "range of 2 runs" and (r["low"], r["high"]) == pytest.approx((0.406, 0.411))
+    assert 0 <= r["p_value"] <= 1                       # computed and kept, but no verdict rests on it
+    one = evaluate.compare_over_runs([0.7], [0.3])
+    assert one["test"] == "none (one run)" and np.isnan(one["p_value"]) and one["verdict"] == "too few runs to decide"
+
+
+def test_the_paired_permutation_test_on_known_predictions():
+    y = np.array([0, 1, 2] * 10)
+    same = evaluate.paired_permutation_test(y, y, y.copy())
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+    # A right everywhere, B right on the first half only: 15 discordant clips, all for A
+    b = np.where(np.arange(30) < 15, y, (y + 1) % 3)
+    r = evaluate.paired_permutation_test(y, y, b, "accuracy", n_permutations=20_000, seed=1)
+    assert r["difference"] == pytest.approx(0.5)
+    # for accuracy the randomisation null is McNemar's: P(|Binomial(15, 1/2) - 7.5| >= 7.5) = 2 / 2^15
+    assert r["p_value"] == pytest.approx((1 + 20_000 * 2 / 2 ** 15) / 20_001, abs=2e-4)
+    uf1 = evaluate.paired_permutation_test(y, y, b, "uf1")
+    assert uf1["difference"] == pytest.approx(evaluate.uf1(y, y) - evaluate.uf1(y, b)) and uf1["p_value"] < 0.01
+    swapped = evaluate.paired_permutation_test(y, b, y, "uf1")
+    assert swapped["difference"] == pytest.approx(-uf1["difference"]) and swapped["p_value"] == uf1["p_value"]
+
+
+def test_the_batched_metrics_equal_the_definitions():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 40)
+    preds = rng.integers(0, 3, (25, 40))
+    for metric in ("uf1", "uar", "accuracy"):
+        batched = evaluate._batched_metric(y, preds, 3, metric)
+        one = [evaluate.METRICS[metric](y, p, 3) for p in preds]
+        np.testing.assert_allclose(batched, one)
+
+
 def test_a_nan_score_on_a_resample_is_an_error_not_left_out_of_the_interval():
     y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
     nan_sometimes = lambda t, p, k=None: float("nan") if t[0] == 0 else float(np.mean(t == p))  # noqa: E731

@@ -19,15 +19,15 @@ RANKS = {
     "mer_lib": 0, "errors": 0, "_io": 0, "_pool": 0, "env": 0, "threads": 0,      # the interpreter, files, processes
     "flow": 1, "magnify": 1, "diagrams": 1,                              # the primitives of chapters 2-7
     "data": 2,                                                           # databases and prepared clips
-    "pipeline": 3,                                                       # clips to network inputs
+    "pipeline": 3, "fingerprint": 3,                                     # clips to network inputs, their fingerprints
     "splits": 4, "nn": 4, "models": 4, "diagnostics": 4, "recipes": 4, "augment": 4, "checkpoints": 4,
     "train": 5,
-    "evaluate": 6,                                                       # scores of what was trained
+    "evaluate": 6, "significance": 6,                                    # scores of what was trained, tests over runs
     "experiments": 7, "lbp_top": 7, "apex": 7,                          # methods compared beside the network
     "cli": 8, "exercises": 8, "budget": 8,                                           # what the user runs
 }
 #: Inside the experiments package: each module imports only the ones before it.
-EXPERIMENTS = ["rows", "folds", "plan", "results", "folder", "runner", "__init__"]
+EXPERIMENTS = ["rows", "folds", "nested", "controls", "plan", "comparisons", "results", "folder", "runner", "__init__"]
 #: The longest a module may be.
 MAX_LINES = 600
 #: Modules allowed over MAX_LINES (none: data/ and flow/ were split by concern).

@@ -8,10 +8,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mer_lib import experiments as ex
+from mer_lib.splits import protocol_name
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "book" / "results" / "full"
@@ -67,10 +69,12 @@ def test_the_tables_cover_the_plan_the_provenance_records(prov):
     assert set(paper["recipe"]) == set(prov["recipes"])
     assert (paper["runs"] == prov["repeats"]).all()
     if "loso" in prov["protocols"]:
-        loso = tables[tables["protocol"] == "loso"]
+        # subjects held out: named "loso" for one fold per subject, "subject-kfold" for fewer folds
+        held_out = protocol_name("loso", prov["n_folds"] or prov["dataset"]["n_subjects"], prov["dataset"]["n_subjects"])
+        loso = tables[tables["protocol"] == held_out]
         assert set(loso["row_key"]) == set(prov["loso_rows"] or prov["rows"])
         n_subjects = prov["dataset"]["n_subjects"]
-        assert (runs.loc[runs["protocol"] == "loso", "folds"] == (prov["n_folds"] or n_subjects)).all()
+        assert (runs.loc[runs["protocol"] == held_out, "folds"] == (prov["n_folds"] or n_subjects)).all()
     assert len(runs) == int(tables["runs"].sum())
     records = [json.loads(p.read_text()) for p in (FOLDER / "runs").glob("*.json")]
     assert all(r["epochs"] == prov["epochs"] for r in records)
@@ -85,6 +89,60 @@ def test_an_older_setting_is_named():
     diffs = ex.settings_differences(changed)
     assert any("learning_rate" in d and "123.0" in d for d in diffs)
     assert any(d.startswith("epochs was 7") for d in diffs)
+
+
+@pytest.fixture(scope="module")
+def resummarized(tmp_path_factory):
+    """The committed run records summarised again by the library, in a copy of the folder."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("resummary") / "full"
+    shutil.copytree(FOLDER, copy)
+    for name in ex.RESULTS_FILES:
+        if name.endswith(".csv"):
+            (copy / name).unlink(missing_ok=True)
+    prov = json.loads((FOLDER / "provenance.json").read_text())
+    ex.summarize_results(copy, class_names=prov["dataset"]["class_names"], n_classes=3)
+    return copy
+
+
+@pytest.mark.parametrize("name", [n for n in ex.RESULTS_FILES if n.endswith(".csv")])
+def test_the_committed_csvs_are_what_the_library_writes_from_the_records(resummarized, name):
+    committed, again = pd.read_csv(FOLDER / name), pd.read_csv(resummarized / name)
+    pd.testing.assert_frame_equal(committed, again, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_the_records_are_untouched_and_the_resummary_is_noted(prov):
+    records = [json.loads(p.read_text()) for p in (FOLDER / "runs").glob("*.json")]
+    assert {r["protocol"] for r in records} == {"paper", "loso"}        # as the GPU wrote them
+    notes = prov.get("resummarized") or []
+    assert notes and all({"by", "date", "library_commit", "why"} <= set(n) for n in notes)
+    assert prov["summarized"]["date"] == "2026-11-26T10:29:45+00:00"     # the first summary's note kept
+
+
+def test_the_summary_names_what_it_shows(prov):
+    tables = pd.read_csv(FOLDER / "tables.csv")
+    assert "loso" not in set(tables["protocol"])           # 5 subject-disjoint folds of 22 subjects
+    assert set(tables["protocol"]) == {"paper", "subject-kfold"}
+    two = tables[tables["runs"] == 2]
+    assert set(two["interval"]) == {"range of 2 runs"}
+    assert not two["interval"].str.contains("95%").any()
+    comp = pd.read_csv(FOLDER / "comparisons.csv")
+    paper_split = comp[comp["protocol"] == "paper"]
+    assert (~paper_split["decided"]).all() and paper_split["verdict"].str.startswith("undecided: 2 runs").all()
+    t3 = pd.read_csv(FOLDER / "table3.csv")
+    cnn_rnn = t3[t3["method"] == "CNN_RNN"]
+    assert cnn_rnn["status"].str.startswith("not trained").all()        # under both recipes and both protocols
+    found = pd.read_csv(FOLDER / "findings.csv")
+    reversal = found[(found["finding"] == "table4_magnification") & (found["recipes"] == "stable")].iloc[0]
+    assert reversal["uf1_difference"] < 0 and reversal["same_sign_every_run"]
+    assert reversal["against_paper"] == "undecided (opposite sign to the paper)"
+
+
+def test_the_folder_says_whether_its_data_can_be_checked(prov):
+    status, sentence = ex.check_results_data(FOLDER, {}, np.zeros(prov["dataset"]["n_clips"], int))
+    # the GPU machine's inputs were recorded by an exact fingerprint only: the folder says it cannot be checked
+    assert status == "unknown" and prov["data_fingerprint"] in sentence and "cannot be told" in sentence
 
 
 def test_the_summary_tool_writes_a_copy_again_from_its_records_and_provenance_alone(tmp_path):

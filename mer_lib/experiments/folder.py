@@ -10,6 +10,7 @@ when a command that extended it was stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -25,14 +26,16 @@ from mer_lib.errors import UserInputError
 from mer_lib.experiments.folds import library_defaults
 from mer_lib.experiments.plan import check_records, compare_plans, plan_from_provenance, plan_jobs, read_records
 from mer_lib.experiments.results import _read_provenance
-from mer_lib.experiments.rows import FULL_ROWS
+from mer_lib.experiments.rows import FULL_ROWS, unique_rows
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["RESULTS_FILES", "PROVENANCE_FIELDS", "provenance", "validate_results", "current_settings",
-           "settings_differences", "describe_provenance", "locate_results", "set_aside_partial"]
+           "settings_differences", "describe_provenance", "locate_results", "set_aside_partial",
+           "check_results_data"]
 
 #: Files of a results folder written by :func:`mer_lib.experiments.reproduce` (folders end with "/").
-RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "comparisons.csv", "predictions.csv",
+RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "table3.csv", "table4.csv", "comparisons.csv",
+                 "comparison_runs.csv", "findings.csv", "collapses.csv", "recipe_choices.csv", "predictions.csv",
                  "histories.csv", "confusion.csv", "curves/", "confusion/", "runs/")
 #: Fields of ``provenance.json``.
 PROVENANCE_FIELDS = ("commit", "tree_clean", "library_version", "keras_version", "keras_backend", "backend_version",
@@ -242,12 +245,14 @@ def current_settings(recipes=None):
         :func:`mer_lib.train.train`, the paper's 100 and 8), ``rows`` (the
         keys of :data:`FULL_ROWS`).
     """
-    from mer_lib.train import RECIPES
+    from mer_lib.experiments.controls import PLAN_ROWS
+    from mer_lib.train import CONTROL_RECIPES, RECIPES
 
-    names = list(RECIPES) if recipes is None else list(recipes)
-    return {"recipes": {n: RECIPES[n].as_dict() for n in names if n in RECIPES},
+    known = {**RECIPES, **CONTROL_RECIPES}
+    names = list(known) if recipes is None else list(recipes)
+    return {"recipes": {n: known[n].as_dict() for n in names if n in known},
             "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items()},
-            **library_defaults(), "rows": [r.key for r in FULL_ROWS]}
+            **library_defaults(), "rows": [r.key for r in unique_rows(FULL_ROWS + PLAN_ROWS)]}
 
 
 def settings_differences(prov):
@@ -264,8 +269,13 @@ def settings_differences(prov):
         One line per difference ("recipe 'stable': learning_rate was 0.001,
         now 0.0003"); empty when the folder is what the library would
         produce now. Rows or recipes the folder did not run are not
-        differences (a folder may hold a subset).
+        differences (a folder may hold a subset), nor is a recipe field added
+        since the folder was made whose value now is its default, the
+        behaviour the field was added to name (``precision`` "auto").
     """
+    from mer_lib.train import Recipe
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Recipe)}
     now = current_settings()
     diffs = []
     for name, fields in (prov.get("recipes") or {}).items():
@@ -274,6 +284,8 @@ def settings_differences(prov):
             continue
         for key in sorted(set(fields) | set(now["recipes"][name])):
             was, is_ = fields.get(key, "(absent)"), now["recipes"][name].get(key, "(absent)")
+            if key not in fields and is_ == defaults.get(key, "(no default)"):
+                continue            # a field added later, at the behaviour it names
             if was != is_:
                 diffs.append(f"recipe {name!r}: {key} was {was!r}, now {is_!r}")
     for kind, value in (prov.get("input_settings") or {}).items():
@@ -350,3 +362,38 @@ def locate_results(name="full"):
         if candidate.is_dir():
             return candidate
     return None
+
+
+def check_results_data(out, inputs, labels, subjects=None, fingerprint=None):
+    """Are a results folder's data the data loaded here? What a chapter prints before it shows the folder.
+
+    Parameters
+    ----------
+    out : str or Path
+        A results folder (``settings.json`` and ``provenance.json``).
+    inputs : dict of str to ndarray
+        Arrays loaded here under the folder's names: ``frames`` and
+        ``flow_<kind>`` (all of the folder's inputs or some).
+    labels, subjects : array_like, shape (N,)
+    fingerprint : str, optional
+        :func:`mer_lib.train.data_fingerprint` of all the folder's inputs
+        loaded here, when they all were.
+
+    Returns
+    -------
+    status : str
+        As :func:`mer_lib.fingerprint.check_folder_data`: "identical",
+        "agrees", "differs", "other data" or "unknown".
+    sentence : str
+        Says which, and why when it cannot be told.
+    """
+    from mer_lib.fingerprint import check_folder_data
+
+    out = Path(out)
+    record = {}
+    for name in ("provenance.json", "settings.json"):
+        try:
+            record.update(json.loads((out / name).read_text()))
+        except (OSError, ValueError):
+            pass
+    return check_folder_data(record, inputs, labels, subjects, fingerprint)

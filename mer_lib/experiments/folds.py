@@ -93,7 +93,7 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
             "initial_loss": result.initial_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
             "warnings": result.warnings, "data_warnings": list(result.data_warnings), "device": result.device,
             "seconds": time.perf_counter() - t0, "train_seconds": result.train_seconds,
-            "checkpoint_seconds": result.checkpoint_seconds}
+            "checkpoint_seconds": result.checkpoint_seconds, "precision": result.precision}
 
 
 def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="paper", n_folds=None, epochs=100,

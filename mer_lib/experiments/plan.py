@@ -25,14 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mer_lib.errors import UserInputError
+from mer_lib.experiments.controls import PLAN_ROWS
+from mer_lib.experiments.nested import NESTED
 from mer_lib.experiments.rows import Row, row_by_key
 
 __all__ = ["Job", "make_plan", "plan_jobs", "job_identity", "record_mismatch", "compare_plans", "check_records",
-           "read_records", "plan_from_provenance", "PLAN_FIELDS"]
+           "read_records", "plan_from_provenance", "PLAN_FIELDS", "library_row"]
 
-#: The fields of a plan (``settings.json``).
+#: The fields of a plan (``settings.json``). ``recipe_rows`` (recipe -> the rows it runs for; None: every
+#: recipe for every row) and ``nested`` (the grid of nested recipe choice; None: no choice) are optional.
 PLAN_FIELDS = ("rows", "recipes", "protocols", "repeats", "loso_seeds", "loso_rows", "loso_recipes", "n_folds",
-               "epochs", "batch_size", "n_classes", "input_settings", "data", "input_data", "n_subjects")
+               "epochs", "batch_size", "n_classes", "input_settings", "data", "input_data", "n_subjects",
+               "recipe_rows", "nested")
 #: Settings a plan cannot change without changing the results it already holds.
 _FIXED = ("data", "epochs", "batch_size", "n_classes")
 
@@ -62,8 +66,42 @@ class Job:
         return f"{self.run_id}__f{self.fold}"
 
 
+def library_row(key):
+    """The library's row of a key, the controls' rows (:data:`mer_lib.experiments.PLAN_ROWS`) included.
+
+    Parameters
+    ----------
+    key : str
+
+    Returns
+    -------
+    Row
+
+    Examples
+    --------
+    >>> library_row("flow_stream-pbvm5").label
+    'Flow stream alone (PBVM, alpha 5)'
+    """
+    for row in PLAN_ROWS:
+        if row.key == key:
+            return row
+    return row_by_key(key)
+
+
+def _recipes_of(plan, protocol, key):
+    """The recipes a row runs under a protocol, then "nested" where the plan chooses among them."""
+    recipe_rows = plan.get("recipe_rows") or {}
+    names = [name for name in plan["recipes"]
+             if not (protocol == "loso" and plan["loso_recipes"] is not None and name not in plan["loso_recipes"])
+             and (name not in recipe_rows or key in recipe_rows[name])]
+    grid = plan.get("nested")
+    if grid and set(grid) <= set(names):
+        names.append(NESTED)
+    return names
+
+
 def make_plan(rows, recipes, protocols, repeats, loso_seeds, loso_rows, loso_recipes, n_folds, epochs, batch_size,
-              n_classes, input_settings, data, input_data, n_subjects):
+              n_classes, input_settings, data, input_data, n_subjects, recipe_rows=None, nested=None):
     """A plan from checked settings (see the module docstring); JSON-ready.
 
     Parameters
@@ -84,6 +122,12 @@ def make_plan(rows, recipes, protocols, repeats, loso_seeds, loso_rows, loso_rec
     input_data : dict of str to str
         The fingerprint of each flow input the rows use.
     n_subjects : int
+    recipe_rows : dict of str to list of str, optional
+        Recipes run for some rows only (recipe name -> row keys).
+    nested : list of str, optional
+        The grid of nested recipe choice: a row that runs every recipe of it
+        also has a "nested" job per fold
+        (:func:`mer_lib.experiments.choose_recipe`).
 
     Returns
     -------
@@ -96,7 +140,9 @@ def make_plan(rows, recipes, protocols, repeats, loso_seeds, loso_rows, loso_rec
             "n_folds": None if n_folds is None else int(n_folds), "epochs": int(epochs),
             "batch_size": int(batch_size), "n_classes": int(n_classes),
             "input_settings": {k: list(v) for k, v in input_settings.items()}, "data": data,
-            "input_data": dict(input_data), "n_subjects": int(n_subjects)}
+            "input_data": dict(input_data), "n_subjects": int(n_subjects),
+            "recipe_rows": None if recipe_rows is None else {k: list(v) for k, v in recipe_rows.items()},
+            "nested": None if nested is None else list(nested)}
 
 
 def plan_jobs(plan, rows=None):
@@ -122,10 +168,8 @@ def plan_jobs(plan, rows=None):
             for key in plan["rows"]:
                 if protocol == "loso" and plan["loso_rows"] is not None and key not in plan["loso_rows"]:
                     continue
-                row = by_key.get(key) or row_by_key(key)
-                for recipe in plan["recipes"]:
-                    if protocol == "loso" and plan["loso_recipes"] is not None and recipe not in plan["loso_recipes"]:
-                        continue
+                row = by_key.get(key) or library_row(key)
+                for recipe in _recipes_of(plan, protocol, key):
                     for k in range(n_folds):
                         jobs.append(Job(row, recipe, protocol, r, k, n_folds, seed=1000 * r + k, split_seed=r,
                                         subject_folds=subject_folds))
@@ -146,7 +190,9 @@ def job_identity(job, plan):
         JSON-ready.
     """
     kind = job.row.flow_input
-    return {"row_key": job.row.key, "recipe": job.recipe, "recipe_fields": plan["recipes"][job.recipe],
+    fields = ({name: plan["recipes"][name] for name in plan["nested"]} if job.recipe == NESTED
+              else plan["recipes"][job.recipe])
+    return {"row_key": job.row.key, "recipe": job.recipe, "recipe_fields": fields,
             "protocol": job.protocol, "repeat": job.repeat, "fold": job.fold, "n_folds": job.n_folds,
             "subject_folds": job.subject_folds, "seed": job.seed, "split_seed": job.split_seed,
             "epochs": plan["epochs"], "batch_size": plan["batch_size"], "n_classes": plan["n_classes"],

@@ -27,6 +27,7 @@ from mer_lib._pool import run_in_processes
 from mer_lib.errors import UserInputError
 from mer_lib.experiments.folder import provenance, read_settings, validate_results
 from mer_lib.experiments.folds import PROTOCOLS, _folds, _train_fold, check_classes
+from mer_lib.experiments.nested import NESTED, choose_recipe
 from mer_lib.experiments.plan import (check_records, compare_plans, job_identity, make_plan, plan_jobs,
                                       record_mismatch)
 from mer_lib.experiments.results import _read_provenance, summarize_results
@@ -58,15 +59,28 @@ def _load_inputs(path):
 
 
 def _run_job(task):
-    """Train one fold of one run and write its record to runs/<job_id>.json (atomically)."""
+    """Train one fold of one run (or choose its recipe, for a nested job) and write its record to
+    runs/<job_id>.json (atomically)."""
     job, plan, inputs_path, out = task
     frames, flows, labels, subjects = _load_inputs(str(inputs_path))
     folds = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)
     train_idx, test_idx = folds[job.fold]
     ckpt = Path(out) / "checkpoints" / job.job_id
-    record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx,
-                         epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
-                         n_classes=plan["n_classes"], checkpoint_dir=ckpt, verbose=0, protocol=job.protocol)
+    if job.recipe == NESTED:          # the training side only: the test side is not passed
+        from mer_lib.env import gpu_names
+
+        t0 = time.perf_counter()
+        choice = choose_recipe(job.row, frames, flows, labels, subjects, train_idx, grid=plan["nested"],
+                               epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
+                               n_classes=plan["n_classes"], checkpoint_dir=ckpt)
+        gpus = gpu_names()
+        record = {"nested": choice, "test_index": [int(i) for i in test_idx], "warnings": [],
+                  "device": f"GPU: {', '.join(gpus)}" if gpus else "CPU", "seconds": time.perf_counter() - t0,
+                  "epochs": plan["epochs"]}
+    else:
+        record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx,
+                             epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
+                             n_classes=plan["n_classes"], checkpoint_dir=ckpt, verbose=0, protocol=job.protocol)
     record.update({"job": job.job_id, "run": job.run_id, "row": job.row.label, "row_key": job.row.key,
                    "model": job.row.model, "input": job.row.flow_input or "frames", "control": job.row.control,
                    "recipe": job.recipe, "protocol": job.protocol, "repeat": job.repeat, "fold": job.fold,
@@ -83,13 +97,29 @@ def _positive_int(name, value):
 
 
 def _check(rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size, workers, cpu_epochs,
-           loso_rows, loso_recipes, flows, subjects):
-    """Every argument of :func:`reproduce`, before any work; (loso_rows, loso_recipes) as keys and names."""
-    from mer_lib.train import RECIPES
+           loso_rows, loso_recipes, flows, subjects, recipe_rows=None, nested=None):
+    """Every argument of :func:`reproduce`, before any work; (loso_rows, loso_recipes, recipe_rows, nested) as
+    keys and names."""
+    from mer_lib.train import CONTROL_RECIPES, RECIPES
 
+    known = {**RECIPES, **CONTROL_RECIPES}
     for name in recipes:
-        if name not in RECIPES:
-            raise UserInputError(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
+        if name not in known:
+            raise UserInputError(f"unknown recipe {name!r}: choose from {', '.join(known)}")
+    if recipe_rows is not None:
+        for name, keys in recipe_rows.items():
+            if name not in recipes:
+                raise UserInputError(f"recipe_rows: {name!r} is not one of the recipes {', '.join(recipes)}")
+            unknown = [k for k in keys if k not in {r.key for r in rows}]
+            if unknown:
+                raise UserInputError(f"recipe_rows[{name!r}]: {unknown[0]!r} is not a row of this reproduction")
+        recipe_rows = {name: [r.key for r in rows if r.key in set(keys)] for name, keys in recipe_rows.items()}
+    if nested is not None:
+        nested = list(nested)
+        missing = [name for name in nested if name not in recipes]
+        if not nested or missing:
+            raise UserInputError(f"nested: every recipe of the grid must be one of the recipes {', '.join(recipes)}"
+                                 + (f"; {missing[0]!r} is not" if missing else ""))
     if not protocols or any(p not in PROTOCOLS for p in protocols):
         raise UserInputError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {list(protocols)!r}")
     if not rows:
@@ -124,13 +154,13 @@ def _check(rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch
                                  f"{n_folds!r}")
         if n_subjects < 2:
             raise UserInputError(f"leave-one-subject-out needs at least 2 subjects, got {n_subjects}")
-    return loso_rows, loso_recipes
+    return loso_rows, loso_recipes, recipe_rows, nested
 
 
 def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=("paper", "stable"),
               protocols=PROTOCOLS, repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
               n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True,
-              loso_rows=None, loso_recipes=None, cpu_epochs=None, reuse=None):
+              loso_rows=None, loso_recipes=None, cpu_epochs=None, reuse=None, recipe_rows=None, nested=None):
     """Run rows x recipes x protocols x repeats, several at once, and write a results folder.
 
     Parameters
@@ -148,7 +178,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     subjects : ndarray, shape (N,)
     rows : sequence of Row, default :data:`FULL_ROWS`
     recipes : sequence of str
-        Names in :data:`mer_lib.train.RECIPES`.
+        Names in :data:`mer_lib.train.RECIPES` (or
+        :data:`mer_lib.train.CONTROL_RECIPES`).
     protocols : sequence of {"paper", "loso"}
     repeats : int, default 5
         Runs under the paper's protocol, run r drawing its split and seeding
@@ -188,6 +219,14 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         ``runs/``): a record there that is a fold of this plan (the same
         identity: settings, data, seeds) is copied in instead of trained; any
         other is left alone.
+    recipe_rows : dict of str to sequence of str, optional
+        Recipes run for some rows only: recipe name -> row keys (the
+        precision control, :data:`mer_lib.experiments.PRECISION_CONTROL`).
+    nested : sequence of str, optional
+        A grid of recipe names: each fold of a row that runs all of them also
+        chooses among them on an inner split of its training side
+        (:func:`mer_lib.experiments.choose_recipe`); the summary shows the
+        chosen recipe's results as the recipe "nested".
 
     Returns
     -------
@@ -202,7 +241,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         dataset of one class.
     """
     from mer_lib.env import gpu_names
-    from mer_lib.train import RECIPES, DeviceNotice, data_fingerprint
+    from mer_lib.fingerprint import input_sketch, preprocessing_versions
+    from mer_lib.train import CONTROL_RECIPES, RECIPES, DeviceNotice, data_fingerprint
 
     t_start = time.perf_counter()
     out = Path(out)
@@ -211,8 +251,9 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     labels = np.asarray(labels).astype(int)
     subjects = np.asarray(subjects).astype(str)
     rows, recipes, protocols = tuple(rows), tuple(recipes), tuple(protocols)
-    loso_rows, loso_recipes = _check(rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size,
-                                     workers, cpu_epochs, loso_rows, loso_recipes, flows, subjects)
+    loso_rows, loso_recipes, recipe_rows, nested = _check(
+        rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size, workers, cpu_epochs, loso_rows,
+        loso_recipes, flows, subjects, recipe_rows, nested)
     class_warnings = check_classes(labels, n_classes, class_names)
     gpus = gpu_names()
     if workers == "auto":
@@ -228,9 +269,16 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     kinds = sorted({r.flow_input for r in rows if r.flow_input})
     fingerprint = data_fingerprint({"frames": frames}, labels, subjects)
     input_data = {k: data_fingerprint({f"flow_{k}": flows[k]}, labels, subjects) for k in kinds}
-    plan = make_plan(rows, {name: RECIPES[name].as_dict() for name in recipes}, protocols, repeats, loso_seeds,
+    known = {**RECIPES, **CONTROL_RECIPES}
+    plan = make_plan(rows, {name: known[name].as_dict() for name in recipes}, protocols, repeats, loso_seeds,
                      loso_rows, loso_recipes, n_folds, epochs, batch_size, n_classes,
-                     {k: INPUT_SETTINGS[k] for k in kinds}, fingerprint, input_data, len(np.unique(subjects)))
+                     {k: INPUT_SETTINGS[k] for k in kinds}, fingerprint, input_data, len(np.unique(subjects)),
+                     recipe_rows=recipe_rows, nested=nested)
+    # the exact fingerprint changes with the last bit of any input, which another CPU's SIMD kernels change: the
+    # sketch and the pre-processing's libraries say whether another machine's inputs are these within rounding
+    arrays = {"frames": frames, **{f"flow_{k}": flows[k] for k in kinds}}
+    versions = preprocessing_versions()
+    checks = {"data_sketch": input_sketch(arrays, labels, subjects), "preprocessing_versions": versions}
     jobs = plan_jobs(plan, rows)
     command = command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
     with folder_lock(out, command, option="the results folder"):
@@ -245,7 +293,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         if (out / "provenance.json").exists():
             earlier_wall = float(_read_provenance(out).get("wall_seconds") or 0.0)
         make_folder(out / "runs")
-        atomic_write_text(out / "settings.json", json.dumps(plan, indent=1))
+        atomic_write_text(out / "settings.json", json.dumps({**plan, **checks}, indent=1))
         done |= _reused(reuse, plan, [j for j in jobs if j.job_id not in done], out, progress)
         todo = [j for j in jobs if j.job_id not in done]
         if progress:
@@ -265,6 +313,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
                           seeds={"paper": list(range(repeats)), "loso": list(range(loso_seeds))},
                           wall_seconds=round(time.perf_counter() - t_start + earlier_wall, 1), command=command,
                           workers=int(workers), runs=len(jobs), data_fingerprint=fingerprint,
+                          preprocessing_versions=versions,
                           **({"shortened_from": asked_epochs} if epochs != asked_epochs else {}),
                           **({"data_warnings": class_warnings} if class_warnings else {}))
         prov["dataset"].setdefault("n_subjects", plan["n_subjects"])

@@ -14,7 +14,7 @@ magnified frames mixes two displaced patterns; chapter 7 measures by how much.
 from mer_lib.magnify.animate import animate_panels, animation_html
 from mer_lib.magnify.common import collapse_laplacian, fft_workers, gaussian_pyramid, laplacian_pyramid
 from mer_lib.magnify.eulerian import level_alphas, magnify_linear
-from mer_lib.magnify.phase import magnify_phase
+from mer_lib.magnify.phase import magnify_phase, phase_bound, scale_wavelengths
 from mer_lib.magnify.riesz import magnify_riesz, riesz_transform
 from mer_lib.magnify.steerable import BANDWIDTHS, ComplexSteerablePyramid, steering_weights
 from mer_lib.magnify.temporal import frequency_response
@@ -24,4 +24,5 @@ METHODS = {"phase": magnify_phase, "linear": magnify_linear, "riesz": magnify_ri
 
 __all__ = ["ComplexSteerablePyramid", "BANDWIDTHS", "magnify_linear", "magnify_phase", "magnify_riesz",
            "gaussian_pyramid", "laplacian_pyramid", "collapse_laplacian", "level_alphas", "riesz_transform",
-           "METHODS", "animate_panels", "animation_html", "steering_weights", "frequency_response", "fft_workers"]
+           "METHODS", "animate_panels", "animation_html", "steering_weights", "frequency_response", "fft_workers", "phase_bound",
+           "scale_wavelengths"]

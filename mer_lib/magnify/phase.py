@@ -24,7 +24,7 @@ from mer_lib.magnify.common import NORM_GUARD, _begin, _end, _frames_in_order, a
 from mer_lib.magnify.steerable import ComplexSteerablePyramid
 from mer_lib.magnify.temporal import IIRBandpass, check_temporal, ideal_bandpass
 
-__all__ = ["magnify_phase", "phase_differences"]
+__all__ = ["magnify_phase", "phase_differences", "scale_wavelengths", "phase_bound"]
 
 
 def phase_differences(coeffs, reference_unit):
@@ -130,3 +130,80 @@ def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", refere
                 deltas = {key: filters[key](deltas[key]) for key in pyr.bands}
             out[k] = shifted(coeffs, deltas)
     return _end(out, chroma)
+
+
+def scale_wavelengths(shape, n_orientations=4, bandwidth="octave"):
+    """The wavelength (pixels) at which each scale of a complex steerable pyramid peaks, finest first.
+
+    Read from the pyramid's own filters (the horizontal band of each scale),
+    as chapter 7 does.
+
+    Parameters
+    ----------
+    shape : (H, W)
+    n_orientations : int
+    bandwidth : str
+        As :class:`ComplexSteerablePyramid`.
+
+    Returns
+    -------
+    ndarray, shape (n_scales,)
+
+    Examples
+    --------
+    >>> scale_wavelengths((128, 128)).round(1).tolist()
+    [4.0, 8.0, 16.0, 32.0, 64.0]
+    """
+    pyr = ComplexSteerablePyramid(tuple(shape), n_orientations, bandwidth=bandwidth)
+    w = pyr.shape[1]
+    out = []
+    for sc in range(pyr.n_scales):
+        col = np.unravel_index(np.argmax(pyr.filter((sc, 0))), pyr.shape)[1]
+        out.append(w / abs(col - w // 2))
+    return np.asarray(out, dtype=float)
+
+
+def phase_bound(shape, displacement, alphas, n_orientations=4, bandwidth="octave"):
+    """Which scales exceed the phase-magnification bound at each alpha, for a displacement.
+
+    A band of wavelength lambda wraps once the magnified motion passes half a
+    wavelength: ``(1 + alpha) delta > lambda / 2``, so it allows at most
+    ``alpha_max(lambda) = lambda / (2 delta) - 1`` (Wadhwa et al. 2013;
+    chapter 7 derives and measures it).
+
+    Parameters
+    ----------
+    shape : (H, W)
+        The frames magnified (the prepared clip's size, before resizing).
+    displacement : float
+        delta in pixels (e.g. the 99th percentile of a clip's onset-to-apex
+        displacement over the pixels that move).
+    alphas : sequence of float
+    n_orientations, bandwidth
+        The pyramid's, as :func:`magnify_phase` builds it.
+
+    Returns
+    -------
+    list of dict
+        One per alpha: ``alpha``, ``wrapped_scales`` (how many scales exceed
+        the bound), ``n_scales``, ``finest_within`` (the wavelength of the
+        finest scale within the bound, NaN if none), and ``alpha_max`` (per
+        scale, finest first).
+
+    Examples
+    --------
+    >>> [r["wrapped_scales"] for r in phase_bound((128, 128), 0.5, [5, 20])]
+    [1, 3]
+    """
+    delta = float(displacement)
+    if not delta > 0:
+        raise ValueError(f"displacement must be positive (pixels), got {displacement!r}")
+    wavelengths = scale_wavelengths(shape, n_orientations, bandwidth)
+    alpha_max = wavelengths / (2 * delta) - 1
+    out = []
+    for alpha in alphas:
+        within = wavelengths[alpha_max >= alpha]
+        out.append({"alpha": float(alpha), "wrapped_scales": int(np.sum(alpha_max < alpha)),
+                    "n_scales": len(wavelengths), "finest_within": float(within.min()) if len(within) else float("nan"),
+                    "alpha_max": [float(a) for a in alpha_max]})
+    return out

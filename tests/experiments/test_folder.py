@@ -25,13 +25,14 @@ def test_the_results_folder_validates_against_its_schema(results):
     assert set(table.loc[table["runs"] == 1, "ci_over"]) == {"test clips"}
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 12 and runs["n_test"].between(1, 12).all()
-    assert set(runs.loc[runs["protocol"] == "loso", "n_test"]) == {12}     # every clip tested once
+    # 2 subject-disjoint folds of 4 subjects: k-fold over subjects, named so (not "loso")
+    assert set(runs.loc[runs["protocol"] == "subject-kfold", "n_test"]) == {12}     # every clip tested once
     preds = pd.read_csv(out / "predictions.csv")
     assert set(preds.columns) >= {"run", "clip", "y_true", "y_pred"}
     comp = pd.read_csv(out / "comparisons.csv")
     assert set(comp["b"]) == {ROWS[1].label} and len(comp) == 4 and comp["mcnemar_p"].between(0, 1).all()
     assert sorted(p.name for p in (out / "curves").iterdir()) == sorted(
-        f"{r}-{p}.png" for r in ("paper", "stable") for p in ("loso", "paper"))
+        f"{r}-{p}.png" for r in ("paper", "stable") for p in ("subject-kfold", "paper"))
     assert not (out / "checkpoints").exists() and not (out / "inputs.npz").exists()
 
 

@@ -56,7 +56,7 @@ def test_loso_can_be_limited_to_some_rows_and_one_recipe(tiny, tmp_path):
     prov = ex.validate_results(out)
     assert prov["loso_rows"] == [ROWS[0].key] and prov["loso_recipes"] == ["stable"]
     runs = pd.read_csv(out / "runs.csv")
-    loso = runs[runs["protocol"] == "loso"]
+    loso = runs[runs["protocol"] == "subject-kfold"]          # 2 folds of 4 subjects
     assert list(loso["row_key"]) == [ROWS[0].key] and list(loso["recipe"]) == ["stable"]
     assert len(runs[runs["protocol"] == "paper"]) == 4            # 2 rows x 2 recipes
     with pytest.raises(ValueError, match="loso_rows: 'nope'"):
