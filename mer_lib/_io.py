@@ -284,8 +284,8 @@ def folder_lock(folder, command="", option="--out"):
             if pid is not None and (host != me["host"] or _alive(pid, holder.get("started"))):
                 raise UserInputError(
                     f"{option} {str(folder)!r} is in use by another command (pid {pid} on {host}, since "
-                    f"{holder.get('since')}: {holder.get('command') or 'unknown'}); wait for it to finish or use "
-                    f"another {option}") from None
+                    f"{holder.get('since')}: {holder.get('command') or 'unknown'}); wait for it to finish, or use "
+                    "another folder") from None
             warnings.warn(f"{path}: a stale lock of a process that no longer runs (pid {pid}); taken over",
                           stacklevel=3)
             with contextlib.suppress(FileNotFoundError):

@@ -1,4 +1,4 @@
-"""Run-time environment: fast mode, GPU presence and the chapters' set-up line.
+"""Run-time environment: fast mode, GPU presence, bounded threads and the chapters' set-up line.
 
 Every chapter of the book opens with the same set-up cell, which calls
 :func:`print_setup`.  Fast mode (the environment variable ``MER_FAST=1``)
@@ -6,6 +6,14 @@ makes every chapter run small through the same code path; the tests and CI
 use it.  While the book is being built (``MER_BOOK_BUILD=1``, set by the
 build's Sphinx extension ``tools/mer_build.py``, by ``make book`` and by the
 tests) no interactive widget is created: see :func:`live_widgets`.
+
+Importing the library changes nothing in the interpreter. What changes a
+process-wide setting is asked for by name: :func:`quiet_tensorflow` (called
+by every chapter's set-up cell and by the ``mer`` command), or restores what
+it changed when it ends (:func:`tensorflow_log_level`).
+:func:`bounded_threads` is the one place that sizes the CPU's thread pools
+(TensorFlow's, BLAS/OpenMP's, OpenCV's, the magnifiers' FFTs) and the
+pre-processing's process count from the cores this process may use.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import subprocess
 import sys
 
 __all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup", "live_widgets",
-           "progress_bar", "progress_mode", "quiet_tensorflow"]
+           "progress_bar", "progress_mode", "quiet_tensorflow", "tensorflow_log_level", "usable_cores",
+           "ThreadSettings", "thread_settings", "current_threads", "bounded_threads", "tensorflow_pools"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -209,8 +218,9 @@ def quiet_tensorflow() -> None:
     for what comes after start-up, and arranges that the first
     ``import tensorflow`` (also through ``import keras``) runs with file
     descriptor 2 sent to ``os.devnull``.  Python errors still raise.  Calling
-    it again, or after TensorFlow was imported, does nothing more.  ``import
-    mer_lib`` calls it, and so does every chapter's set-up cell.
+    it again, or after TensorFlow was imported, does nothing more.  It is
+    opt-in: ``import mer_lib`` does not call it; every chapter's set-up cell
+    (through :func:`print_setup`) and the ``mer`` command do.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietImportFinder) for f in sys.meta_path):
@@ -273,6 +283,32 @@ class _QuietImportFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+@contextlib.contextmanager
+def tensorflow_log_level(level="ERROR"):
+    """Within the block, TensorFlow's Python logger shows only ``level`` and above; restored after.
+
+    Training retraces functions between folds and models, which TensorFlow
+    reports as warnings; they are expected there. Outside TensorFlow (another
+    Keras backend, or TensorFlow not imported) this does nothing.
+
+    Parameters
+    ----------
+    level : str
+        A :mod:`logging` level name.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not hasattr(tf, "get_logger"):
+        yield
+        return
+    logger = tf.get_logger()
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def gpu_names() -> list[str]:
     """Names of the NVIDIA GPUs visible to this process.
 
@@ -319,3 +355,8 @@ def print_setup() -> None:
     gpu = ", ".join(gpus) if gpus else "none (CPU only)"
     mode = "fast (MER_FAST=1)" if fast_mode() else "full"
     print(f"mer_lib {__version__} | Python {sys.version.split()[0]} | mode: {mode} | GPU: {gpu}")
+
+
+# The thread settings live in mer_lib.threads; the chapters and the mer command read them from here.
+from mer_lib.threads import (ThreadSettings, bounded_threads, current_threads, tensorflow_pools,  # noqa: E402
+                             thread_settings, usable_cores)

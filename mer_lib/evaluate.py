@@ -135,6 +135,7 @@ def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):
     cm : ndarray, shape (K, K)
     class_names : list of str
     ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new pyplot figure (shown by a notebook).
     title : str, optional
     normalize : bool
 
@@ -142,9 +143,9 @@ def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(3.8, 3.4))
     cm = np.asarray(cm, float)
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
@@ -230,6 +231,14 @@ def _over_resampled_clips(n, n_boot, seed, statistic):
     return np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
 
 
+def _refuse_nan(values, name):
+    """A NaN score on a resample is an error (as in :func:`summarize`), never quietly left out of the interval."""
+    bad = int(np.sum(np.isnan(values)))
+    if bad:
+        raise ValueError(f"{name}: the metric is NaN on {bad} of {len(values)} resamples of the test clips; an "
+                         "interval that left them out would be narrower than the data allow")
+
+
 def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.95, n_boot=2000, seed=0):
     """The score of one set of predictions with a percentile-bootstrap interval over its test clips.
 
@@ -246,13 +255,19 @@ def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.
     -------
     dict
         ``value``, ``ci_low``, ``ci_high``.
+
+    Raises
+    ------
+    ValueError
+        The metric is NaN on a resample (a NaN is never left out).
     """
     _check_confidence(confidence, n_boot)
     y_true, y_pred, k = _check_labels(y_true, y_pred, n_classes)
     fn = _metric(metric)
     boots = _over_resampled_clips(len(y_true), n_boot, seed, lambda idx: fn(y_true[idx], y_pred[idx], k))
+    _refuse_nan(boots, "bootstrap_metric")
     tail = (1 - confidence) / 2
-    low, high = np.nanquantile(boots, [tail, 1 - tail])
+    low, high = np.quantile(boots, [tail, 1 - tail])
     return {"value": float(fn(y_true, y_pred, k)), "ci_low": float(low), "ci_high": float(high)}
 
 
@@ -285,6 +300,7 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric="uf1", n_classes=None, confi
     fn = _metric(metric)
     diffs = _over_resampled_clips(len(y_true), n_boot, seed,
                                   lambda idx: fn(y_true[idx], pred_a[idx], k) - fn(y_true[idx], pred_b[idx], k))
+    _refuse_nan(diffs, "paired_bootstrap")
     tail = (1 - confidence) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))

@@ -17,9 +17,10 @@ For each clip of T frames (8 by default), at the prepared resolution:
 
 The frame stream gets the *original* frames (not magnified), the flow stream the
 flows of the magnified clip, stacked as the T horizontal maps then the T
-vertical maps. Work is spread over processes (one per CPU core by default, each
-computing its FFTs on one thread), shows a progress bar, and each clip's result
-is cached per setting, so an interrupted run continues where it stopped.
+vertical maps. Work is spread over processes (one per usable CPU core by default, each
+computing its FFTs on one thread; Ctrl-C or SIGTERM stops them within seconds,
+see :mod:`mer_lib._pool`), shows a progress bar, and each clip's result is
+cached per setting, so an interrupted run continues where it stopped.
 
 :func:`network_inputs` makes the inputs of several kinds at once (raw flow,
 phase- or Eulerian-magnified flow) for the clips of
@@ -32,9 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -43,7 +41,9 @@ import numpy as np
 
 from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
-from mer_lib._io import atomic_save_npz, load_npz
+from mer_lib._io import atomic_save_npz, atomic_write_text, load_npz, make_folder
+from mer_lib._pool import run_in_processes
+from mer_lib.env import current_threads
 from mer_lib.errors import UserInputError
 
 __all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
@@ -175,22 +175,8 @@ def _check_choices(magnify, flow, eighth):
         raise ValueError(f"eighth must be one of {EIGHTH}, got {eighth!r}")
 
 
-class _Stopped(SystemExit):
-    """Raised in a worker by SIGTERM: the parent stopped the pre-processing."""
-
-
-def _stop_worker(signum, frame):
-    raise _Stopped(1)
-
-
-def _worker_init():
-    import signal
-
-    # Ctrl-C reaches every process of the terminal's group: the parent alone
-    # handles it (and stops the workers with SIGTERM), so no worker prints a
-    # traceback of its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop_worker)
+def _worker_setup():
+    """In a worker process: the processes already share the cores, so OpenCV gets one thread each."""
     try:
         import cv2
         cv2.setNumThreads(1)
@@ -201,16 +187,7 @@ def _worker_init():
 def _pool_job(args):
     """A clip in a worker process: the processes already share the cores, so each FFT gets one thread."""
     with _magnify.fft_workers(1):
-        return _job(args)
-
-
-def _job(args):
-    try:
         return _clip_job(args)
-    except _Stopped:
-        # atomic_save_npz has removed its temporary file while this unwound;
-        # leave at once, without taking the next clip from the queue
-        os._exit(1)
 
 
 def _clip_job(args):
@@ -223,39 +200,6 @@ def _clip_job(args):
     if path is not None:
         atomic_save_npz(path, frames=frames, flow=flow)
     return index, frames, flow, False
-
-
-def _stop_workers(pool, grace_s=5.0):
-    """Stop a ProcessPoolExecutor's workers now (after Ctrl-C), and wait until they have.
-
-    concurrent.futures has no public way to stop running workers: its shutdown
-    waits for them, so they would go on computing the queued clips.  Each
-    worker gets SIGTERM (it removes its temporary file and exits) and is
-    killed if it has not exited after ``grace_s`` seconds.
-    """
-    import signal
-
-    # (No future is cancelled here: the pool's manager thread fails the pending
-    # ones itself when it sees its workers gone, and in Python 3.11 it dies on
-    # a cancelled one, leaving its queue feeder blocked and the exit hanging.)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits for this
-    try:
-        for proc in processes:
-            if proc.is_alive():
-                proc.terminate()
-        deadline = time.monotonic() + grace_s
-        for proc in processes:
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        pool.shutdown(wait=True)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _as_clips(clips):
@@ -301,7 +245,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         Per-clip cache; a later call with the same clips and settings reads it,
         and an interrupted call continues where it stopped.
     n_jobs : int, optional
-        Processes; default: every CPU core. 1 runs in this process.
+        Processes; default: the process count of :func:`mer_lib.env.bounded_threads`
+        (every core this process may use, outside a block). 1 runs in this process.
     progress : bool
 
     Returns
@@ -348,8 +293,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     folder = None
     if cache_dir is not None:
         folder = Path(cache_dir) / f"{magnify or 'none'}-{flow}-{size}-{tag}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "settings.json").write_text(json.dumps(settings, sort_keys=True, indent=1))
+        make_folder(folder)
+        atomic_write_text(folder / "settings.json", json.dumps(settings, sort_keys=True, indent=1))
     jobs = []
     for i, clip in enumerate(array):
         a = None if apexes is None else int(apexes[i])
@@ -360,41 +305,29 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         jobs.append((i, clip, a, settings, path))
     frames = np.empty((len(array), t, size, size), np.float32)
     flows = np.empty((len(array), 2 * t, size, size), np.float32)
-    n_jobs = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    n_jobs = current_threads().processes if n_jobs is None else int(n_jobs)
     bar = None
     if progress:
         from mer_lib.env import progress_bar
         bar = progress_bar(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
-    if n_jobs <= 1 or len(jobs) == 1:
-        results = (_job(job) for job in jobs)
-        for index, fr, fl, _ in results:
-            frames[index], flows[index] = fr, fl
-            if bar is not None:
-                bar.update()
-    else:
-        import multiprocessing
 
-        # spawn, not fork: the parent may already run TensorFlow's threads
-        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
-        try:
-            futures = [pool.submit(_pool_job, job) for job in jobs]
-            for future in as_completed(futures):
-                index, fr, fl, _ = future.result()
-                frames[index], flows[index] = fr, fl
-                if bar is not None:
-                    bar.update()
-        except BaseException:
-            # Ctrl-C (or an error): the workers stop within seconds, before the
-            # caller reports it; finished clips stay cached, nothing half-written
-            if bar is not None:
-                bar.close()
-                bar = None
-            _stop_workers(pool)
-            raise
-        pool.shutdown(wait=True)
-    if bar is not None:
-        bar.close()
+    def store(result):
+        index, fr, fl, _ = result
+        frames[index], flows[index] = fr, fl
+        if bar is not None:
+            bar.update()
+
+    try:
+        if n_jobs <= 1 or len(jobs) == 1:
+            for job in jobs:
+                store(_clip_job(job))
+        else:
+            # Ctrl-C or SIGTERM: the workers stop within seconds, before the caller reports it; finished
+            # clips stay cached, nothing is half-written
+            run_in_processes(_pool_job, jobs, n_jobs, store, initializer=_worker_setup)
+    finally:
+        if bar is not None:
+            bar.close()
     return NetworkInputs(frames[..., None], flows[..., None], settings)
 
 

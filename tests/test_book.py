@@ -108,12 +108,12 @@ def _execute_like_the_book(md: Path, cache: Path, timeout: int):
 @pytest.mark.chapter
 @pytest.mark.parametrize("md,run", RUNS, ids=[f"{md.stem}-{run}" for md, run in RUNS])
 def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_or_noise(
-        md, run, tmp_path):
+        md, run, tmp_path, chapter_cache):
     # A stall (issue 12: chapter 7 waited 1200 s for a reply that had arrived) shows
     # as a cell over the timeout, or as a run far longer than a fast chapter takes.
     timeout = 300
     _ATTEMPTED.add(md.stem)
-    nb, result = _execute_like_the_book(md, tmp_path / "cache", timeout)
+    nb, result = _execute_like_the_book(md, chapter_cache, timeout)
     assert result.err is None, f"{md.name} failed or stalled (run {run + 1}):\n{result.exc_string}"
     if run == 0:
         _EXECUTED[md.stem] = nb      # test_chapter_outputs_are_clean reads it: no second execution
@@ -142,10 +142,7 @@ _EXECUTED: dict = {}
 _ATTEMPTED: set = set()
 #: Chapters outside issue 24's branch c2 whose outputs are known not to be clean yet, and why; they
 #: are expected to fail (not strictly: another branch may fix them first).
-OUTPUT_KNOWN = {
-    "11_evaluation_and_ablations": "the confusion-matrix cell draws with matplotlib.use('Agg') set by "
-                                   "mer_lib.experiments, so no figure comes out (branch a1-structure removes it)",
-}
+OUTPUT_KNOWN: dict = {}
 
 
 @pytest.mark.chapter

@@ -76,6 +76,29 @@ def test_the_book_config_loads_the_build_extension():
     assert (book_tools.ROOT / "tools" / "mer_build.py").is_file()
 
 
+def test_the_cell_timer_records_each_code_cell_of_an_executed_notebook(tmp_path):
+    import json
+
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    log = tmp_path / "cells.jsonl"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A"),
+                                         nbformat.v4.new_code_cell("import time\ntime.sleep(0.2)"),
+                                         nbformat.v4.new_code_cell("1 / 0")])
+    try:
+        assert mer_build.install_cell_timer(log)
+        assert not mer_build.install_cell_timer(log)        # once per process
+        result = single_nb_execution(nb, cwd=str(tmp_path), timeout=120, allow_errors=True)
+    finally:
+        mer_build.remove_cell_timer()
+    assert result.err is None
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["cell"] for r in records] == [1, 2]
+    assert records[0]["first_line"] == "import time" and records[0]["seconds"] >= 0.2
+    assert all("notebook" in r and r["error"] is None for r in records)   # an error in a cell is its output
+    from nbclient import NotebookClient
+    assert not getattr(NotebookClient.async_execute_cell, "_mer_cell_timer", False)     # removed
 def _split_streams():
     from nbformat.v4 import new_output
 

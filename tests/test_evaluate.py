@@ -39,46 +39,6 @@ def test_a_classifier_that_never_predicts_the_rare_class_is_found_out():
     assert evaluate.uar(y_true, y_pred) == pytest.approx(2 / 3)
 
 
-def test_loso_folds_never_share_a_subject_and_cover_every_clip_once():
-    subjects = np.array(["s1", "s2", "s1", "s3", "s2", "s3", "s3"])
-    seen = []
-    for train, test in evaluate.loso_splits(subjects):
-        assert len(set(subjects[test])) == 1
-        assert not set(subjects[train]) & set(subjects[test])
-        assert len(train) + len(test) == len(subjects)
-        seen.extend(test)
-    assert sorted(seen) == list(range(len(subjects)))
-
-
-def test_subject_folds_are_subject_disjoint():
-    subjects = np.repeat(np.arange(10), 3)
-    folds = list(evaluate.subject_folds(subjects, 4))
-    assert len(folds) == 4
-    for train, test in folds:
-        assert not set(subjects[train]) & set(subjects[test])
-    assert sorted(np.concatenate([t for _, t in folds])) == list(range(30))
-    with pytest.raises(ValueError, match="n_folds"):
-        list(evaluate.subject_folds(subjects, 11))
-
-
-def test_paper_split_is_stratified_80_20_and_leaks_subjects():
-    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    subjects = np.tile(np.arange(10), 10)
-    train, test = evaluate.paper_split(labels, 0.2, seed=0)
-    assert len(test) == 20 and len(train) == 80 and not set(train) & set(test)
-    assert np.bincount(labels[test]).tolist() == [10, 6, 4]
-    assert set(subjects[train]) & set(subjects[test])   # the caveat: subjects on both sides
-
-
-def test_validation_is_carved_from_the_training_fold_only():
-    labels = np.repeat([0, 1, 2], 10)
-    subjects = np.tile(np.arange(6), 5)
-    train, test = next(evaluate.loso_splits(subjects))
-    fit, val = evaluate.validation_split(train, labels, subjects, 0.2)
-    assert set(fit) | set(val) == set(train) and not set(val) & set(test)
-    assert not set(subjects[fit]) & set(subjects[val])
-
-
 @pytest.mark.parametrize("bad", [(np.array([0, 1]), np.array([0])), (np.array([]), np.array([])),
                                  (np.array([0.5, 1.0]), np.array([0, 1]))])
 def test_bad_labels_are_refused(bad):
@@ -208,3 +168,12 @@ def test_mcnemar_power_is_at_most_alpha_without_a_difference_and_grows_with_the_
     # every clip discordant and won by A: 5 of 5 gives p = 2 / 32 = 0.0625, never below 0.05; 6 of 6 gives 2 / 64
     assert evaluate.mcnemar_power(5, 1.0, 0.0) == 0.0 and evaluate.mcnemar_power(6, 1.0, 0.0) == pytest.approx(1.0)
     assert evaluate.mcnemar_power(33, 0.2, 0.1) < evaluate.mcnemar_power(100, 0.2, 0.1) < evaluate.mcnemar_power(300, 0.2, 0.1)
+
+
+def test_a_nan_score_on_a_resample_is_an_error_not_left_out_of_the_interval():
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    nan_sometimes = lambda t, p, k=None: float("nan") if t[0] == 0 else float(np.mean(t == p))  # noqa: E731
+    with pytest.raises(ValueError, match="NaN on"):
+        evaluate.bootstrap_metric(y, y, nan_sometimes, n_boot=200)
+    with pytest.raises(ValueError, match="NaN on"):
+        evaluate.paired_bootstrap(y, y, y, nan_sometimes, n_boot=200)

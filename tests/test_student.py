@@ -106,10 +106,13 @@ def test_student_notebook_holds_no_solution_and_no_output(md, student):
 
 
 @pytest.fixture(scope="module")
-def student_runs(student, tmp_path_factory):
-    """Every student notebook run in one process (fast mode), each up to its last exercise."""
+def student_runs(student, tmp_path_factory, chapter_cache):
+    """Every student notebook run in one process (fast mode), each up to its last exercise.
+
+    With the cache the book's chapters were executed with (conftest.chapter_cache):
+    a student's run after the book's, which reads what is cached and resumes."""
     tmp = tmp_path_factory.mktemp("runs")
-    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(tmp / "cache"), MPLBACKEND="Agg")
+    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(chapter_cache), MPLBACKEND="Agg")
     paths = [str(student / "book" / f"{stem}.ipynb") for stem in IDS]
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "course_builds.py"), "exercises", str(tmp / "runs.json"),
                           *paths], capture_output=True, text=True, timeout=900, env=env)

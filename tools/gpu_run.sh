@@ -14,7 +14,8 @@
 # A stage that runs out of time is dropped whole: its finished folds go to $OUT/partial/, not into
 # the results, which are then the last finished stage's (tables, figures and provenance). The results folder
 # (CSV, JSON, PNG) comes back as $OUT/full.tgz. With `.gpu_seed/runs/` in the tree (the run records
-# of an earlier call, carried), finished folds are not trained again.
+# of an earlier call, carried), the finished folds of each stage's plan found there are not trained
+# again (`mer reproduce --reuse`, which checks each record's settings, data and seeds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOSO_ROWS="two_stream-pbvm,frames_stream-frames,one_stream-frames,cnn_rnn-frames"
@@ -47,9 +48,10 @@ case "${1:-}" in
     work=/tmp/mer-full
     runs="$work/results/runs"
     mkdir -p "$runs" "$OUT"
-    if [ -d .gpu_seed/runs ]; then cp -n .gpu_seed/runs/*.json "$runs/" 2>/dev/null || true; fi
+    reuse=()
+    if [ -d .gpu_seed/runs ]; then reuse=(--reuse .gpu_seed/runs); fi
     common=(--all --dataset synth --out "$work" --recipe both --loso-rows "$LOSO_ROWS" --loso-recipe stable
-            --workers "${MER_GPU_WORKERS:-12}" "$@")
+            --workers "${MER_GPU_WORKERS:-12}" "${reuse[@]}" "$@")
     stage() {   # stage NAME ARGS...: 0 when it finished before the deadline
       local name=$1; shift
       local left=$(( deadline - $(date +%s) ))
@@ -66,12 +68,9 @@ case "${1:-}" in
     stage A --protocol paper --repeats 2 && a=1
     if [ $a = 1 ]; then stage B --protocol both --repeats 2 && b=1; fi
     if [ $b = 1 ]; then stage C --protocol both --repeats 5 && c=1; fi
-    mkdir -p "$OUT/partial"
-    # the records of a stage that did not finish are kept aside, not reported: the folder is then the
-    # last finished stage's (its tables and provenance were written from exactly the records left)
-    if [ $c = 0 ]; then mv "$runs"/*__paper__r[234]__* "$OUT/partial/" 2>/dev/null || true; fi
-    if [ $b = 0 ]; then mv "$runs"/*__loso__* "$OUT/partial/" 2>/dev/null || true; fi
-    if [ $a = 0 ]; then mv "$runs"/*.json "$OUT/partial/" 2>/dev/null || true; rm -f "$work/results/provenance.json"; fi
+    # the records of a stage that did not finish are set aside, not reported: the library moves every
+    # record outside the plan the folder last summarised (that of the last finished stage) to partial/
+    if [ -d "$runs" ]; then $PY tools/summarize_results.py "$work/results" --set-aside "$OUT/partial"; fi
     echo "stages A B C finished: $a $b $c; wall time $(( $(date +%s) - start )) s"
     # one archive: the tool that brings $OUT back limits the number of files
     if [ -f "$work/results/provenance.json" ]; then

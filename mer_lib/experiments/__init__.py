@@ -20,7 +20,21 @@ leave-one-subject-out with one or more seeds), several runs at once on one GPU,
 and writes a results folder (:data:`RESULTS_FILES`, :data:`PROVENANCE_FIELDS`):
 CSV tables of mean, standard deviation and 95% interval per cell, paired
 comparisons, per-run predictions, learning curves, confusion matrices and the
-provenance of the run. It shows progress and resumes after an interruption.
+provenance of the run. It shows progress and resumes after an interruption. A
+results folder holds one plan: a request for another plan is refused, one that
+only adds runs extends the folder.
+
+The package, in the order of the data flow (each module imports only the ones
+before it):
+
+- :mod:`~mer_lib.experiments.rows`: the rows, the models they name, their inputs;
+- :mod:`~mer_lib.experiments.folds`: a protocol's folds, one fold's training, a row, a table;
+- :mod:`~mer_lib.experiments.plan`: a folder's plan, its jobs, and the records that belong to it;
+- :mod:`~mer_lib.experiments.results`: the tables and figures written from the records;
+- :mod:`~mer_lib.experiments.folder`: reading a folder (provenance, validation, settings, where it is);
+- :mod:`~mer_lib.experiments.runner`: :func:`reproduce`, the jobs run in this process or several.
+
+Every public name is importable from ``mer_lib.experiments``.
 
 The paper's own numbers (Yan & Li 2020, Tables 3 and 4) are kept beside ours
 for comparison; they are the paper's, measured on CAS(ME)^2 with a random
@@ -28,15 +42,18 @@ for comparison; they are the paper's, measured on CAS(ME)^2 with a random
 """
 
 from mer_lib.experiments.folder import (PROVENANCE_FIELDS, RESULTS_FILES, current_settings, describe_provenance,
-                                        locate_results, provenance, settings_differences, validate_results)
-from mer_lib.experiments.folds import run_row, run_table
+                                        locate_results, provenance, set_aside_partial, settings_differences,
+                                        validate_results)
+from mer_lib.experiments.folds import PROTOCOLS, check_classes, run_row, run_table
+from mer_lib.experiments.plan import compare_plans
 from mer_lib.experiments.results import summarize_results
 from mer_lib.experiments.rows import (CONTROLS, FULL_ROWS, MODELS, PAPER_TABLE3, PAPER_TABLE4, TABLE3, TABLE4, Row,
-                                      build, row_inputs, unique_rows)
+                                      build, row_by_key, row_inputs, select_rows, unique_rows)
 from mer_lib.experiments.runner import reproduce
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "INPUT_SETTINGS",
            "MODELS", "build", "row_inputs", "unique_rows", "run_row", "run_table", "reproduce", "summarize_results",
            "validate_results", "provenance", "RESULTS_FILES", "PROVENANCE_FIELDS", "current_settings",
-           "settings_differences", "describe_provenance", "locate_results"]
+           "settings_differences", "describe_provenance", "locate_results", "set_aside_partial", "PROTOCOLS",
+           "check_classes", "row_by_key", "select_rows", "compare_plans"]

@@ -1,4 +1,12 @@
-"""Reading a results folder: its provenance, its schema, its settings against the library's, where it is."""
+"""Reading a results folder: its provenance, its schema and plan, its settings against the library's, where it is.
+
+:func:`validate_results` holds after every command that writes a folder: the
+files of :data:`RESULTS_FILES` are there, the provenance has every field of
+:data:`PROVENANCE_FIELDS`, and the records in ``runs/`` are exactly the folds
+of the plan the provenance records (none missing, none of another plan).
+:func:`set_aside_partial` takes a folder back to its last summarised plan
+when a command that extended it was stopped.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,24 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from mer_lib._io import atomic_write_text, make_folder
+from mer_lib.errors import UserInputError
+from mer_lib.experiments.folds import library_defaults
+from mer_lib.experiments.plan import check_records, compare_plans, plan_from_provenance, plan_jobs, read_records
+from mer_lib.experiments.results import _read_provenance
 from mer_lib.experiments.rows import FULL_ROWS
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["RESULTS_FILES", "PROVENANCE_FIELDS", "provenance", "validate_results", "current_settings",
-           "settings_differences", "describe_provenance", "locate_results"]
+           "settings_differences", "describe_provenance", "locate_results", "set_aside_partial"]
 
-#: Files of a results folder written by :func:`reproduce` (folders end with "/").
+#: Files of a results folder written by :func:`mer_lib.experiments.reproduce` (folders end with "/").
 RESULTS_FILES = ("provenance.json", "runs.csv", "tables.csv", "comparisons.csv", "predictions.csv",
                  "histories.csv", "confusion.csv", "curves/", "confusion/", "runs/")
 #: Fields of ``provenance.json``.
@@ -43,7 +57,8 @@ def provenance(**extra):
         commit a tree was copied from, as ``tools/gpu_run.sh`` sets it;
         otherwise git's, None outside a checkout), ``tree_clean``
         (``MER_TREE_CLEAN=1`` with ``MER_COMMIT``; git's otherwise),
-        library, Keras, backend, NumPy and Python versions, ``platform``, ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
+        library, Keras, backend, NumPy and Python versions, ``platform``,
+        ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
     """
     import keras
 
@@ -85,8 +100,23 @@ def _git_state(root):
         return None, None
 
 
+def read_settings(out):
+    """The plan a folder's ``settings.json`` holds (None when there is none); a broken one is a one-line error."""
+    path = Path(out) / "settings.json"
+    if not path.exists():
+        return None
+    try:
+        settings = json.loads(path.read_text())
+        if not isinstance(settings, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path} is not valid JSON ({err}); delete it (and the folder's runs/ if they are not "
+                             "of the plan you ask for) to start the folder again") from None
+    return settings
+
+
 def validate_results(out):
-    """Check a results folder against the schema; raise a one-line ValueError naming what is wrong.
+    """Check a results folder against the schema and its plan; raise a one-line error naming what is wrong.
 
     Parameters
     ----------
@@ -96,38 +126,102 @@ def validate_results(out):
     -------
     dict
         The provenance.
+
+    Raises
+    ------
+    UserInputError
+        A missing file or field, a broken ``provenance.json``, tables that do
+        not count the runs, a record missing or of no fold of the recorded
+        plan, or a ``settings.json`` of another plan (an extension started and
+        not finished: run its command again, or :func:`set_aside_partial`).
     """
     import pandas as pd
 
     out = Path(out)
     if not out.is_dir():
-        raise ValueError(f"{out} is not a results folder")
+        raise UserInputError(f"{out} is not a results folder")
     for name in RESULTS_FILES:
         path = out / name.rstrip("/")
         if name.endswith("/"):
             if not path.is_dir() or not any(path.iterdir()):
-                raise ValueError(f"{out}: the folder {name} is missing or empty")
+                raise UserInputError(f"{out}: the folder {name} is missing or empty")
         elif not path.is_file():
-            raise ValueError(f"{out}: the file {name} is missing")
-    try:
-        prov = json.loads((out / "provenance.json").read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{out / 'provenance.json'} is not valid JSON ({err})") from None
+            raise UserInputError(f"{out}: the file {name} is missing")
+    prov = _read_provenance(out)
     missing = [f for f in PROVENANCE_FIELDS if f not in prov]
     if missing:
-        raise ValueError(f"{out / 'provenance.json'} lacks the fields {', '.join(missing)}")
+        raise UserInputError(f"{out / 'provenance.json'} lacks the fields {', '.join(missing)}")
     tables = pd.read_csv(out / "tables.csv")
     need = {"row", "recipe", "protocol", "runs"} | {f"{m}_{s}" for m in ("accuracy", "uf1", "uar")
                                                      for s in ("mean", "sd", "ci_low", "ci_high")}
     if need - set(tables.columns):
-        raise ValueError(f"{out / 'tables.csv'} lacks the columns {', '.join(sorted(need - set(tables.columns)))}")
+        raise UserInputError(f"{out / 'tables.csv'} lacks the columns {', '.join(sorted(need - set(tables.columns)))}")
     runs = pd.read_csv(out / "runs.csv")
     if len(runs) != int(tables["runs"].sum()):
-        raise ValueError(f"{out}: runs.csv has {len(runs)} runs, tables.csv counts {int(tables['runs'].sum())}")
-    n_records = len(list((out / "runs").glob("*.json")))
-    if n_records != int(prov["runs"]):
-        raise ValueError(f"{out}: {n_records} run records, the provenance says {prov['runs']}")
+        raise UserInputError(f"{out}: runs.csv has {len(runs)} runs, tables.csv counts {int(tables['runs'].sum())}")
+    plan = plan_from_provenance(prov)
+    jobs = plan_jobs(plan)
+    records = read_records(out)
+    if len(records) != int(prov["runs"]):
+        raise UserInputError(f"{out}: {len(records)} run records, the provenance says {prov['runs']}")
+    check_records(out, plan, jobs, records)
+    absent = [j.job_id for j in jobs if j.job_id not in records]
+    if absent or len(jobs) != int(prov["runs"]):
+        raise UserInputError(f"{out}: the plan in provenance.json has {len(jobs)} folds, {len(absent)} without a "
+                             f"record (first: {absent[0] if absent else '-'})")
+    if len(runs) != len({j.run_id for j in jobs}):
+        raise UserInputError(f"{out}: runs.csv has {len(runs)} runs, the plan {len({j.run_id for j in jobs})}")
+    settings = read_settings(out)
+    if settings is not None:
+        kind, why = compare_plans(plan, {**plan, **settings})
+        if kind == "extends":
+            raise UserInputError(f"{out}: settings.json holds a larger plan than the results (an extension was "
+                                 "started and not finished): run its command again, or set its records aside "
+                                 "(mer_lib.experiments.set_aside_partial)")
+        if kind == "differs":
+            raise UserInputError(f"{out}: settings.json and provenance.json describe other plans ({why})")
     return prov
+
+
+def set_aside_partial(out, dest):
+    """Take a results folder back to the plan it last summarised: move every other record to ``dest``.
+
+    For a command that extended a folder and was stopped (a time limit on a
+    lent GPU): the records of the unfinished extension are moved out (not
+    deleted), and ``settings.json`` is the summarised plan again. A folder
+    that was never summarised loses every record and its ``settings.json``.
+    Afterwards :func:`validate_results` holds (or the folder has no results).
+
+    Parameters
+    ----------
+    out : str or Path
+        The results folder.
+    dest : str or Path
+        Where the records go (created).
+
+    Returns
+    -------
+    list of str
+        The names of the records moved.
+    """
+    out, dest = Path(out), Path(dest)
+    records = read_records(out)
+    if (out / "provenance.json").exists():
+        plan = plan_from_provenance(_read_provenance(out))
+        keep = {j.job_id for j in plan_jobs(plan)}
+    else:
+        plan, keep = None, set()
+    moved = sorted(name for name in records if name not in keep)
+    if moved:
+        make_folder(dest)
+    for name in moved:
+        shutil.move(str(out / "runs" / f"{name}.json"), str(dest / f"{name}.json"))
+    if plan is None:
+        (out / "settings.json").unlink(missing_ok=True)
+    else:
+        settings = read_settings(out) or {}
+        atomic_write_text(out / "settings.json", json.dumps({**settings, **plan}, indent=1))
+    return moved
 
 
 def current_settings(recipes=None):
@@ -143,16 +237,17 @@ def current_settings(recipes=None):
     -------
     dict
         ``recipes`` (name to its fields), ``input_settings`` (flow input to
-        magnifier and alpha), ``epochs`` and ``batch_size`` (the paper's 100
-        and 8, the library's defaults), ``rows`` (the keys of
-        :data:`FULL_ROWS`).
+        magnifier and alpha, :data:`mer_lib.pipeline.INPUT_SETTINGS`),
+        ``epochs`` and ``batch_size`` (the defaults of
+        :func:`mer_lib.train.train`, the paper's 100 and 8), ``rows`` (the
+        keys of :data:`FULL_ROWS`).
     """
     from mer_lib.train import RECIPES
 
     names = list(RECIPES) if recipes is None else list(recipes)
     return {"recipes": {n: RECIPES[n].as_dict() for n in names if n in RECIPES},
             "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items()},
-            "epochs": 100, "batch_size": 8, "rows": [r.key for r in FULL_ROWS]}
+            **library_defaults(), "rows": [r.key for r in FULL_ROWS]}
 
 
 def settings_differences(prov):
@@ -239,7 +334,7 @@ def locate_results(name="full"):
 
     Raises
     ------
-    ValueError
+    UserInputError
         When ``MER_RESULTS`` names a folder that does not exist.
     """
     import mer_lib
@@ -247,7 +342,7 @@ def locate_results(name="full"):
     env = os.environ.get("MER_RESULTS")
     if env:
         if not Path(env).is_dir():
-            raise ValueError(f"MER_RESULTS={env!r} is not a folder; expected a results folder of `mer reproduce`")
+            raise UserInputError(f"MER_RESULTS={env!r} is not a folder; expected a results folder of `mer reproduce`")
         return Path(env)
     here = Path.cwd()
     for candidate in (here / "results" / name, here / "book" / "results" / name,

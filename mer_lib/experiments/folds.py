@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 from pathlib import Path
@@ -9,18 +10,54 @@ from pathlib import Path
 import numpy as np
 
 from mer_lib import evaluate, splits
+from mer_lib.errors import UserInputError
 from mer_lib.experiments.rows import build, row_inputs
 
-__all__ = ["run_row", "run_table"]
+__all__ = ["run_row", "run_table", "PROTOCOLS", "check_classes"]
+
+#: The protocols: "paper" (one stratified 80/20 split of the clips), "loso" (subjects held out).
+PROTOCOLS = ("paper", "loso")
 
 
 def _folds(protocol, labels, subjects, seed, n_folds=None):
+    """(train_indices, test_indices) of each fold of a protocol."""
     if protocol == "paper":
         return [splits.paper_split(labels, 0.2, seed)]
     if protocol == "loso":
         return list(splits.loso_splits(subjects) if n_folds is None
                     else splits.subject_folds(subjects, n_folds, seed))
-    raise ValueError(f"protocol must be 'paper' or 'loso', got {protocol!r}")
+    raise UserInputError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+
+
+def check_classes(labels, n_classes, class_names=None):
+    """Refuse a dataset with one class; name the classes a dataset has no clip of.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (N,)
+    n_classes : int
+    class_names : list of str, optional
+
+    Returns
+    -------
+    list of str
+        One line per class with no clip (empty when every class has one).
+
+    Raises
+    ------
+    UserInputError
+        Fewer than two classes among ``labels``: a classifier of one class
+        scores 1.0 and says nothing.
+    """
+    labels = np.asarray(labels, dtype=int)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+    present = sorted(set(labels.tolist()))
+    if len(present) < 2:
+        which = names[present[0]] if present and present[0] < len(names) else present
+        raise UserInputError(f"the dataset holds clips of one class only ({which!r}): there is nothing to tell "
+                             "apart, and a score would mean nothing")
+    return [f"class {names[c]!r} has no clip in the dataset: its recall is undefined and its F1 is 0"
+            for c in splits.missing_classes(labels, n_classes)]
 
 
 def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_idx, *, epochs, batch_size, seed,
@@ -29,27 +66,34 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
 
     A validation set (for recipes that pick their epoch) is carved out of the
     training fold the way the protocol splits: whole subjects under
-    leave-one-subject-out, stratified clips under the paper's split."""
-    from mer_lib.train import get_recipe, train
+    leave-one-subject-out, stratified clips under the paper's split. A class
+    with no clip on the training side is recorded in ``data_warnings`` (and
+    warned as :class:`mer_lib.train.DataWarning`)."""
+    from mer_lib.env import tensorflow_log_level
+    from mer_lib.train import CollapseWarning, DeviceNotice, get_recipe, train
 
     recipe = get_recipe(recipe)
     flow_shape = None if row.flow_input is None else flows[row.flow_input].shape[1:]
     make = build(row.model, frames.shape[1:], flow_shape, n_classes, recipe.normalization)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # collapse warnings are kept in the record instead
+    with warnings.catch_warnings(), tensorflow_log_level("ERROR"):
+        # a collapse is kept in the record (and the tables count it) instead of being shown per fold; the
+        # device is said once per reproduction (reproduce); predicting with a new model retraces, as expected
+        warnings.simplefilter("ignore", CollapseWarning)
+        warnings.simplefilter("ignore", DeviceNotice)
         result = train(make, row_inputs(row, frames, flows, train_idx, seed), labels[train_idx], recipe=recipe,
                        n_classes=n_classes, epochs=epochs, batch_size=batch_size, seed=seed,
                        groups=np.asarray(subjects)[train_idx] if protocol == "loso" else None,
                        checkpoint_dir=checkpoint_dir, verbose=verbose,
                        cpu_epochs=cpu_epochs)
-    probs = result.model.predict(row_inputs(row, frames, flows, test_idx, seed), batch_size=32, verbose=0)
+        probs = result.model.predict(row_inputs(row, frames, flows, test_idx, seed), batch_size=32, verbose=0)
     return {"test_index": [int(i) for i in test_idx], "y_true": [int(v) for v in labels[test_idx]],
             "y_pred": [int(v) for v in np.argmax(probs, axis=1)],
             "probabilities": np.round(np.asarray(probs, float), 5).tolist(), "history": result.history,
             "initial_loss": result.initial_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
-            "warnings": result.warnings, "device": result.device, "seconds": time.perf_counter() - t0,
-            "train_seconds": result.train_seconds, "checkpoint_seconds": result.checkpoint_seconds}
+            "warnings": result.warnings, "data_warnings": list(result.data_warnings), "device": result.device,
+            "seconds": time.perf_counter() - t0, "train_seconds": result.train_seconds,
+            "checkpoint_seconds": result.checkpoint_seconds}
 
 
 def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="paper", n_folds=None, epochs=100,
@@ -69,9 +113,18 @@ def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="p
         subject-disjoint folds when given).
     recipe : {"paper", "stable"} or Recipe
     n_folds : int, optional
-    epochs, batch_size, seed, n_classes
+    epochs : int, default 100
+        The paper's (and :func:`mer_lib.train.train`'s default).
+    batch_size : int, default 8
+        The paper's.
+    seed : int
+        Draws the paper's split (or deals the subjects into ``n_folds``); fold
+        k trains with ``seed + k``.
+    n_classes : int
     checkpoint_root : Path, optional
         Per-fold checkpoints (training resumes after an interruption).
+    verbose : int
+    progress : bool
     cpu_epochs : int, optional
         Shorten each fold's training on a machine without a GPU.
 
@@ -79,14 +132,23 @@ def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="p
     -------
     dict
         ``y_true``, ``y_pred`` (pooled), ``scores``, ``confusion``, ``folds``,
-        ``warnings`` (per fold), ``histories`` (per fold).
+        ``warnings`` (collapse warnings per fold), ``data_warnings`` (per
+        fold: a class with no clip on its training side), ``histories`` (per
+        fold).
+
+    Raises
+    ------
+    UserInputError
+        A dataset of one class, an unknown protocol, ``n_folds`` outside 2 to
+        the number of subjects.
     """
     from mer_lib.train import get_recipe
 
     recipe = get_recipe(recipe)
     labels = np.asarray(labels)
+    check_classes(labels, n_classes)
     folds = _folds(protocol, labels, subjects, seed, n_folds)
-    y_true, y_pred, fold_warnings, histories = [], [], [], []
+    y_true, y_pred, fold_warnings, data_warnings, histories = [], [], [], [], []
     iterator = enumerate(folds)
     if progress and len(folds) > 1:
         from mer_lib.env import progress_bar
@@ -102,19 +164,41 @@ def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="p
         y_true.append(record["y_true"])
         y_pred.append(record["y_pred"])
         fold_warnings.append(record["warnings"])
+        data_warnings.append([f"fold {k}: {w}" for w in record["data_warnings"]])
         histories.append(record["history"])
     y_true, y_pred = np.concatenate(y_true).astype(int), np.concatenate(y_pred).astype(int)
     return {"y_true": y_true, "y_pred": y_pred, "scores": evaluate.scores(y_true, y_pred, n_classes),
             "confusion": evaluate.confusion_matrix(y_true, y_pred, n_classes), "folds": len(folds),
-            "warnings": fold_warnings, "histories": histories}
+            "warnings": fold_warnings, "data_warnings": data_warnings, "histories": histories}
 
 
 def run_table(rows, frames, flows, labels, subjects, protocol="paper", paper=None, memo=None, **kwargs):
-    """Run every row of a table once; return (DataFrame of ours beside the paper's, dict of results by label).
+    """Run every row of a table once; ours beside the paper's, and the results by label.
 
-    ``memo`` (a dict) keeps results by (model, input, control, protocol,
-    recipe), so that a row shared by Tables 3 and 4 is trained once. For
-    repeated runs with intervals, use :func:`reproduce`.
+    Parameters
+    ----------
+    rows : sequence of Row
+    frames, flows, labels, subjects, protocol
+        As :func:`run_row`.
+    paper : dict, optional
+        Label -> the paper's (accuracy, F1, recall) (:data:`PAPER_TABLE3`...).
+    memo : dict, optional
+        Keeps results by (model, input, control, protocol, recipe), so that a
+        row shared by Tables 3 and 4 is trained once.
+    **kwargs
+        Passed to :func:`run_row`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One line per row: ours (accuracy, UF1, UAR) and the paper's.
+    dict
+        :func:`run_row`'s result by label.
+
+    Notes
+    -----
+    One run per row: for repeated runs with intervals, use
+    :func:`mer_lib.experiments.reproduce`.
     """
     import pandas as pd
 
@@ -134,3 +218,10 @@ def run_table(rows, frames, flows, labels, subjects, protocol="paper", paper=Non
                         "paper accuracy": ref[0], "paper F1": ref[1], "paper recall": ref[2]})
     return pd.DataFrame(records), results
 
+
+def library_defaults():
+    """The epochs and batch size the library trains with by default (read from :func:`mer_lib.train.train`)."""
+    from mer_lib.train import train
+
+    params = inspect.signature(train).parameters
+    return {"epochs": params["epochs"].default, "batch_size": params["batch_size"].default}

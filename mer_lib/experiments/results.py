@@ -1,14 +1,27 @@
-"""Writing a results folder's tables, comparisons, predictions, curves and confusion matrices from its run records."""
+"""Writing a results folder's tables, comparisons, predictions, curves and confusion matrices from its run records.
+
+:func:`summarize_results` reads the folder's records (``runs/*.json``, one
+per fold of a run), refuses any that belongs to no fold of the folder's plan,
+and writes every file of :data:`mer_lib.experiments.RESULTS_FILES` but the
+provenance. Figures are :class:`matplotlib.figure.Figure` objects written to
+files: no pyplot state and no backend is touched, so a notebook that
+summarises a folder keeps showing its own figures.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from mer_lib import evaluate
-from mer_lib.experiments.rows import PAPER_TABLE3, PAPER_TABLE4
+from mer_lib._io import atomic_write, atomic_write_text, make_folder
+from mer_lib.errors import UserInputError
+from mer_lib.experiments.plan import check_records, plan_from_provenance, plan_jobs, read_records
+from mer_lib.experiments.rows import PAPER_TABLE3, PAPER_TABLE4, row_by_key
 
 __all__ = ["summarize_results"]
 
@@ -18,48 +31,89 @@ def _paper_reference(label):
     return ref if ref is not None else (np.nan, np.nan, np.nan)
 
 
-def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3):
+def _write_csv(frame, path):
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def _write_figure(fig, path, dpi=80):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), suffix=".png")
+
+
+def _read_provenance(out):
+    path = Path(out) / "provenance.json"
+    try:
+        prov = json.loads(path.read_text())
+        if not isinstance(prov, dict):
+            raise ValueError("not a JSON object")
+        return prov
+    except FileNotFoundError:
+        raise UserInputError(f"{out} has no provenance.json: not a results folder of `mer reproduce`") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path} is not valid JSON ({err}): the folder's provenance is broken") from None
+
+
+def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=None, plan=None):
     """Write the tables, comparisons, predictions, curves and confusion matrices of a results folder.
 
     Reads ``runs/*.json`` (one record per fold of a run); a run's folds are
-    pooled before scoring. Writes the CSV files and figures of
-    :data:`RESULTS_FILES`.
+    pooled before scoring. Every record must be a fold of the folder's plan
+    and every fold of the plan must have its record: a stray or a missing
+    record is an error naming it, never summarised or skipped.
 
     Parameters
     ----------
     out : str or Path
     rows : sequence of Row, optional
-        Their order in the tables (default: as found).
-    jobs : list, optional
-        The expected folds; a run with a fold missing is an error.
+        Their order in the tables (default: the plan's rows, under the labels
+        their records carry).
+    jobs : list of Job, optional
+        The plan's folds (default: those of ``plan``).
     class_names : list of str, optional
-    n_classes : int
+        Default: the provenance's dataset's.
+    n_classes : int, optional
+        Default: the plan's.
+    plan : dict, optional
+        The folder's plan (default: the one ``provenance.json`` records, as
+        after :func:`mer_lib.experiments.reproduce`).
 
     Returns
     -------
     pandas.DataFrame
         ``tables.csv``: one line per row, recipe and protocol.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Raises
+    ------
+    UserInputError
+        A broken, stray or missing record; a folder without provenance when
+        ``plan`` is not given.
+    """
     import pandas as pd
+    from matplotlib.figure import Figure
 
     out = Path(out)
-    records = []
-    for path in sorted((out / "runs").glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not a valid run record ({err}); delete it to train that fold again") from None
-    if not records:
-        raise ValueError(f"no run records in {out / 'runs'}: nothing to summarise")
-    if jobs is not None:
-        have = {r["job"] for r in records}
-        missing = [j.job_id for j in jobs if j.job_id not in have]
-        if missing:
-            raise ValueError(f"{len(missing)} folds have no record in {out / 'runs'} (first: {missing[0]})")
+    if plan is None:
+        prov = _read_provenance(out)
+        plan = plan_from_provenance(prov)
+        if class_names is None:
+            class_names = (prov.get("dataset") or {}).get("class_names")
+    if n_classes is None:
+        n_classes = int(plan.get("n_classes") or (len(class_names) if class_names else 3))
+    found = read_records(out)
+    if not found:
+        raise UserInputError(f"no run records in {out / 'runs'}: nothing to summarise")
+    if rows is None:       # the plan's rows, under the labels their records carry (Table 4 names rows its own way)
+        labels = {r.get("row_key"): r.get("row") for r in found.values()}
+        rows = [dataclasses.replace(row_by_key(k), label=labels.get(k) or row_by_key(k).label) for k in plan["rows"]]
+    if jobs is None:
+        jobs = plan_jobs(plan, rows)
+    check_records(out, plan, jobs, found)
+    missing = [j.job_id for j in jobs if j.job_id not in found]
+    if missing:
+        raise UserInputError(f"{len(missing)} folds of the plan have no record in {out / 'runs'} (first: "
+                             f"{missing[0]})")
+    records = list(found.values())
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
     by_run = {}
     for r in records:
@@ -70,7 +124,7 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3):
         folds.sort(key=lambda r: r["fold"])
         first = folds[0]
         if len(folds) != first["n_folds"]:
-            raise ValueError(f"run {run_id} has {len(folds)} of its {first['n_folds']} folds in {out / 'runs'}")
+            raise UserInputError(f"run {run_id} has {len(folds)} of its {first['n_folds']} folds in {out / 'runs'}")
         y_true = np.concatenate([f["y_true"] for f in folds]).astype(int)
         y_pred = np.concatenate([f["y_pred"] for f in folds]).astype(int)
         s = evaluate.scores(y_true, y_pred, n_classes)
@@ -84,7 +138,9 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3):
                           "seconds": float(sum(f["seconds"] for f in folds)),
                           "train_seconds": float(sum(f.get("train_seconds", 0.0) for f in folds)),
                           "checkpoint_seconds": float(sum(f.get("checkpoint_seconds", 0.0) for f in folds)),
-                          "warnings": " | ".join(sorted({w for f in folds for w in f["warnings"]}))})
+                          "warnings": " | ".join(sorted({w for f in folds for w in f["warnings"]})),
+                          "data_warnings": " | ".join(sorted({f"fold {f['fold']}: {w}" for f in folds
+                                                              for w in f.get("data_warnings", [])}))})
         pooled[run_id] = (y_true, y_pred, np.concatenate([f["test_index"] for f in folds]).astype(int))
         for f in folds:
             for clip, t, p in zip(f["test_index"], f["y_true"], f["y_pred"]):
@@ -93,18 +149,19 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3):
                 hist_lines.append({"run": run_id, "fold": f["fold"], "epoch": e + 1,
                                    **{k: v[e] for k, v in f["history"].items() if e < len(v)}})
     runs = pd.DataFrame(run_lines)
-    runs.to_csv(out / "runs.csv", index=False)
-    pd.DataFrame(pred_lines).to_csv(out / "predictions.csv", index=False)
+    _write_csv(runs, out / "runs.csv")
+    _write_csv(pd.DataFrame(pred_lines), out / "predictions.csv")
     histories = pd.DataFrame(hist_lines)
-    histories.to_csv(out / "histories.csv", index=False)
+    _write_csv(histories, out / "histories.csv")
 
-    order = [r.label for r in rows] if rows is not None else list(dict.fromkeys(runs["row"]))
+    order = [r.label for r in rows]
     table_lines, confusion_lines = [], []
-    (out / "confusion").mkdir(exist_ok=True)
-    (out / "curves").mkdir(exist_ok=True)
+    make_folder(out / "confusion")
+    make_folder(out / "curves")
     for (recipe, protocol), group in runs.groupby(["recipe", "protocol"], sort=True):
         cells = [label for label in order if label in set(group["row"])]
-        fig, axes = plt.subplots(1, len(cells), figsize=(3.4 * len(cells), 3.2), squeeze=False)
+        fig = Figure(figsize=(3.4 * len(cells), 3.2))
+        axes = fig.subplots(1, len(cells), squeeze=False)
         for ax, label in zip(axes[0], cells):
             g = group[group["row"] == label].sort_values("repeat")
             line = {"row": label, "row_key": g["row_key"].iloc[0], "recipe": recipe, "protocol": protocol,
@@ -128,9 +185,9 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3):
                                             "true": names[i], "predicted": names[j], "count": int(cm[i, j])})
             evaluate.plot_confusion(cm, names, ax=ax, title=f"{label}\n{recipe}, {protocol}")
         fig.tight_layout()
-        fig.savefig(out / "confusion" / f"{recipe}-{protocol}.png", dpi=80)
-        plt.close(fig)
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        _write_figure(fig, out / "confusion" / f"{recipe}-{protocol}.png")
+        fig = Figure(figsize=(10, 3.4))
+        axes = fig.subplots(1, 2)
         for label in cells:
             h = histories[histories["run"].isin(group[group["row"] == label]["run"])]
             mean = h.groupby("epoch")[["loss"] + (["val_loss"] if "val_loss" in h else [])].mean()
@@ -143,12 +200,11 @@ def summarize_results(out, rows=None, jobs=None, class_names=None, n_classes=3):
             ax.set_xlabel("epoch")
         axes[0].legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "curves" / f"{recipe}-{protocol}.png", dpi=80)
-        plt.close(fig)
+        _write_figure(fig, out / "curves" / f"{recipe}-{protocol}.png")
     tables = pd.DataFrame(table_lines)
-    tables.to_csv(out / "tables.csv", index=False)
-    pd.DataFrame(confusion_lines).to_csv(out / "confusion.csv", index=False)
-    _comparisons(runs, pooled, n_classes).to_csv(out / "comparisons.csv", index=False)
+    _write_csv(tables, out / "tables.csv")
+    _write_csv(pd.DataFrame(confusion_lines), out / "confusion.csv")
+    _write_csv(_comparisons(runs, pooled, n_classes), out / "comparisons.csv")
     return tables
 
 
@@ -180,7 +236,8 @@ def _comparisons(runs, pooled, n_classes, reference="Our method"):
                 yb, pb, ib = pooled[other.loc[r, "run"]]
                 oa, ob = np.argsort(ia), np.argsort(ib)
                 if not np.array_equal(ia[oa], ib[ob]):
-                    raise ValueError(f"runs {ours.loc[r, 'run']} and {other.loc[r, 'run']} tested different clips")
+                    raise UserInputError(f"runs {ours.loc[r, 'run']} and {other.loc[r, 'run']} tested different "
+                                         "clips")
                 t_all.append(ya[oa]); a_all.append(pa[oa]); b_all.append(pb[ob])
             mc = evaluate.mcnemar(np.concatenate(t_all), np.concatenate(a_all), np.concatenate(b_all))
             line.update({"mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"]})

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "MODELS", "build",
-           "row_inputs", "unique_rows"]
+           "row_inputs", "unique_rows", "row_by_key", "select_rows"]
 
 #: The paper's Table 3: accuracy of the validation set, f1_score, recall rate.
 PAPER_TABLE3 = {"CNN_RNN": (0.58, 0.57, 0.55), "One stream 3D CNN": (0.57, 0.58, 0.56),
@@ -93,7 +95,64 @@ def unique_rows(rows):
 
 #: What ``mer reproduce --all`` runs: Tables 3 and 4 (without the EVM row) and the controls.
 FULL_ROWS = unique_rows(TABLE3 + TABLE4[:3] + CONTROLS)
+_ALL_ROWS = unique_rows(FULL_ROWS + TABLE3 + TABLE4 + CONTROLS)
 
+
+def row_by_key(key):
+    """The library's row with this :attr:`Row.key` (under the label :data:`FULL_ROWS` gives it).
+
+    Parameters
+    ----------
+    key : str
+
+    Returns
+    -------
+    Row
+
+    Raises
+    ------
+    UserInputError
+        No row of the library has that key.
+
+    Examples
+    --------
+    >>> row_by_key("two_stream-pbvm").label
+    'Our method'
+    """
+    for row in _ALL_ROWS:
+        if row.key == key:
+            return row
+    raise UserInputError(f"{key!r} is not a row of this library; the rows are {', '.join(r.key for r in _ALL_ROWS)}")
+
+
+def select_rows(names, rows, what="rows"):
+    """The keys of the rows among ``rows`` named by key or label, in the order of ``rows``.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Keys (:attr:`Row.key`) or labels.
+    rows : sequence of Row
+    what : str
+        What the names are, for the message (an argument's name).
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    UserInputError
+        A name that is no row of ``rows`` (the message lists their keys).
+    """
+    by_name = {**{r.key: r.key for r in rows}, **{r.label: r.key for r in rows}}
+    names = list(names)
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise UserInputError(f"{what}: {unknown[0]!r} is not a row of this reproduction; choose from "
+                             f"{', '.join(r.key for r in rows)}")
+    wanted = {by_name[n] for n in names}
+    return [r.key for r in rows if r.key in wanted]
 
 
 def build(model, frames_shape, flow_shape=None, n_classes=3, normalization=None):
@@ -117,11 +176,15 @@ def build(model, frames_shape, flow_shape=None, n_classes=3, normalization=None)
         ``() -> keras.Model`` (uncompiled).
     """
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
+        raise UserInputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
     if MODELS[model] in ("both", "flow") and flow_shape is None:
-        raise ValueError(f"the model {model!r} takes flow: give flow_shape")
+        raise UserInputError(f"the model {model!r} takes flow: give flow_shape")
     builder = _builders()[model]
     return lambda: builder(frames_shape, flow_shape, n_classes, normalization)
+
+
+#: The models whose one input is the frames as a plain array (no named inputs); the others take a dict.
+_PLAIN_INPUT = ("one_stream", "cnn_rnn")
 
 
 def _builders():
@@ -167,16 +230,16 @@ def row_inputs(row, frames, flows, index, seed=0):
     """
     kind = MODELS.get(row.model)
     if kind is None:
-        raise ValueError(f"unknown model {row.model!r} in row {row.label!r}")
+        raise UserInputError(f"unknown model {row.model!r} in row {row.label!r}")
     if kind in ("both", "flow"):
         if row.flow_input not in flows:
-            raise ValueError(f"row {row.label!r} needs the flow input {row.flow_input!r}; have {sorted(flows)}")
+            raise UserInputError(f"row {row.label!r} needs the flow input {row.flow_input!r}; have {sorted(flows)}")
         flow = flows[row.flow_input]
         if row.control == "shuffled":
             flow = flow[_derangement(len(flow), seed)]
         elif row.control is not None:
-            raise ValueError(f"unknown control {row.control!r} in row {row.label!r}")
-    if row.model in ("one_stream", "cnn_rnn"):
+            raise UserInputError(f"unknown control {row.control!r} in row {row.label!r}")
+    if row.model in _PLAIN_INPUT:
         return frames[index]
     if kind == "frames":
         return {"frames": frames[index]}

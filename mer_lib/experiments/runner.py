@@ -1,4 +1,14 @@
-"""The full reproduction: every row, recipe, protocol and repeat as jobs, run several at once, into a results folder."""
+"""The full reproduction: every row, recipe, protocol and repeat as jobs, run several at once, into a results folder.
+
+:func:`reproduce` turns its settings into a plan (:mod:`mer_lib.experiments.plan`),
+and a results folder holds one plan: a folder of the same plan is continued
+(finished folds are read, not retrained), a folder whose plan the request only
+adds runs to is extended, and any other folder is refused before any work,
+with the first difference named. Folds run in this process or in worker
+processes (:func:`mer_lib._pool.run_in_processes`: Ctrl-C and SIGTERM stop
+them within seconds, finished folds are kept). One command at a time writes a
+folder (:func:`mer_lib._io.folder_lock`).
+"""
 
 from __future__ import annotations
 
@@ -7,69 +17,34 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from mer_lib.experiments.folder import provenance
-from mer_lib.experiments.folds import _folds, _train_fold
-from mer_lib.experiments.results import summarize_results
-from mer_lib.experiments.rows import FULL_ROWS, MODELS, Row
+from mer_lib._io import atomic_save_npz, atomic_write_text, folder_lock, make_folder
+from mer_lib._pool import run_in_processes
+from mer_lib.errors import UserInputError
+from mer_lib.experiments.folder import provenance, read_settings, validate_results
+from mer_lib.experiments.folds import PROTOCOLS, _folds, _train_fold, check_classes
+from mer_lib.experiments.plan import (check_records, compare_plans, job_identity, make_plan, plan_jobs,
+                                      record_mismatch)
+from mer_lib.experiments.results import _read_provenance, summarize_results
+from mer_lib.experiments.rows import FULL_ROWS, MODELS, select_rows
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["reproduce"]
-
-
-@dataclass(frozen=True)
-class _Job:
-    row: Row
-    recipe: str
-    protocol: str
-    repeat: int
-    fold: int
-    n_folds: int
-    seed: int
-    split_seed: int
-    subject_folds: int | None = None
-
-    @property
-    def run_id(self):
-        return f"{self.row.key}__{self.recipe}__{self.protocol}__r{self.repeat}"
-
-    @property
-    def job_id(self):
-        return f"{self.run_id}__f{self.fold}"
-
-
-def _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows=None,
-          loso_recipes=None):
-    jobs = []
-    for protocol in protocols:
-        n_runs = repeats if protocol == "paper" else loso_seeds
-        for r in range(n_runs):
-            subject_folds = n_folds if protocol == "loso" else None
-            folds = _folds(protocol, labels, subjects, r, subject_folds)
-            for row in rows:
-                if protocol == "loso" and loso_rows is not None and row.key not in loso_rows:
-                    continue
-                for recipe in recipes:
-                    if protocol == "loso" and loso_recipes is not None and recipe not in loso_recipes:
-                        continue
-                    for k in range(len(folds)):
-                        jobs.append(_Job(row, recipe, protocol, r, k, len(folds), seed=1000 * r + k, split_seed=r,
-                                         subject_folds=subject_folds))
-    return jobs
-
 
 _WORKER_DATA: dict = {}
 
 
 def _worker_init():
-    # several processes share one GPU: neither TensorFlow nor JAX may take its memory up front
+    from mer_lib.env import quiet_tensorflow
+
+    # a worker process of its own: several share one GPU, so neither TensorFlow nor JAX may take its memory up front
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()
 
 
 def _load_inputs(path):
@@ -82,40 +57,93 @@ def _load_inputs(path):
     return _WORKER_DATA[path]
 
 
-def _run_job(job, inputs_path, out, epochs, batch_size, n_classes):
+def _run_job(task):
     """Train one fold of one run and write its record to runs/<job_id>.json (atomically)."""
-    from mer_lib._io import atomic_write_text
-
+    job, plan, inputs_path, out = task
     frames, flows, labels, subjects = _load_inputs(str(inputs_path))
     folds = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)
     train_idx, test_idx = folds[job.fold]
     ckpt = Path(out) / "checkpoints" / job.job_id
-    record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx, epochs=epochs,
-                         batch_size=batch_size, seed=job.seed, n_classes=n_classes, checkpoint_dir=ckpt, verbose=0,
-                         protocol=job.protocol)
+    record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx,
+                         epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
+                         n_classes=plan["n_classes"], checkpoint_dir=ckpt, verbose=0, protocol=job.protocol)
     record.update({"job": job.job_id, "run": job.run_id, "row": job.row.label, "row_key": job.row.key,
                    "model": job.row.model, "input": job.row.flow_input or "frames", "control": job.row.control,
                    "recipe": job.recipe, "protocol": job.protocol, "repeat": job.repeat, "fold": job.fold,
-                   "n_folds": job.n_folds, "seed": job.seed, "split_seed": job.split_seed})
+                   "n_folds": job.n_folds, "seed": job.seed, "split_seed": job.split_seed,
+                   "identity": job_identity(job, plan)})
     atomic_write_text(Path(out) / "runs" / f"{job.job_id}.json", json.dumps(record))
     shutil.rmtree(ckpt, ignore_errors=True)       # the record is what resuming needs now
     return job.job_id
 
 
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise UserInputError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check(rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size, workers, cpu_epochs,
+           loso_rows, loso_recipes, flows, subjects):
+    """Every argument of :func:`reproduce`, before any work; (loso_rows, loso_recipes) as keys and names."""
+    from mer_lib.train import RECIPES
+
+    for name in recipes:
+        if name not in RECIPES:
+            raise UserInputError(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
+    if not protocols or any(p not in PROTOCOLS for p in protocols):
+        raise UserInputError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {list(protocols)!r}")
+    if not rows:
+        raise UserInputError("rows: no row to run")
+    for row in rows:
+        if row.model not in MODELS:
+            raise UserInputError(f"unknown model {row.model!r} in row {row.label!r}")
+        if row.flow_input is not None and row.flow_input not in flows:
+            raise UserInputError(f"row {row.label!r} needs the flow input {row.flow_input!r}; have {sorted(flows)}")
+        if row.flow_input is not None and row.flow_input not in INPUT_SETTINGS:
+            raise UserInputError(f"row {row.label!r}: unknown flow input {row.flow_input!r}")
+    if loso_rows is not None:
+        loso_rows = select_rows(loso_rows, rows, "loso_rows")
+    if loso_recipes is not None:
+        unknown = [name for name in loso_recipes if name not in recipes]
+        if unknown:
+            raise UserInputError(f"loso_recipes: {unknown[0]!r} is not one of the recipes {', '.join(recipes)}")
+        loso_recipes = [name for name in recipes if name in loso_recipes]
+    for name, value in (("repeats", repeats), ("loso_seeds", loso_seeds), ("epochs", epochs),
+                        ("batch_size", batch_size)):
+        _positive_int(name, value)
+    if cpu_epochs is not None:
+        _positive_int("cpu_epochs", cpu_epochs)
+    if workers != "auto":
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise UserInputError(f"workers must be 'auto' or a positive integer, got {workers!r}")
+    n_subjects = len(np.unique(subjects))
+    if "loso" in protocols:
+        if n_folds is not None and (isinstance(n_folds, bool) or int(n_folds) != n_folds
+                                    or not 2 <= n_folds <= n_subjects):
+            raise UserInputError(f"n_folds must be between 2 and the number of subjects ({n_subjects}), got "
+                                 f"{n_folds!r}")
+        if n_subjects < 2:
+            raise UserInputError(f"leave-one-subject-out needs at least 2 subjects, got {n_subjects}")
+    return loso_rows, loso_recipes
+
+
 def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=("paper", "stable"),
-              protocols=("paper", "loso"), repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
+              protocols=PROTOCOLS, repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
               n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True,
-              loso_rows=None, loso_recipes=None):
+              loso_rows=None, loso_recipes=None, cpu_epochs=None, reuse=None):
     """Run rows x recipes x protocols x repeats, several at once, and write a results folder.
 
     Parameters
     ----------
     out : str or Path
-        The results folder (created; a folder of an earlier call with the same
-        settings is continued: finished folds are read, not retrained).
+        The results folder. Created; a folder of the same plan is continued
+        (finished folds are read, not retrained); a folder whose plan this one
+        only adds runs to (more repeats, seeds, rows, recipes or protocols,
+        every other setting the same) is extended; any other is refused.
     frames : ndarray, shape (N, T, H, W, 1)
     flows : dict of str to ndarray, shape (N, 2T, H, W, 1)
-        The flow inputs the rows need ("flow", "pbvm", "evm").
+        The flow inputs the rows need (keys of
+        :data:`mer_lib.pipeline.INPUT_SETTINGS`, made with those settings).
     labels : ndarray of int, shape (N,)
     subjects : ndarray, shape (N,)
     rows : sequence of Row, default :data:`FULL_ROWS`
@@ -129,7 +157,11 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         Runs under leave-one-subject-out (each all the folds).
     n_folds : int, optional
         Subject-disjoint folds instead of one per subject (a CPU shortcut).
-    epochs, batch_size, n_classes
+    epochs : int, default 100
+        The paper's (:func:`mer_lib.train.train`'s default).
+    batch_size : int, default 8
+        The paper's.
+    n_classes : int
     class_names : list of str, optional
     workers : "auto" or int
         Training processes at once; "auto": up to 8 on a GPU (the paper's
@@ -146,129 +178,141 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         GPU budget may allow it for a few rows only.
     loso_recipes : sequence of str, optional
         The recipes run under leave-one-subject-out (default: every recipe).
+    cpu_epochs : int, optional
+        On a machine without a GPU, train this many epochs instead of
+        ``epochs`` (when fewer). The plan, the records and the provenance
+        hold the epochs trained, and the provenance says the run was
+        shortened (``shortened_from``).
+    reuse : str or Path, optional
+        A folder of run records from an earlier call (another machine's
+        ``runs/``): a record there that is a fold of this plan (the same
+        identity: settings, data, seeds) is copied in instead of trained; any
+        other is left alone.
 
     Returns
     -------
     pandas.DataFrame
         The summary table (``tables.csv``).
+
+    Raises
+    ------
+    UserInputError
+        A bad argument (before any work), a folder holding another plan or a
+        record of no fold of this plan, a folder in use by another command, a
+        dataset of one class.
     """
-    from mer_lib._io import atomic_save_npz
     from mer_lib.env import gpu_names
-    from mer_lib.train import RECIPES
+    from mer_lib.train import RECIPES, DeviceNotice, data_fingerprint
 
     t_start = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+        raise UserInputError(f"the results folder {str(out)!r} is a file, not a folder")
     labels = np.asarray(labels).astype(int)
     subjects = np.asarray(subjects).astype(str)
-    for name in recipes:
-        if name not in RECIPES:
-            raise ValueError(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
-    for protocol in protocols:
-        if protocol not in ("paper", "loso"):
-            raise ValueError(f"protocol must be 'paper' or 'loso', got {protocol!r}")
-    for row in rows:
-        if row.model not in MODELS:
-            raise ValueError(f"unknown model {row.model!r} in row {row.label!r}")
-        if row.flow_input is not None and row.flow_input not in flows:
-            raise ValueError(f"row {row.label!r} needs the flow input {row.flow_input!r}; have {sorted(flows)}")
-    if loso_rows is not None:
-        by_name = {**{r.key: r.key for r in rows}, **{r.label: r.key for r in rows}}
-        unknown = [name for name in loso_rows if name not in by_name]
-        if unknown:
-            raise ValueError(f"loso_rows: {unknown[0]!r} is not a row of this reproduction; choose from "
-                             f"{', '.join(r.key for r in rows)}")
-        loso_rows = [r.key for r in rows if r.key in {by_name[n] for n in loso_rows}]
-    if loso_recipes is not None:
-        unknown = [name for name in loso_recipes if name not in recipes]
-        if unknown:
-            raise ValueError(f"loso_recipes: {unknown[0]!r} is not one of the recipes {', '.join(recipes)}")
-        loso_recipes = [name for name in recipes if name in loso_recipes]
-    if not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if not isinstance(loso_seeds, (int, np.integer)) or loso_seeds < 1:
-        raise ValueError(f"loso_seeds must be a positive integer, got {loso_seeds!r}")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    rows, recipes, protocols = tuple(rows), tuple(recipes), tuple(protocols)
+    loso_rows, loso_recipes = _check(rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size,
+                                     workers, cpu_epochs, loso_rows, loso_recipes, flows, subjects)
+    class_warnings = check_classes(labels, n_classes, class_names)
+    gpus = gpu_names()
     if workers == "auto":
-        workers = min(8, os.cpu_count() or 1) if gpu_names() else 1
-    if not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be 'auto' or a positive integer, got {workers!r}")
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    settings = {"rows": [r.key for r in rows], "recipes": {name: RECIPES[name].as_dict() for name in recipes},
-                "protocols": list(protocols), "repeats": int(repeats), "loso_seeds": int(loso_seeds),
-                "loso_rows": None if loso_rows is None else list(loso_rows),
-                "loso_recipes": None if loso_recipes is None else list(loso_recipes),
-                "n_folds": n_folds, "epochs": int(epochs), "batch_size": int(batch_size),
-                "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items() if k in flows}}
-    inputs_path = out / "inputs.npz"
-    from mer_lib.train import data_fingerprint
+        workers = min(8, os.cpu_count() or 1) if gpus else 1
+    asked_epochs = int(epochs)
+    if not gpus:        # said once here: each fold's training is told to keep it to itself
+        warnings.warn("No GPU found: training on the CPU, which is much slower (in Colab: Runtime > Change "
+                      "runtime type > GPU).", DeviceNotice, stacklevel=2)
+    if cpu_epochs is not None and not gpus and cpu_epochs < epochs:
+        epochs = int(cpu_epochs)
+        warnings.warn(f"Shortened run on the CPU: {epochs} epochs instead of {asked_epochs}.", DeviceNotice,
+                      stacklevel=2)
+    kinds = sorted({r.flow_input for r in rows if r.flow_input})
+    fingerprint = data_fingerprint({"frames": frames}, labels, subjects)
+    input_data = {k: data_fingerprint({f"flow_{k}": flows[k]}, labels, subjects) for k in kinds}
+    plan = make_plan(rows, {name: RECIPES[name].as_dict() for name in recipes}, protocols, repeats, loso_seeds,
+                     loso_rows, loso_recipes, n_folds, epochs, batch_size, n_classes,
+                     {k: INPUT_SETTINGS[k] for k in kinds}, fingerprint, input_data, len(np.unique(subjects)))
+    jobs = plan_jobs(plan, rows)
+    command = command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
+    with folder_lock(out, command, option="the results folder"):
+        earlier = read_settings(out)
+        if earlier is not None:
+            kind, why = compare_plans(earlier, plan)
+            if kind == "differs":
+                raise UserInputError(f"{out} holds results of other data or settings ({why}); a results folder "
+                                     "holds one plan: ask for all of its runs (or more), or use another folder")
+        done = check_records(out, plan, jobs)
+        earlier_wall = 0.0          # a folder continued: the time of the calls before counts too
+        if (out / "provenance.json").exists():
+            earlier_wall = float(_read_provenance(out).get("wall_seconds") or 0.0)
+        make_folder(out / "runs")
+        atomic_write_text(out / "settings.json", json.dumps(plan, indent=1))
+        done |= _reused(reuse, plan, [j for j in jobs if j.job_id not in done], out, progress)
+        todo = [j for j in jobs if j.job_id not in done]
+        if progress:
+            print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); "
+                  f"{min(workers, max(len(todo), 1))} at once")
+            for line in class_warnings:
+                print(f"warning: {line}")
+        inputs_path = out / "inputs.npz"
+        if todo:
+            atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
+                            **{f"flow_{k}": flows[k] for k in kinds})
+        _run_jobs(todo, plan, inputs_path, out, workers, progress, len(jobs))
+        inputs_path.unlink(missing_ok=True)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        prov = provenance(**{k: v for k, v in plan.items() if k not in ("data", "n_subjects")},
+                          dataset=dataset or {"n_clips": int(len(labels)), "n_subjects": plan["n_subjects"]},
+                          seeds={"paper": list(range(repeats)), "loso": list(range(loso_seeds))},
+                          wall_seconds=round(time.perf_counter() - t_start + earlier_wall, 1), command=command,
+                          workers=int(workers), runs=len(jobs), data_fingerprint=fingerprint,
+                          **({"shortened_from": asked_epochs} if epochs != asked_epochs else {}),
+                          **({"data_warnings": class_warnings} if class_warnings else {}))
+        prov["dataset"].setdefault("n_subjects", plan["n_subjects"])
+        atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
+        tables = summarize_results(out, rows=rows, jobs=jobs, class_names=class_names, n_classes=n_classes,
+                                   plan=plan)
+        validate_results(out)
+    return tables
 
-    fingerprint = data_fingerprint({"frames": frames, **{f"flow_{k}": v for k, v in flows.items()}}, labels, subjects)
-    settings_file = out / "settings.json"
-    if settings_file.exists():
+
+def _reused(reuse, plan, jobs, out, progress):
+    """Copy into ``out/runs`` the records in ``reuse`` that are folds of the plan; their job ids."""
+    if reuse is None:
+        return set()
+    reuse, taken = Path(reuse), set()
+    for job in jobs:
+        path = reuse / f"{job.job_id}.json"
+        if not path.is_file():
+            continue
         try:
-            earlier = json.loads(settings_file.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{settings_file} is not valid JSON ({err}); delete it to start the folder again") from None
-        if earlier.get("data") != fingerprint or earlier.get("epochs") != settings["epochs"] or \
-                earlier.get("batch_size") != settings["batch_size"] or earlier.get("recipes", {}) != {
-                    k: v for k, v in settings["recipes"].items() if k in earlier.get("recipes", {})}:
-            raise ValueError(f"{out} holds results of other data or settings (see {settings_file}); "
-                             "use another --out folder")
-    from mer_lib._io import atomic_write_text
-
-    atomic_write_text(settings_file, json.dumps({**settings, "data": fingerprint}, indent=1))
-    if not inputs_path.exists():
-        atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
-                        **{f"flow_{k}": v for k, v in flows.items()})
-    jobs = _jobs(rows, recipes, protocols, repeats, loso_seeds, labels, subjects, n_folds, loso_rows, loso_recipes)
-    todo = [j for j in jobs if not (out / "runs" / f"{j.job_id}.json").exists()]
+            record = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict) and record_mismatch(record, job_identity(job, plan)) is None:
+            atomic_write_text(out / "runs" / path.name, json.dumps(record))
+            taken.add(job.job_id)
     if progress:
-        print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); {workers} at once")
+        print(f"{len(taken)} finished folds reused from {reuse}")
+    return taken
+
+
+def _run_jobs(todo, plan, inputs_path, out, workers, progress, total):
     bar = None
     if progress:
         from mer_lib.env import progress_bar
-        bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="reproduction")
-    args = (str(inputs_path), str(out), int(epochs), int(batch_size), int(n_classes))
-    if workers == 1:            # in this process: its environment is the caller's, left as it is
-        for job in todo:
-            _run_job(job, *args)
-            if bar is not None:
-                bar.update()
-    elif todo:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        bar = progress_bar(total=total, initial=total - len(todo), desc="reproduction")
 
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
-        try:
-            futures = [pool.submit(_run_job, job, *args) for job in todo]
-            for future in as_completed(futures):
-                future.result()
-                if bar is not None:
-                    bar.update()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-    if bar is not None:
-        bar.close()
-    inputs_path.unlink(missing_ok=True)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    wall = time.perf_counter() - t_start
-    earlier_wall = 0.0          # the folder was continued: the time of the calls before counts too
-    if (out / "provenance.json").exists():
-        try:
-            earlier_wall = float(json.loads((out / "provenance.json").read_text()).get("wall_seconds", 0.0))
-        except (json.JSONDecodeError, ValueError, TypeError):
-            earlier_wall = 0.0
-    prov = provenance(**settings, dataset=dataset or {"n_clips": int(len(labels)),
-                                                      "n_subjects": int(len(np.unique(subjects)))},
-                      seeds={"paper": list(range(repeats)), "loso": list(range(loso_seeds))},
-                      wall_seconds=round(wall + earlier_wall, 1),
-                      command=command or " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), workers=int(workers),
-                      runs=len(jobs), data_fingerprint=fingerprint)
-    atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
-    return summarize_results(out, rows=rows, jobs=jobs, class_names=class_names, n_classes=n_classes)
+    def done(_):
+        if bar is not None:
+            bar.update()
 
+    tasks = [(job, plan, str(inputs_path), str(out)) for job in todo]
+    try:
+        if workers == 1 or len(tasks) <= 1:      # in this process: its environment is the caller's, left as it is
+            for task in tasks:
+                done(_run_job(task))
+        else:
+            run_in_processes(_run_job, tasks, workers, done, initializer=_worker_init)
+    finally:
+        if bar is not None:
+            bar.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 
 import numpy as np
 from scipy import ndimage
@@ -21,41 +19,8 @@ __all__ = ["check_clip", "rgb_to_yiq", "yiq_to_rgb", "gaussian_pyramid", "laplac
 #: :func:`amplitude_weighted_blur`.)
 NORM_GUARD = np.finfo(np.float32).tiny
 
-_FFT_WORKERS = contextvars.ContextVar("mer_lib_fft_workers", default=-1)
-
-
-@contextlib.contextmanager
-def fft_workers(n):
-    """Threads of the magnifiers' FFTs inside a ``with`` block (default outside: every core, -1).
-
-    The setting is restored when the block ends, and is local to the thread
-    (a context variable), so it never leaks into other code.
-
-    Parameters
-    ----------
-    n : int
-        Threads per FFT, as ``scipy.fft``'s ``workers`` (-1: every core).
-
-    Examples
-    --------
-    >>> with fft_workers(1):
-    ...     current_fft_workers()
-    1
-    >>> current_fft_workers()
-    -1
-    """
-    if int(n) != n or n == 0 or n < -1:
-        raise UserInputError(f"n must be a positive number of threads or -1 (every core), got {n!r}")
-    token = _FFT_WORKERS.set(int(n))
-    try:
-        yield
-    finally:
-        _FFT_WORKERS.reset(token)
-
-
-def current_fft_workers():
-    """The FFT threads in effect (see :func:`fft_workers`)."""
-    return _FFT_WORKERS.get()
+# The FFT threads are one of the pools mer_lib.threads.bounded_threads sizes; they live there, re-exported here.
+from mer_lib.threads import current_fft_workers, fft_workers  # noqa: E402
 
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
