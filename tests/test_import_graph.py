@@ -23,7 +23,8 @@ RANKS = {
     "splits": 4, "nn": 4, "models": 4, "diagnostics": 4, "recipes": 4, "augment": 4, "checkpoints": 4,
     "train": 5,
     "evaluate": 6, "significance": 6,                                    # scores of what was trained, tests over runs
-    "experiments": 7, "lbp_top": 7, "apex": 7,                          # methods compared beside the network
+    "experiments": 7, "lbp_top": 7, "apex": 7, "attribution": 7,        # methods compared beside the network, and
+    #                                                                    what a trained one looks at
     "cli": 8, "exercises": 8, "budget": 8,                                           # what the user runs
 }
 #: Inside the experiments package: each module imports only the ones before it.
