@@ -57,6 +57,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -66,9 +67,10 @@ import numpy as np
 
 from mer_lib.data.prepare import atomic_write, atomic_write_text
 from mer_lib.env import gpu_names
+from mer_lib.errors import UserInputError
 
 __all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
-           "set_seeds",
+           "set_seeds", "learning_rate_schedule", "epoch_order", "epoch_augmentation", "augmentation_draws",
            "flip_horizontal", "augment", "CollapseWarning", "DeviceNotice", "data_fingerprint"]
 
 class CollapseWarning(UserWarning):
@@ -206,7 +208,22 @@ class TrainResult:
     checkpoint_seconds : float
         Time spent writing checkpoints in this call.
     train_seconds : float
-        Time spent in the epochs of this call (checkpoints excluded).
+        Time spent in the epochs of this call (checkpoints excluded). A run
+        trained in a batch (:func:`mer_lib.batched.train_many`) shares it with
+        the other ``batch_runs - 1`` runs of its batch.
+    trainer : str
+        "keras fit" (Keras' own loop, one run) or "batched" (many runs in one
+        compiled program on the JAX backend).
+    precision : str
+        The Keras dtype policy the run was trained under ("float32",
+        "mixed_float16", "mixed_bfloat16").
+    batch_runs : int
+        Runs trained together in one program (1 for "keras fit").
+    predictions : ndarray of shape (M, n_classes), optional
+        Probabilities for the clips a batched run was asked to predict.
+    epoch_seconds : list of float
+        Wall time of each epoch of this call (checkpoints excluded); the
+        first includes compilation.
     """
 
     model: object
@@ -222,6 +239,11 @@ class TrainResult:
     recipe: Recipe | None = None
     checkpoint_seconds: float = 0.0
     train_seconds: float = 0.0
+    trainer: str = "keras fit"
+    precision: str = "float32"
+    batch_runs: int = 1
+    predictions: object = None
+    epoch_seconds: list = field(default_factory=list)
 
 
 def set_seeds(seed):
@@ -327,8 +349,7 @@ def augment(inputs, rng, shift=4):
     as_dict = isinstance(inputs, dict)
     items = inputs if as_dict else {"frames": inputs}
     n = len(next(iter(items.values())))
-    flips = rng.random(n) < 0.5
-    moves = rng.integers(-shift, shift + 1, size=(n, 2)) if shift > 0 else np.zeros((n, 2), int)
+    flips, moves = augmentation_draws(n, rng, shift)
     out = {}
     for key, x in items.items():
         kind = "flow" if key == "flow" else "frames"
@@ -339,6 +360,52 @@ def augment(inputs, rng, shift=4):
             y[i] = _shift(y[i], int(moves[i, 0]), int(moves[i, 1]))
         out[key] = y
     return out if as_dict else out["frames"]
+
+
+def augmentation_draws(n, rng, shift=4):
+    """The random draws of :func:`augment`: which clips are flipped, and each clip's shift.
+
+    Parameters
+    ----------
+    n : int
+        Clips.
+    rng : numpy.random.Generator
+    shift : int
+        Largest shift in pixels, each direction.
+
+    Returns
+    -------
+    flips : ndarray of bool, shape (n,)
+    moves : ndarray of int, shape (n, 2)
+        (dy, dx) of each clip, in ``-shift .. shift``.
+    """
+    flips = rng.random(n) < 0.5
+    moves = rng.integers(-shift, shift + 1, size=(n, 2)) if shift > 0 else np.zeros((n, 2), int)
+    return flips, moves
+
+
+def epoch_order(seed, epoch, n):
+    """The order in which a run sees its ``n`` training clips in an epoch: a function of (seed, epoch) only.
+
+    So a resumed run sees the same batches, and the batched trainer the same
+    as :func:`train`.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+    """
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(int(n))
+
+
+def epoch_augmentation(seed, epoch, n, shift):
+    """The flips and shifts of an epoch's clips (in the epoch's order), a function of (seed, epoch) only.
+
+    Returns
+    -------
+    flips : ndarray of bool, shape (n,)
+    moves : ndarray of int, shape (n, 2)
+    """
+    return augmentation_draws(int(n), np.random.default_rng([int(seed), int(epoch), 1]), shift)
 
 
 def _subset(inputs, index):
@@ -405,13 +472,7 @@ def compile_with_recipe(model, recipe="paper", steps_per_epoch=17, epochs=100, l
     import keras
 
     recipe = get_recipe(recipe)
-    lr = recipe.learning_rate if learning_rate is None else float(learning_rate)
-    if recipe.schedule == "cosine":
-        warmup = min(recipe.warmup_epochs, max(epochs - 1, 0)) * steps_per_epoch
-        total = epochs * steps_per_epoch
-        lr = keras.optimizers.schedules.CosineDecay(
-            lr / 10 if warmup else lr, decay_steps=max(total - warmup, 1), alpha=0.0,
-            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    lr = learning_rate_schedule(recipe, steps_per_epoch, epochs, learning_rate)
     if recipe.weight_decay > 0:
         optimizer = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
     else:
@@ -419,6 +480,35 @@ def compile_with_recipe(model, recipe="paper", steps_per_epoch=17, epochs=100, l
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=jit_compile)
     return model
+
+
+def learning_rate_schedule(recipe, steps_per_epoch, epochs, learning_rate=None):
+    """A recipe's learning rate: a float, or a Keras schedule of the optimiser step.
+
+    Parameters
+    ----------
+    recipe : str or Recipe
+    steps_per_epoch, epochs : int
+    learning_rate : float, optional
+        Overrides the recipe's peak rate.
+
+    Returns
+    -------
+    float or keras.optimizers.schedules.CosineDecay
+        "cosine": a linear warm-up from a tenth of the rate over the warm-up
+        epochs (at most ``epochs - 1``), then a cosine decay to zero.
+    """
+    import keras
+
+    recipe = get_recipe(recipe)
+    lr = recipe.learning_rate if learning_rate is None else float(learning_rate)
+    if recipe.schedule == "cosine":
+        warmup = min(recipe.warmup_epochs, max(epochs - 1, 0)) * steps_per_epoch
+        total = epochs * steps_per_epoch
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr / 10 if warmup else lr, decay_steps=max(total - warmup, 1), alpha=0.0,
+            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    return lr
 
 
 def _current_lr(model):
@@ -429,7 +519,8 @@ def _current_lr(model):
 
 def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=100, batch_size=8, seed=0,
           class_weight=None, validation=None, groups=None, checkpoint_dir=None, checkpoint_every="auto",
-          learning_rate=None, cpu_epochs=None, verbose=1, mixed_precision="auto", jit_compile="auto"):
+          learning_rate=None, cpu_epochs=None, verbose=1, mixed_precision="auto", jit_compile="auto",
+          trainer="auto"):
     """Train a model with a recipe, repeatably and resumably, and check that it learns.
 
     Parameters
@@ -475,7 +566,18 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     verbose : int
         Keras' progress display (1: a progress bar per epoch).
     mixed_precision, jit_compile : "auto" or bool
-        "auto": on with a GPU, off on a CPU.
+        "auto": on with a GPU, off on a CPU. Keras' loop uses float16; the
+        batched trainer bfloat16, where the GPU has it
+        (:func:`mer_lib.batched.precision_for_device`), and always compiles.
+    trainer : {"auto", "fit", "batched"}
+        "fit": Keras' own loop (``model.fit``, one epoch per call), on any
+        backend. "batched": :func:`mer_lib.batched.train_many` with this one
+        run, on the JAX backend only (one compiled program per epoch, the
+        clips on the device). "auto": the environment variable
+        ``MER_TRAINER`` when it is set ("fit" or "batched"), else "batched"
+        on the JAX backend and "fit" otherwise (TensorFlow, Colab's default).
+        Both end with the same weights (a test checks it); the checkpoints of
+        one cannot resume the other.
 
     Returns
     -------
@@ -512,6 +614,21 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
         raise ValueError(f"checkpoint_every must be 'auto' or a positive integer, got {checkpoint_every!r}")
     if groups is not None and len(groups) != n:
         raise ValueError(f"groups ({len(groups)}) must match the number of examples ({n})")
+    if trainer not in ("auto", "fit", "batched"):
+        raise UserInputError(f"trainer must be 'auto', 'fit' or 'batched', got {trainer!r}")
+    if trainer == "auto" and os.environ.get("MER_TRAINER"):
+        trainer = os.environ["MER_TRAINER"]
+        if trainer not in ("fit", "batched"):
+            raise UserInputError(f"the environment variable MER_TRAINER must be 'fit' or 'batched', got {trainer!r}")
+    if trainer == "batched" or (trainer == "auto" and keras.backend.backend() == "jax"):
+        from mer_lib.batched import Run, train_many
+
+        return train_many(build_model, [Run(inputs, labels, seed=int(seed), recipe=recipe, validation=validation,
+                                             groups=groups, learning_rate=learning_rate,
+                                             class_weight=class_weight)],
+                          n_classes=n_classes, epochs=epochs, batch_size=batch_size, checkpoint_dir=checkpoint_dir,
+                          checkpoint_every=checkpoint_every, cpu_epochs=cpu_epochs, mixed_precision=mixed_precision,
+                          verbose=verbose)[0]
     gpus = gpu_names()
     device = f"GPU: {', '.join(gpus)}" if gpus else "CPU"
     notes = []
@@ -614,10 +731,11 @@ def _train(keras, diagnostics, build_model, recipe, inputs, labels, groups, fit_
     last_save = time.perf_counter()
     save_cost = 0.0
     checkpoint_seconds = train_seconds = 0.0
+    epoch_seconds = []
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         # the shuffling of each epoch depends only on (seed, epoch): a resumed run sees the same batches
-        order = np.random.default_rng([int(seed), epoch]).permutation(n_fit)
+        order = epoch_order(seed, epoch, n_fit)
         x_epoch = _subset(fit_inputs, order)
         if recipe.augment:
             x_epoch = augment(x_epoch, np.random.default_rng([int(seed), epoch, 1]), recipe.shift)
@@ -631,7 +749,8 @@ def _train(keras, diagnostics, build_model, recipe, inputs, labels, groups, fit_
         if recipe.restore_best and history["val_loss"][-1] < best_loss:
             best_loss, best_epoch = history["val_loss"][-1], epoch + 1
             best_weights = [np.array(w) for w in model.get_weights()]
-        train_seconds += time.perf_counter() - t0
+        epoch_seconds.append(time.perf_counter() - t0)
+        train_seconds += epoch_seconds[-1]
         last = epoch + 1 == epochs
         due = (last or (checkpoint_every == "auto" and time.perf_counter() - last_save >= 10 * save_cost)
                or (checkpoint_every != "auto" and (epoch + 1) % checkpoint_every == 0))
@@ -652,7 +771,8 @@ def _train(keras, diagnostics, build_model, recipe, inputs, labels, groups, fit_
     for message in result_warnings:
         warnings.warn(message, CollapseWarning, stacklevel=3)
     return TrainResult(model, history, epochs, start, device, shortened, notes, initial_loss, best_epoch,
-                       result_warnings, recipe, checkpoint_seconds, train_seconds)
+                       result_warnings, recipe, checkpoint_seconds, train_seconds, trainer="keras fit",
+                       precision=keras.mixed_precision.global_policy().name, epoch_seconds=epoch_seconds)
 
 
 def _read_state(folder):
