@@ -43,6 +43,22 @@ normalisation sees exactly the clips ``fit`` would.
 The recipe may differ between the runs of a batch (learning rate, schedule,
 weight decay, label smoothing, class weights, augmentation, best epoch); the
 architecture may not: it is one ``build_model``.
+
+Why ``vmap``: one trace of one run's step gives one program whatever N is
+(the compile time does not grow with N), and each layer's kernels do the work
+of all N runs at once (a convolution of N runs becomes one grouped
+convolution, a Dense layer a batched matrix product). A Python loop over the
+runs inside one program would compile N copies of the step and launch N small
+kernels per layer; separate processes (``reproduce(workers=...)``) pay N
+runtimes and compete for the card. ``benchmarks/bench_training.py --part
+speed`` measures the batched trainer against both.
+
+On a CPU, JAX's default random-bit generator (the "partitionable" Threefry)
+compiles the dropout of these networks' 5-D tensors very slowly (about 50 s
+for one draw against 3 s on the machine the tests were written on); set
+``JAX_THREEFRY_PARTITIONABLE=false`` before JAX starts (the tests, the
+benchmark's CPU runs and ``tools/gpu_run.sh``'s rehearsal do). Both trainers
+then draw from the same other generator, so they still agree.
 """
 
 from __future__ import annotations
@@ -693,7 +709,8 @@ class _Program:
         table = self._index_table(index_sets, pool_labels)
         tv, ntv = (state["tv"], state["ntv"]) if not final else self.final_weights(state)
         probs = np.asarray(self._infer(tv, ntv, pool, table["rows"]))
-        return [None if s is None else probs[i, :len(s)] for i, s in enumerate(index_sets)]
+        # copies: a view would keep the device buffer alive for as long as the caller keeps the result
+        return [None if s is None else np.array(probs[i, :len(s)]) for i, s in enumerate(index_sets)]
 
     def final_weights(self, state):
         """The weights each run returns: its last epoch's, or its best epoch's when its recipe restores one."""
@@ -992,8 +1009,8 @@ def _train_batch(build_model, runs, first, data, n_classes, epochs, batch_size, 
         p.pred is not None for p in prepared) else [None] * len(prepared)
     tv, ntv = program.final_weights(state)
     best = np.asarray(state["best_epoch"]) if program.restore else None
-    tv = [np.asarray(a) for a in tv]
-    ntv = [np.asarray(a) for a in ntv]
+    tv = [np.array(a) for a in tv]
+    ntv = [np.array(a) for a in ntv]
     batch_note = (f"trained in a batch of {len(prepared)} runs (one compiled program, Keras {_keras_version()} on "
                   f"JAX {jax.__version__}), {why}; the first epoch, with compilation, took {compile_seconds:.1f} s")
     results = []
