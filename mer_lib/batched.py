@@ -824,7 +824,10 @@ def train_many(build_model, runs, *, data=None, n_classes=3, epochs=100, batch_s
         False returns None there and frees each batch's models (ask for the
         predictions you need with ``Run.predict``).
     max_batch : int, optional
-        Runs per compiled program (device memory); default: all.
+        Runs per compiled program (device memory); default: all. When the
+        runs are split, runs of similar training-set sizes share a batch (a
+        batch's epoch has the steps of its largest run); each run's training
+        does not depend on its neighbours.
     verbose : int
         1: a progress bar over the epochs.
 
@@ -874,16 +877,21 @@ def train_many(build_model, runs, *, data=None, n_classes=3, epochs=100, batch_s
         warnings.warn(note, DeviceNotice, stacklevel=2)
     policy, why = precision_for_device(mixed_precision)
     size = len(runs) if max_batch is None else int(max_batch)
-    results = []
+    # batches of runs of similar sizes: a batch's epoch has as many steps as its largest run needs
+    named = [r if r.name else Run(**{**r.__dict__, "name": f"run {i}"}) for i, r in enumerate(runs)]
+    lengths = [len(r.index) if r.index is not None else len(r.labels) if r.labels is not None else 0 for r in runs]
+    order = sorted(range(len(runs)), key=lambda i: lengths[i]) if size < len(runs) else list(range(len(runs)))
+    results = [None] * len(runs)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
         for b, start in enumerate(range(0, len(runs), size)):
-            batch = runs[start:start + size]
+            chosen = order[start:start + size]
             path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME.format(index=b)
-            results += _train_batch(build_model, batch, start, data, n_classes, epochs, batch_size, path,
-                                    checkpoint_every, keep_models, verbose, device, shortened, list(notes),
-                                    policy, why)
+            done = _train_batch(build_model, [named[i] for i in chosen], data, n_classes, epochs, batch_size, path,
+                                checkpoint_every, keep_models, verbose, device, shortened, list(notes), policy, why)
+            for i, result in zip(chosen, done):
+                results[i] = result
             gc.collect()
     finally:
         keras.mixed_precision.set_global_policy(previous)
@@ -894,7 +902,7 @@ def train_many(build_model, runs, *, data=None, n_classes=3, epochs=100, batch_s
     return results
 
 
-def _train_batch(build_model, runs, first, data, n_classes, epochs, batch_size, path, checkpoint_every, keep_models,
+def _train_batch(build_model, named, data, n_classes, epochs, batch_size, path, checkpoint_every, keep_models,
                  verbose, device, shortened, notes, policy, why):
     import jax
     import jax.numpy as jnp
@@ -902,7 +910,6 @@ def _train_batch(build_model, runs, first, data, n_classes, epochs, batch_size, 
     from mer_lib import diagnostics
     from mer_lib.train import TrainResult, _model_signature, compile_with_recipe, get_recipe, set_seeds
 
-    named = [r if r.name else Run(**{**r.__dict__, "name": f"run {first + i}"}) for i, r in enumerate(runs)]
     # each run's initial weights: the model built after seeding, as train builds it
     models, initial = [], []
     for run in named:
