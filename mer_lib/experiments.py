@@ -613,8 +613,11 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="reproduction")
     args = (str(inputs_path), str(out), int(epochs), int(batch_size), int(n_classes))
     if workers == 1:            # in this process: its environment is the caller's, left as it is
+        from mer_lib.train import release_training_memory
+
         for job in todo:
             _run_job(job, *args)
+            release_training_memory()        # a plan's peak memory does not grow with its trainings
             if bar is not None:
                 bar.update()
     elif todo:
