@@ -14,7 +14,7 @@ jax = pytest.importorskip("jax")
 
 from keras import layers  # noqa: E402
 
-import mer_lib.batched as batched  # noqa: E402
+import mer_lib.batched.trainer as batched_trainer  # noqa: E402
 from mer_lib.batched import Run, train_many  # noqa: E402
 from mer_lib.errors import UserInputError  # noqa: E402
 from mer_lib.models import two_stream  # noqa: E402
@@ -146,17 +146,17 @@ def test_an_interrupted_batch_resumes_to_the_weights_of_an_uninterrupted_one(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = train_many(build, runs(), checkpoint_dir=tmp_path / "full", **kw)
-        real = batched._save
+        real = batched_trainer._save
 
         def killed_after_epoch_2(path, state, meta):
             real(path, state, meta)
             if meta["epoch"] == 2:
                 raise KeyboardInterrupt          # the runtime disconnects
 
-        monkeypatch.setattr(batched, "_save", killed_after_epoch_2)
+        monkeypatch.setattr(batched_trainer, "_save", killed_after_epoch_2)
         with pytest.raises(KeyboardInterrupt):
             train_many(build, runs(), checkpoint_dir=tmp_path / "part", checkpoint_every=1, **kw)
-        monkeypatch.setattr(batched, "_save", real)
+        monkeypatch.setattr(batched_trainer, "_save", real)
         assert sorted(p.name for p in (tmp_path / "part").iterdir()) == ["batch-000.npz"]    # one file, no debris
         resumed = train_many(build, runs(), checkpoint_dir=tmp_path / "part", **kw)
     for a, b in zip(full, resumed):
