@@ -293,7 +293,7 @@ def speed(settings_name, models, budget):
         gpu_name = jax.devices()[0].device_kind
         report["device_kind"] = gpu_name
         report["peak_flops_datasheet"] = next((v for k, v in PEAK_FLOPS.items() if k in gpu_name), None)
-    print(f"speed: {settings_name} settings, {jax.devices()[0].device_kind}; matrix product {peak / 1e12:.2f} TFLOP/s "
+    print(f"speed: {settings_name} settings, {jax.devices()[0].device_kind}; matrix product {peak / 1e9:,.0f} GFLOP/s "
           f"({peak_dtype})", flush=True)
 
     def extras(main_model):
@@ -418,7 +418,7 @@ def speed(settings_name, models, budget):
                     "compile_s": max(out[0].epoch_seconds[0] - steady, 0.0),
                     "host_s_per_run": (wall - sum(out[0].epoch_seconds)) / n_runs, "memory_bytes": memory,
                     "memory_kind": memory_kind, "precision": out[0].precision}
-                print(f"  {model_name}: batched N={n_runs}: {n_runs / steady:.1f} run-epochs/s, compile "
+                print(f"  {model_name}: batched N={n_runs}: {n_runs / steady:.3g} run-epochs/s, compile "
                       f"{entry['batched'][str(n_runs)]['compile_s']:.1f} s", flush=True)
                 del out
                 gc.collect()
@@ -491,13 +491,13 @@ def _speed_markdown(report, device):
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in report["models"].items():
         fit = m["fit"]
-        cells = [name, f"{m['flops_per_run_epoch'] / 1e9:.1f}", f"{fit['steady_epoch_s']:.3f} "
-                 f"({1 / fit['steady_epoch_s']:.1f} run-epochs/s)",
-                 f"{fit['checkpoint_s']:.3f} s ({fit['checkpoint_share']:.0%})"]
+        cells = [name, f"{m['flops_per_run_epoch'] / 1e9:.3g}", f"{fit['steady_epoch_s']:.3g} "
+                 f"({1 / fit['steady_epoch_s']:.3g} run-epochs/s)",
+                 f"{fit['checkpoint_s']:.3g} s ({fit['checkpoint_share']:.0%})"]
         for n in ns:
             b = m["batched"].get(str(n))
             cells.append("skipped" if b is None else
-                         f"{b['run_epochs_per_s']:.1f} ({b['run_epochs_per_s'] * fit['steady_epoch_s']:.1f}x fit)")
+                         f"{b['run_epochs_per_s']:.3g} ({b['run_epochs_per_s'] * fit['steady_epoch_s']:.2g}x fit)")
         big = m["batched"].get(str(max((int(k) for k in m["batched"]), default=0)))
         cells += ["" if big is None else f"{big['compile_s']:.1f} s",
                   "" if big is None else f"{big['memory_bytes'] / 2**30:.2f} GiB ({big['memory_kind']})"]
@@ -525,7 +525,7 @@ def _speed_markdown(report, device):
     if report.get("workers"):
         lines += ["The multi-process path (`reproduce(workers=...)`, Keras' fit in each worker, two-stream, "
                   "compilation and start-up included): " + "; ".join(
-                      f"{w} worker(s) {v['run_epochs_per_s']:.2f} run-epochs/s ({v['trainings']} trainings of "
+                      f"{w} worker(s) {v['run_epochs_per_s']:.3g} run-epochs/s ({v['trainings']} trainings of "
                       f"{v['epochs']} epochs in {v['wall_s']:.0f} s)" for w, v in report["workers"].items()), ""]
     p = report["plan"]
     lines += [f"## The plan of issue 21 (item 6): {p['trainings']} trainings of {p['epochs']} epochs "
@@ -534,7 +534,7 @@ def _speed_markdown(report, device):
               + (f" (models not measured here, left out: {', '.join(p['missing_models'])})" if p["missing_models"]
                  else "") + ":", "", "| path | wall time |", "|---|---|"]
     lines += [f"| {k} | {v / 60:.1f} min |" for k, v in p["paths"].items()]
-    lines += ["", f"The physical limit uses {p['peak_used'] / 1e12:.1f} TFLOP/s "
+    lines += ["", f"The physical limit uses {p['peak_used'] / 1e9:,.0f} GFLOP/s "
               + ("(the card's data sheet)." if report.get("peak_flops_datasheet") else
                  f"(a {report['peak_dtype']} matrix product measured here).")]
     if report.get("skipped"):
