@@ -2,12 +2,10 @@
 
 Each module holds one stage of Yan & Li (CSAE 2020), rebuilt from first
 principles and explained in the chapter of the same name.
+
+Importing it changes nothing in the interpreter: TensorFlow's start-up lines are
+kept out of the output by :func:`mer_lib.env.quiet_tensorflow`, which every
+chapter's set-up cell and the ``mer`` command call.
 """
 
 __version__ = "0.1.0"
-
-# TensorFlow's C++ start-up lines stay out of every output (see env.quiet_tensorflow);
-# this imports nothing heavy: TensorFlow is imported only when a module needs it.
-from mer_lib.env import quiet_tensorflow as _quiet_tensorflow
-
-_quiet_tensorflow()

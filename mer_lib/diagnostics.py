@@ -5,7 +5,8 @@
   initial logits are already large.
 - :func:`detect_collapse`: after training, the signs of a collapsed run: one
   class predicted for every clip, or a training loss still above ln K (worse
-  than predicting the class frequencies uniformly).
+  than uniform predictions, whose loss is ln K; predicting the class
+  frequencies would give their entropy, which is at most ln K).
 - :func:`step_diagnostics`: the first optimiser steps, one row per step and
   layer: the batch loss, the scale of the logits, the fraction of dead ReLU
   units (units that output zero for every clip of a probe set), the norm of
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from mer_lib.env import tensorflow_log_level
 
 __all__ = ["initial_loss", "detect_collapse", "step_diagnostics", "dead_fraction", "gradient_norms"]
 
@@ -226,30 +229,28 @@ def step_diagnostics(model, inputs, labels, n_classes=3, steps=17, batch_size=8,
     def subset(index):
         return {k: v[index] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[index]
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")   # as train does: retracing notices between models are expected here
-    relu_layers, probe_model = _probe(model)      # built once: a new model per step would retrace each time
-    for step in range(steps + 1):
-        outs = probe_model.predict(probe_x, batch_size=64, verbose=0)
-        probs = np.asarray(outs[-1], dtype=np.float64)
-        logp = np.log(np.clip(probs, 1e-12, 1.0))
-        loss = float(-np.mean(logp[np.arange(len(probe_y)), np.asarray(probe_y, int)]))
-        logit_std = float(np.mean(np.std(logp - logp.mean(axis=1, keepdims=True), axis=1)))
-        dead = _dead(relu_layers, outs[:-1])
-        batch = order[(step * batch_size) % n:][:batch_size]
-        if len(batch) < batch_size:
-            batch = np.concatenate([batch, order[: batch_size - len(batch)]])
-        grads = gradient_norms(model, subset(batch), y[batch]) if step < steps else {}
-        before = weights()
-        if step < steps:
-            model.train_on_batch(subset(batch), y[batch])
-        after = weights()
-        for layer in weighted:
-            moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(after[layer.name], before[layer.name])))
-            rows.append({"step": step, "loss": loss, "logit_std": logit_std,
-                         "classes_predicted": int(len(np.unique(probs.argmax(axis=1)))), "layer": layer.name,
-                         "dead": dead.get(layer.name, np.nan), "grad_norm": grads.get(layer.name, np.nan),
-                         "update_norm": moved if step < steps else np.nan})
+    with tensorflow_log_level("ERROR"):   # as train does: retracing notices between models are expected here
+        relu_layers, probe_model = _probe(model)      # built once: a new model per step would retrace each time
+        for step in range(steps + 1):
+            outs = probe_model.predict(probe_x, batch_size=64, verbose=0)
+            probs = np.asarray(outs[-1], dtype=np.float64)
+            logp = np.log(np.clip(probs, 1e-12, 1.0))
+            loss = float(-np.mean(logp[np.arange(len(probe_y)), np.asarray(probe_y, int)]))
+            logit_std = float(np.mean(np.std(logp - logp.mean(axis=1, keepdims=True), axis=1)))
+            dead = _dead(relu_layers, outs[:-1])
+            batch = order[(step * batch_size) % n:][:batch_size]
+            if len(batch) < batch_size:
+                batch = np.concatenate([batch, order[: batch_size - len(batch)]])
+            grads = gradient_norms(model, subset(batch), y[batch]) if step < steps else {}
+            before = weights()
+            if step < steps:
+                model.train_on_batch(subset(batch), y[batch])
+            after = weights()
+            for layer in weighted:
+                moved = math.sqrt(sum(float(np.sum((a - b) ** 2))
+                                      for a, b in zip(after[layer.name], before[layer.name])))
+                rows.append({"step": step, "loss": loss, "logit_std": logit_std,
+                             "classes_predicted": int(len(np.unique(probs.argmax(axis=1)))), "layer": layer.name,
+                             "dead": dead.get(layer.name, np.nan), "grad_norm": grads.get(layer.name, np.nan),
+                             "update_norm": moved if step < steps else np.nan})
     return pd.DataFrame(rows)

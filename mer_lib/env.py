@@ -1,4 +1,4 @@
-"""Run-time environment: fast mode, GPU presence and the chapters' set-up line.
+"""Run-time environment: fast mode, GPU presence, bounded threads and the chapters' set-up line.
 
 Every chapter of the book opens with the same set-up cell, which calls
 :func:`print_setup`.  Fast mode (the environment variable ``MER_FAST=1``)
@@ -6,6 +6,14 @@ makes every chapter run small through the same code path; the tests and CI
 use it.  While the book is being built (``MER_BOOK_BUILD=1``, set by the
 build's Sphinx extension ``tools/mer_build.py``, by ``make book`` and by the
 tests) no interactive widget is created: see :func:`live_widgets`.
+
+Importing the library changes nothing in the interpreter. What changes a
+process-wide setting is asked for by name: :func:`quiet_tensorflow` (called
+by every chapter's set-up cell and by the ``mer`` command), or restores what
+it changed when it ends (:func:`tensorflow_log_level`).
+:func:`bounded_threads` is the one place that sizes the CPU's thread pools
+(TensorFlow's, BLAS/OpenMP's, OpenCV's, the magnifiers' FFTs) and the
+pre-processing's process count from the cores this process may use.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import subprocess
 import sys
 
 __all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup", "live_widgets",
-           "progress_bar", "quiet_tensorflow"]
+           "progress_bar", "progress_mode", "quiet_tensorflow", "tensorflow_log_level", "usable_cores",
+           "ThreadSettings", "thread_settings", "current_threads", "bounded_threads", "tensorflow_pools"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -73,26 +82,128 @@ def live_widgets() -> bool:
     return os.environ.get("MER_BOOK_BUILD", "").strip().lower() not in _TRUE
 
 
+def _in_notebook_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (JupyterLab, Notebook, Colab): a live front-end may draw bars."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # noqa: BLE001 - an IPython too old or half-imported: no kernel to talk to
+        return False
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def progress_mode() -> str:
+    """How :func:`progress_bar` shows progress here: ``"live"``, ``"text"`` or ``"summary"``.
+
+    - ``"live"``: in a Jupyter or Colab kernel (not while the book is built):
+      tqdm's notebook widget (``tqdm.auto``), redrawn in place;
+    - ``"text"``: in a terminal (standard error is a TTY): tqdm's text bar,
+      redrawn in place with carriage returns;
+    - ``"summary"``: wherever a redrawn bar would leave its every state
+      behind (the book's build, ``MER_BOOK_BUILD=1``; a log file, a pipe, CI):
+      nothing while the work runs, then one line when it ends.
+
+    Returns
+    -------
+    str
+    """
+    if not live_widgets():
+        return "summary"
+    if _in_notebook_kernel():
+        return "live"
+    try:
+        return "text" if sys.stderr.isatty() else "summary"
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return "summary"
+
+
+class _NullWriter:
+    """A file that swallows what tqdm draws (the summary bar draws nothing while it runs)."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _summary_bar_class():
+    """``tqdm.std.tqdm`` that draws nothing while it runs and prints one line when it closes."""
+    from tqdm.std import tqdm
+
+    class SummaryBar(tqdm):
+        """A tqdm bar for non-interactive output: one summary line at the end, no redrawn states."""
+
+        def __init__(self, iterable=None, *args, **kwargs):
+            self._summary_file = kwargs.pop("file", None)
+            self._summary_done = False
+            kwargs.update(file=_NullWriter(), mininterval=kwargs.get("mininterval", 1.0))
+            super().__init__(iterable, *args, **kwargs)
+
+        def summary(self) -> str:
+            """The line printed at the end: what was done, out of how much, in how long."""
+            desc = f"{self.desc.rstrip(': ')}: " if self.desc else ""
+            elapsed = self.format_interval(self.format_dict["elapsed"])
+            if self.total is None:
+                return f"{desc}{self.n} done in {elapsed}"
+            done = f"{self.n}/{self.total:g}" if not float(self.total).is_integer() else \
+                f"{self.n}/{int(self.total)}"
+            if self.n < self.total:
+                return f"{desc}stopped at {done} after {elapsed}"
+            return f"{desc}{done} done in {elapsed}"
+
+        def close(self):
+            if getattr(self, "_summary_done", True) or self.disable:
+                return super().close()
+            self._summary_done = True
+            super().close()
+            out = self._summary_file
+            if out is None:
+                out = sys.stdout if _in_notebook_kernel() else sys.stderr
+            try:
+                print(self.summary(), file=out, flush=True)
+            except (ValueError, OSError):  # the interpreter is shutting down, the stream is closed
+                pass
+
+    return SummaryBar
+
+
 def progress_bar(iterable=None, **kwargs):
-    """A tqdm progress bar: the notebook widget in a live kernel, text otherwise.
+    """A tqdm progress bar that suits where the output goes (see :func:`progress_mode`).
+
+    In Jupyter or Colab the notebook widget, in a terminal tqdm's text bar;
+    while the book is built (``MER_BOOK_BUILD=1``), and wherever standard
+    error is not a terminal, no bar at all but one line at the end
+    (``"SynthME clips: 200/200 done in 00:12"``), so that a built page or a
+    log holds one line instead of every state of a redrawn bar.
 
     Parameters
     ----------
     iterable : iterable, optional
         What to iterate over (as for ``tqdm``).
     **kwargs
-        Passed to ``tqdm`` (``desc``, ``total``...).
+        Passed to ``tqdm`` (``desc``, ``total``, ``initial``...).
 
     Returns
     -------
     tqdm.tqdm
-        ``tqdm.auto.tqdm`` when :func:`live_widgets`, else the text bar
-        ``tqdm.std.tqdm`` (no widget while the book is built).
+        ``tqdm.auto.tqdm`` (live), ``tqdm.std.tqdm`` (text) or a subclass of
+        it that prints only the final line (summary).
+
+    Examples
+    --------
+    >>> sum(progress_bar(range(4), desc="adding", disable=True))
+    6
     """
-    if live_widgets():
+    mode = progress_mode()
+    if mode == "live":
         from tqdm.auto import tqdm
-    else:
+    elif mode == "text" or kwargs.get("disable"):
         from tqdm.std import tqdm
+    else:
+        tqdm = _summary_bar_class()
     return tqdm(iterable, **kwargs)
 
 
@@ -107,8 +218,9 @@ def quiet_tensorflow() -> None:
     for what comes after start-up, and arranges that the first
     ``import tensorflow`` (also through ``import keras``) runs with file
     descriptor 2 sent to ``os.devnull``.  Python errors still raise.  Calling
-    it again, or after TensorFlow was imported, does nothing more.  ``import
-    mer_lib`` calls it, and so does every chapter's set-up cell.
+    it again, or after TensorFlow was imported, does nothing more.  It is
+    opt-in: ``import mer_lib`` does not call it; every chapter's set-up cell
+    (through :func:`print_setup`) and the ``mer`` command do.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietImportFinder) for f in sys.meta_path):
@@ -171,6 +283,32 @@ class _QuietImportFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+@contextlib.contextmanager
+def tensorflow_log_level(level="ERROR"):
+    """Within the block, TensorFlow's Python logger shows only ``level`` and above; restored after.
+
+    Training retraces functions between folds and models, which TensorFlow
+    reports as warnings; they are expected there. Outside TensorFlow (another
+    Keras backend, or TensorFlow not imported) this does nothing.
+
+    Parameters
+    ----------
+    level : str
+        A :mod:`logging` level name.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not hasattr(tf, "get_logger"):
+        yield
+        return
+    logger = tf.get_logger()
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def gpu_names() -> list[str]:
     """Names of the NVIDIA GPUs visible to this process.
 
@@ -217,3 +355,8 @@ def print_setup() -> None:
     gpu = ", ".join(gpus) if gpus else "none (CPU only)"
     mode = "fast (MER_FAST=1)" if fast_mode() else "full"
     print(f"mer_lib {__version__} | Python {sys.version.split()[0]} | mode: {mode} | GPU: {gpu}")
+
+
+# The thread settings live in mer_lib.threads; the chapters and the mer command read them from here.
+from mer_lib.threads import (ThreadSettings, bounded_threads, current_threads, tensorflow_pools,  # noqa: E402
+                             thread_settings, usable_cores)

@@ -1,16 +1,9 @@
-"""Honest evaluation: MEGC metrics (UF1, UAR), confusion matrices, and subject-aware protocols.
+"""Honest evaluation: MEGC metrics (UF1, UAR), confusion matrices, intervals and paired tests.
 
-Two protocols:
-
-- the paper's: a stratified 80/20 split of the clips (``paper_split``). Its
-  caveat: clips of one subject land on both sides, so the test set contains
-  faces the network has seen, and the score flatters it;
-- leave-one-subject-out (``loso_splits``): each subject in turn is the test
-  set, the model is trained on all the others, and the predictions of all folds
-  are pooled before scoring (the MEGC 2019 protocol).
-
-Model selection never looks at the test fold: a validation split, when one is
-wanted, is carved out of the training fold (``validation_split``).
+The protocols that split clips into training and test sides (the paper's
+80/20 split, leave-one-subject-out, subject-disjoint folds, a validation set
+carved out of a training fold) come before training and live in
+:mod:`mer_lib.splits`; their names are importable from here too.
 
 Scores are distributions. With 33 test clips one standard error of an accuracy
 is about 0.085, as large as the differences the paper's tables report, so a
@@ -20,15 +13,25 @@ and a 95% bootstrap interval of a score over repeated runs;
 :func:`compare_runs` (runs paired by seed and split), :func:`paired_bootstrap`
 and :func:`mcnemar` (the same test clips, two classifiers) whether a
 difference between two rows of a table is larger than chance.
+:func:`corrected_resampled_ttest` compares two methods over repeated random
+splits, whose test sets overlap (Nadeau & Bengio's correction), and
+:func:`mcnemar_power` says how often McNemar's test would find a given
+difference on a test set of a given size.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores",
-           "loso_splits", "subject_folds", "paper_split", "validation_split", "plot_confusion", "METRICS",
-           "summarize", "bootstrap_metric", "paired_bootstrap", "mcnemar", "compare_runs"]
+# the splitting protocols, upstream of training (mer_lib.splits), importable here as before
+from mer_lib.splits import loso_splits, paper_split, subject_folds, validation_split  # noqa: F401
+
+__all__ = ["confusion_matrix", "accuracy", "per_class_recall", "macro_f1", "uf1", "uar", "scores", "plot_confusion",
+           "METRICS",
+           "summarize", "bootstrap_metric", "paired_bootstrap", "mcnemar", "compare_runs",
+           "corrected_resampled_ttest", "mcnemar_power"]
 
 
 def _check_labels(y_true, y_pred, n_classes=None):
@@ -124,99 +127,6 @@ def scores(y_true, y_pred, n_classes=None):
             "uar": uar(y_true, y_pred, n_classes), "recall": per_class_recall(y_true, y_pred, n_classes)}
 
 
-def loso_splits(subjects):
-    """Leave-one-subject-out folds.
-
-    Parameters
-    ----------
-    subjects : array_like, shape (N,)
-        The subject of each clip (any hashable values).
-
-    Yields
-    ------
-    train_indices, test_indices : ndarray of int
-        One fold per subject, in sorted subject order; the test indices are
-        exactly that subject's clips.
-    """
-    subjects = np.asarray(subjects)
-    if subjects.ndim != 1 or subjects.size == 0:
-        raise ValueError("subjects must be a non-empty 1-D array")
-    unique = np.unique(subjects)
-    if len(unique) < 2:
-        raise ValueError("leave-one-subject-out needs at least 2 subjects")
-    for s in unique:
-        test = np.flatnonzero(subjects == s)
-        train = np.flatnonzero(subjects != s)
-        yield train, test
-
-
-def subject_folds(subjects, n_folds, seed=0):
-    """Subject-disjoint folds: subjects shuffled and dealt into ``n_folds`` groups.
-
-    With ``n_folds`` equal to the number of subjects this is leave-one-subject-out
-    (in another order); fewer folds trade granularity for time on a CPU.
-
-    Yields
-    ------
-    train_indices, test_indices : ndarray of int
-    """
-    subjects = np.asarray(subjects)
-    unique = np.unique(subjects)
-    if not 2 <= n_folds <= len(unique):
-        raise ValueError(f"n_folds must be between 2 and the number of subjects ({len(unique)}), got {n_folds}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(unique)
-    for k in range(n_folds):
-        held = order[k::n_folds]
-        mask = np.isin(subjects, held)
-        yield np.flatnonzero(~mask), np.flatnonzero(mask)
-
-
-def paper_split(labels, test_fraction=0.2, seed=0):
-    """The paper's protocol: a stratified random split of the clips, 80% train and 20% test.
-
-    Caveat: it ignores subjects, so one subject's clips land on both sides.
-
-    Returns
-    -------
-    train_indices, test_indices : ndarray of int
-    """
-    labels = np.asarray(labels)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = max(int(round(test_fraction * len(idx))), 1) if len(idx) > 1 else 0
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def validation_split(train_indices, labels, subjects=None, fraction=0.15, seed=0):
-    """Carve a validation set out of a training fold (never out of the test fold).
-
-    With ``subjects`` given, whole subjects are held out; otherwise a
-    stratified fraction of the clips.
-
-    Returns
-    -------
-    fit_indices, validation_indices : ndarray of int
-        A partition of ``train_indices``.
-    """
-    train_indices = np.asarray(train_indices)
-    rng = np.random.default_rng(seed)
-    if subjects is not None:
-        subj = np.asarray(subjects)[train_indices]
-        unique = rng.permutation(np.unique(subj))
-        n_val = max(int(round(fraction * len(unique))), 1)
-        mask = np.isin(subj, unique[:n_val])
-        return train_indices[~mask], train_indices[mask]
-    fit, val = paper_split(np.asarray(labels)[train_indices], fraction, seed)
-    return train_indices[fit], train_indices[val]
-
-
 def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):
     """Draw a confusion matrix (rows: true class; normalised by row by default).
 
@@ -225,6 +135,7 @@ def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):
     cm : ndarray, shape (K, K)
     class_names : list of str
     ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new pyplot figure (shown by a notebook).
     title : str, optional
     normalize : bool
 
@@ -232,9 +143,9 @@ def plot_confusion(cm, class_names, ax=None, title=None, normalize=True):
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(3.8, 3.4))
     cm = np.asarray(cm, float)
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
@@ -320,6 +231,14 @@ def _over_resampled_clips(n, n_boot, seed, statistic):
     return np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
 
 
+def _refuse_nan(values, name):
+    """A NaN score on a resample is an error (as in :func:`summarize`), never quietly left out of the interval."""
+    bad = int(np.sum(np.isnan(values)))
+    if bad:
+        raise ValueError(f"{name}: the metric is NaN on {bad} of {len(values)} resamples of the test clips; an "
+                         "interval that left them out would be narrower than the data allow")
+
+
 def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.95, n_boot=2000, seed=0):
     """The score of one set of predictions with a percentile-bootstrap interval over its test clips.
 
@@ -336,13 +255,19 @@ def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.
     -------
     dict
         ``value``, ``ci_low``, ``ci_high``.
+
+    Raises
+    ------
+    ValueError
+        The metric is NaN on a resample (a NaN is never left out).
     """
     _check_confidence(confidence, n_boot)
     y_true, y_pred, k = _check_labels(y_true, y_pred, n_classes)
     fn = _metric(metric)
     boots = _over_resampled_clips(len(y_true), n_boot, seed, lambda idx: fn(y_true[idx], y_pred[idx], k))
+    _refuse_nan(boots, "bootstrap_metric")
     tail = (1 - confidence) / 2
-    low, high = np.nanquantile(boots, [tail, 1 - tail])
+    low, high = np.quantile(boots, [tail, 1 - tail])
     return {"value": float(fn(y_true, y_pred, k)), "ci_low": float(low), "ci_high": float(high)}
 
 
@@ -375,6 +300,7 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric="uf1", n_classes=None, confi
     fn = _metric(metric)
     diffs = _over_resampled_clips(len(y_true), n_boot, seed,
                                   lambda idx: fn(y_true[idx], pred_a[idx], k) - fn(y_true[idx], pred_b[idx], k))
+    _refuse_nan(diffs, "paired_bootstrap")
     tail = (1 - confidence) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
@@ -469,3 +395,143 @@ def compare_runs(scores_a, scores_b, confidence=0.95, n_boot=10_000, seed=0):
     p = float(np.mean(null >= abs(d.mean()) - 1e-12))
     return {"n": n, "mean_difference": s["mean"], "sd_difference": s["sd"], "ci_low": s["ci_low"],
             "ci_high": s["ci_high"], "p_value": p}
+
+
+def corrected_resampled_ttest(scores_a, scores_b, n_train, n_test, confidence=0.95):
+    """Nadeau and Bengio's corrected resampled t-test over J random train/test splits.
+
+    Run j of A and run j of B share their split; ``d_j = a_j - b_j``. The
+    splits of repeated random resampling overlap, so the d_j are correlated
+    and the plain paired t-test (variance ``s^2 / J``) is far too confident.
+    Nadeau and Bengio (2003) replace ``1 / J`` by ``1 / J + n_test / n_train``:
+
+        t = mean(d) / sqrt((1 / J + n_test / n_train) s^2),   J - 1 degrees of freedom,
+
+    with ``s^2`` the sample variance of the d_j (denominator J - 1).
+
+    Parameters
+    ----------
+    scores_a : array_like of float, shape (J,)
+        A's score on each split.
+    scores_b : array_like of float, shape (J,), or float
+        B's score on the same splits; a number compares A with a fixed value
+        (0 gives the corrected interval of A's mean, 1/3 compares it with
+        chance on three balanced classes).
+    n_train, n_test : int
+        Clips on each side of one split (their ratio is the correction).
+    confidence : float, default 0.95
+        Of the interval.
+
+    Returns
+    -------
+    dict
+        ``n`` (J), ``mean_difference``, ``sd_difference``, ``t``, ``df``,
+        ``p_value`` (two-sided), ``ci_low``, ``ci_high`` (the corrected
+        t-interval of the mean difference), ``uncorrected_p`` (the plain
+        paired t-test, for contrast).
+
+    References
+    ----------
+    C. Nadeau and Y. Bengio, "Inference for the generalization error",
+    Machine Learning 52(3), 239-281, 2003.
+
+    Examples
+    --------
+    >>> r = corrected_resampled_ttest([0.60, 0.70, 0.65, 0.75], [0.50, 0.55, 0.60, 0.60], n_train=131, n_test=33)
+    >>> round(r["t"], 3), r["df"], round(r["p_value"], 3), round(r["uncorrected_p"], 3)
+    (3.317, 3, 0.045, 0.018)
+    """
+    from scipy import stats
+
+    from mer_lib.errors import UserInputError
+
+    a = np.asarray(scores_a, dtype=float)
+    if a.ndim != 1 or len(a) < 2:
+        raise UserInputError(f"scores_a: expected at least 2 scores (one per split), got shape {a.shape}")
+    b = np.broadcast_to(np.asarray(scores_b, dtype=float), a.shape) if np.ndim(scores_b) == 0 \
+        else np.asarray(scores_b, dtype=float)
+    if b.shape != a.shape:
+        raise UserInputError(f"scores_b: expected {len(a)} scores paired with scores_a (or one number), "
+                             f"got shape {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise UserInputError("scores_a, scores_b: expected finite scores (a NaN score is a failed run)")
+    for name, value in (("n_train", n_train), ("n_test", n_test)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise UserInputError(f"{name}: expected a positive number of clips, got {value!r}")
+    if not 0 < confidence < 1:
+        raise UserInputError(f"confidence: expected a number in (0, 1), got {confidence!r}")
+    d = a - b
+    j = len(d)
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    df = j - 1
+    crit = float(stats.t.ppf(0.5 + confidence / 2, df))
+
+    def test(factor):
+        se = math.sqrt(factor) * sd
+        if se == 0:
+            return (0.0 if mean == 0 else math.copysign(math.inf, mean)), (1.0 if mean == 0 else 0.0), se
+        t = mean / se
+        return t, float(2 * stats.t.sf(abs(t), df)), se
+
+    t, p, se = test(1 / j + n_test / n_train)
+    _, p_plain, _ = test(1 / j)
+    return {"n": j, "mean_difference": mean, "sd_difference": sd, "t": float(t), "df": df, "p_value": p,
+            "ci_low": mean - crit * se, "ci_high": mean + crit * se, "uncorrected_p": p_plain}
+
+
+def mcnemar_power(n_clips, p_only_a, p_only_b, alpha=0.05):
+    """The probability that McNemar's exact test finds a difference between two classifiers.
+
+    Each of ``n_clips`` test clips is, independently, one that only A gets
+    right (probability ``p_only_a``), one that only B gets right
+    (``p_only_b``), or one on which they agree. The number of discordant
+    clips m is Binomial(n, p_only_a + p_only_b) and, given m, A's share b is
+    Binomial(m, p_only_a / (p_only_a + p_only_b)); the exact two-sided test
+    (:func:`mcnemar`) rejects when its p-value is below ``alpha``. The power
+    sums the probability of every (m, b) it rejects. The accuracy difference
+    is ``p_only_a - p_only_b``.
+
+    Parameters
+    ----------
+    n_clips : int
+        Test clips (N).
+    p_only_a, p_only_b : float
+        Probabilities of the two kinds of discordant clip (their sum at most 1).
+    alpha : float, default 0.05
+        The test's level.
+
+    Returns
+    -------
+    float
+        The power, in [0, 1] (the test's size when ``p_only_a == p_only_b``).
+
+    Examples
+    --------
+    >>> round(mcnemar_power(33, 0.20, 0.10), 3), round(mcnemar_power(330, 0.20, 0.10), 3)
+    (0.104, 0.905)
+    """
+    from scipy import stats
+
+    from mer_lib.errors import UserInputError
+
+    if not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
+        raise UserInputError(f"n_clips: expected a positive number of test clips, got {n_clips!r}")
+    if not (0 <= p_only_a <= 1 and 0 <= p_only_b <= 1 and p_only_a + p_only_b <= 1):
+        raise UserInputError(f"p_only_a, p_only_b: expected probabilities summing to at most 1, got "
+                             f"{p_only_a!r} and {p_only_b!r}")
+    if not 0 < alpha < 1:
+        raise UserInputError(f"alpha: expected a level in (0, 1), got {alpha!r}")
+    q = p_only_a + p_only_b
+    if q == 0:
+        return 0.0
+    # the counts of discordant clips that carry any weight (the rest sum to under 1e-12)
+    low = max(1, int(stats.binom.ppf(1e-13, n_clips, q)))
+    high = min(n_clips, int(stats.binom.isf(1e-13, n_clips, q)) + 1)
+    m = np.arange(low, high + 1)
+    power = 0.0
+    share = p_only_a / q
+    for mm, weight in zip(m, stats.binom.pmf(m, n_clips, q)):
+        b = np.arange(mm + 1)
+        p_values = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, mm - b), mm, 0.5))
+        power += weight * float(stats.binom.pmf(b[p_values < alpha], mm, share).sum())
+    return float(power)

@@ -17,9 +17,10 @@ For each clip of T frames (8 by default), at the prepared resolution:
 
 The frame stream gets the *original* frames (not magnified), the flow stream the
 flows of the magnified clip, stacked as the T horizontal maps then the T
-vertical maps. Work is spread over processes (one per CPU core by default, each
-computing its FFTs on one thread), shows a progress bar, and each clip's result
-is cached per setting, so an interrupted run continues where it stopped.
+vertical maps. Work is spread over processes (one per usable CPU core by default, each
+computing its FFTs on one thread; Ctrl-C or SIGTERM stops them within seconds,
+see :mod:`mer_lib._pool`), shows a progress bar, and each clip's result is
+cached per setting, so an interrupted run continues where it stopped.
 
 :func:`network_inputs` makes the inputs of several kinds at once (raw flow,
 phase- or Eulerian-magnified flow) for the clips of
@@ -32,9 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -43,10 +41,13 @@ import numpy as np
 
 from mer_lib import flow as _flow
 from mer_lib import magnify as _magnify
-from mer_lib.data.prepare import atomic_save_npz, load_npz
+from mer_lib._io import atomic_save_npz, atomic_write_text, load_npz, make_folder
+from mer_lib._pool import run_in_processes
+from mer_lib.env import current_threads
+from mer_lib.errors import UserInputError
 
 __all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
-           "MAGNIFIERS", "FLOWS", "EIGHTH"]
+           "MAGNIFIERS", "FLOWS", "EIGHTH", "INPUT_SETTINGS"]
 
 #: Magnifier names (None: no magnification), read from :data:`mer_lib.magnify.METHODS`.
 MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
@@ -54,6 +55,9 @@ MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
 FLOWS = tuple(_flow.METHODS)
 #: How the T-th flow pair is formed.
 EIGHTH = ("apex", "repeat", "zero")
+#: The flow inputs the experiments feed the flow stream, by kind: (magnify, alpha). "flow": the flow of the
+#: clip itself; "pbvm": of the phase-magnified clip (the paper's); "evm": of the Eulerian-magnified clip.
+INPUT_SETTINGS = {"flow": (None, 0.0), "pbvm": ("phase", 20.0), "evm": ("linear", 20.0)}
 
 
 @dataclass
@@ -171,22 +175,8 @@ def _check_choices(magnify, flow, eighth):
         raise ValueError(f"eighth must be one of {EIGHTH}, got {eighth!r}")
 
 
-class _Stopped(SystemExit):
-    """Raised in a worker by SIGTERM: the parent stopped the pre-processing."""
-
-
-def _stop_worker(signum, frame):
-    raise _Stopped(1)
-
-
-def _worker_init():
-    import signal
-
-    # Ctrl-C reaches every process of the terminal's group: the parent alone
-    # handles it (and stops the workers with SIGTERM), so no worker prints a
-    # traceback of its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop_worker)
+def _worker_setup():
+    """In a worker process: the processes already share the cores, so OpenCV gets one thread each."""
     try:
         import cv2
         cv2.setNumThreads(1)
@@ -197,16 +187,7 @@ def _worker_init():
 def _pool_job(args):
     """A clip in a worker process: the processes already share the cores, so each FFT gets one thread."""
     with _magnify.fft_workers(1):
-        return _job(args)
-
-
-def _job(args):
-    try:
         return _clip_job(args)
-    except _Stopped:
-        # atomic_save_npz has removed its temporary file while this unwound;
-        # leave at once, without taking the next clip from the queue
-        os._exit(1)
 
 
 def _clip_job(args):
@@ -221,46 +202,22 @@ def _clip_job(args):
     return index, frames, flow, False
 
 
-def _stop_workers(pool, grace_s=5.0):
-    """Stop a ProcessPoolExecutor's workers now (after Ctrl-C), and wait until they have.
-
-    concurrent.futures has no public way to stop running workers: its shutdown
-    waits for them, so they would go on computing the queued clips.  Each
-    worker gets SIGTERM (it removes its temporary file and exits) and is
-    killed if it has not exited after ``grace_s`` seconds.
-    """
-    import signal
-
-    # (No future is cancelled here: the pool's manager thread fails the pending
-    # ones itself when it sees its workers gone, and in Python 3.11 it dies on
-    # a cancelled one, leaving its queue feeder blocked and the exit hanging.)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits for this
-    try:
-        for proc in processes:
-            if proc.is_alive():
-                proc.terminate()
-        deadline = time.monotonic() + grace_s
-        for proc in processes:
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        pool.shutdown(wait=True)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
 def _as_clips(clips):
-    """(array (N, T, H, W), apex indices or None) from a SynthME dataset, an array or prepared records."""
-    if hasattr(clips, "frames") and hasattr(clips, "apex"):
-        return np.asarray(clips.frames), np.asarray(clips.apex)
-    arr = np.asarray(clips)
-    if arr.ndim != 4:
-        raise ValueError(f"clips must be a SynthME dataset or an array of shape (N, T, H, W), got shape {arr.shape}")
+    """(array (N, T, H, W), apex indices or None) from a dataset (anything with ``clips`` and ``apex``:
+    :class:`mer_lib.data.Dataset`, :class:`mer_lib.data.SynthME`) or an array; anything else is refused by name."""
+    if hasattr(clips, "clips") and hasattr(clips, "apex"):
+        return np.asarray(clips.clips), np.asarray(clips.apex)
+    if isinstance(clips, (list, tuple)) and clips and hasattr(clips[0], "frame_paths"):
+        raise UserInputError("clips must be prepared clips, not ClipRecords: prepare them first "
+                             "(mer_lib.data.prepare_clips, or mer_lib.data.load_dataset from the dataset's name)")
+    try:
+        arr = np.asarray(clips)
+    except ValueError:          # a ragged sequence
+        arr = None
+    if arr is None or arr.ndim != 4 or not np.issubdtype(arr.dtype, np.number):
+        got = "clips of different shapes" if arr is None else f"shape {arr.shape}, dtype {arr.dtype}"
+        raise UserInputError(f"clips must be a Dataset, a SynthME dataset or an array of shape (N, T, H, W), got "
+                             f"a {type(clips).__name__} of {got}")
     return arr, None
 
 
@@ -270,15 +227,17 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
 
     Parameters
     ----------
-    clips : SynthME, or ndarray of shape (N, T, H, W)
-        Prepared clips in [0, 1] (a SynthME dataset, or the output of
-        :func:`mer_lib.data.prepare_clips` for a real database).
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+        Prepared clips in [0, 1]: :func:`mer_lib.data.load_dataset`'s
+        Dataset, a SynthME dataset (both give their apex frames too), or an
+        array such as :func:`mer_lib.data.prepare_clips` returns.
     magnify : {"phase", "linear", "riesz", None}, default "phase"
     alpha : float, default 20
     flow : {"tvl1", "horn_schunck", "opencv", "skimage"}, default "tvl1"
     size : int, default 64
     apex : array_like of int, shape (N,), optional
-        Apex index of each clip (taken from a SynthME dataset; the middle frame otherwise).
+        Apex index of each clip (taken from a Dataset or SynthME; the middle
+        frame otherwise).
     eighth : {"apex", "repeat", "zero"}
         How the eighth flow pair is formed.
     magnify_kwargs, flow_kwargs : dict, optional
@@ -286,7 +245,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         Per-clip cache; a later call with the same clips and settings reads it,
         and an interrupted call continues where it stopped.
     n_jobs : int, optional
-        Processes; default: every CPU core. 1 runs in this process.
+        Processes; default: the process count of :func:`mer_lib.env.bounded_threads`
+        (every core this process may use, outside a block). 1 runs in this process.
     progress : bool
 
     Returns
@@ -333,8 +293,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     folder = None
     if cache_dir is not None:
         folder = Path(cache_dir) / f"{magnify or 'none'}-{flow}-{size}-{tag}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "settings.json").write_text(json.dumps(settings, sort_keys=True, indent=1))
+        make_folder(folder)
+        atomic_write_text(folder / "settings.json", json.dumps(settings, sort_keys=True, indent=1))
     jobs = []
     for i, clip in enumerate(array):
         a = None if apexes is None else int(apexes[i])
@@ -345,41 +305,29 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         jobs.append((i, clip, a, settings, path))
     frames = np.empty((len(array), t, size, size), np.float32)
     flows = np.empty((len(array), 2 * t, size, size), np.float32)
-    n_jobs = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    n_jobs = current_threads().processes if n_jobs is None else int(n_jobs)
     bar = None
     if progress:
         from mer_lib.env import progress_bar
         bar = progress_bar(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
-    if n_jobs <= 1 or len(jobs) == 1:
-        results = (_job(job) for job in jobs)
-        for index, fr, fl, _ in results:
-            frames[index], flows[index] = fr, fl
-            if bar is not None:
-                bar.update()
-    else:
-        import multiprocessing
 
-        # spawn, not fork: the parent may already run TensorFlow's threads
-        pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
-        try:
-            futures = [pool.submit(_pool_job, job) for job in jobs]
-            for future in as_completed(futures):
-                index, fr, fl, _ = future.result()
-                frames[index], flows[index] = fr, fl
-                if bar is not None:
-                    bar.update()
-        except BaseException:
-            # Ctrl-C (or an error): the workers stop within seconds, before the
-            # caller reports it; finished clips stay cached, nothing half-written
-            if bar is not None:
-                bar.close()
-                bar = None
-            _stop_workers(pool)
-            raise
-        pool.shutdown(wait=True)
-    if bar is not None:
-        bar.close()
+    def store(result):
+        index, fr, fl, _ = result
+        frames[index], flows[index] = fr, fl
+        if bar is not None:
+            bar.update()
+
+    try:
+        if n_jobs <= 1 or len(jobs) == 1:
+            for job in jobs:
+                store(_clip_job(job))
+        else:
+            # Ctrl-C or SIGTERM: the workers stop within seconds, before the caller reports it; finished
+            # clips stay cached, nothing is half-written
+            run_in_processes(_pool_job, jobs, n_jobs, store, initializer=_worker_setup)
+    finally:
+        if bar is not None:
+            bar.close()
     return NetworkInputs(frames[..., None], flows[..., None], settings)
 
 
@@ -388,16 +336,15 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
 
     Parameters
     ----------
-    clips : SynthME, or ndarray of shape (N, T, H, W)
-        As :func:`preprocess` takes them (``load_dataset(...).clips``).
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+        As :func:`preprocess` takes them (``load_dataset(...)`` or its ``clips``).
     kinds : iterable of str
         Flow inputs to make, keys of ``settings`` (``"flow"``, ``"pbvm"``,
         ``"evm"``); empty: the frames alone.
     apex : array_like of int, shape (N,), optional
     settings : dict, optional
-        Kind -> ``(magnify, alpha)``; by default
-        :data:`mer_lib.experiments.INPUT_SETTINGS`, the one registry of the
-        input kinds.
+        Kind -> ``(magnify, alpha)``; by default :data:`INPUT_SETTINGS`, the
+        one registry of the input kinds.
     size : int, default 64
     cache_dir : str or Path, optional
         Per-clip cache (see :func:`preprocess`).
@@ -425,7 +372,7 @@ def network_inputs(clips, kinds, *, apex=None, settings=None, size=64, cache_dir
     ((2, 8, 64, 64, 1), {})
     """
     if settings is None:
-        from mer_lib.experiments import INPUT_SETTINGS as settings
+        settings = INPUT_SETTINGS
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in settings]
     if unknown:
@@ -473,7 +420,7 @@ def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size
     name : str
         A key of :data:`mer_lib.data.DATASETS`.
     kinds : iterable of str, default ("pbvm",)
-        Flow inputs to make (keys of :data:`mer_lib.experiments.INPUT_SETTINGS`).
+        Flow inputs to make (keys of :data:`INPUT_SETTINGS`).
     root : str or Path, optional
         The folder of a licensed copy (every dataset but ``"synth"``).
     fast : bool, default False
@@ -503,7 +450,6 @@ def dataset_inputs(name, kinds=("pbvm",), root=None, *, fast=False, seed=0, size
     ((10, 8, 64, 64, 1), (10, 16, 64, 64, 1), ['negative', 'positive', 'surprise'])
     """
     from mer_lib.data.datasets import load_dataset
-    from mer_lib.experiments import INPUT_SETTINGS
 
     kinds = list(kinds)
     unknown = [k for k in kinds if k not in INPUT_SETTINGS]

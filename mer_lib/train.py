@@ -53,9 +53,6 @@ Two recipes (:data:`RECIPES`):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 import math
 import os
 import time
@@ -65,16 +62,26 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_lib.data.prepare import atomic_write, atomic_write_text
-from mer_lib.env import gpu_names
+# the recipes, the augmentation and the checkpoint files are modules of their own; their public names are
+# importable from here too (and train's loop finds the checkpoint writers here, where a test may replace them)
+from mer_lib.augment import augment, augmentation_draws, epoch_augmentation, epoch_order, flip_horizontal
+from mer_lib.checkpoints import _load_checkpoint, _model_signature, _read_state, _save_checkpoint, data_fingerprint
+from mer_lib.env import gpu_names, tensorflow_log_level
 from mer_lib.errors import UserInputError
+from mer_lib.recipes import RECIPES, Recipe, compile_with_recipe, get_recipe, learning_rate_schedule
 
 __all__ = ["train", "TrainResult", "Recipe", "RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
-           "set_seeds", "release_training_memory", "learning_rate_schedule", "epoch_order", "epoch_augmentation", "augmentation_draws",
-           "flip_horizontal", "augment", "CollapseWarning", "DeviceNotice", "data_fingerprint"]
+           "set_seeds", "release_training_memory", "learning_rate_schedule", "epoch_order", "epoch_augmentation",
+           "augmentation_draws", "flip_horizontal", "augment", "CollapseWarning", "DataWarning", "DeviceNotice",
+           "data_fingerprint"]
+
 
 class CollapseWarning(UserWarning):
     """A training run collapsed (one class for every clip, or a loss above ln K)."""
+
+
+class DataWarning(UserWarning):
+    """The training data lack something a score needs (a class with no clip); recorded with the run."""
 
 
 class DeviceNotice(UserWarning):
@@ -84,98 +91,6 @@ class DeviceNotice(UserWarning):
     per distinct message); ``warnings.simplefilter("always", DeviceNotice)``
     shows it at every call, ``"ignore"`` never.
     """
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained: optimiser, schedule, regularisation, model-side normalisation.
-
-    Attributes
-    ----------
-    name : str
-    learning_rate : float
-        Peak learning rate.
-    schedule : {"constant", "cosine"}
-        "cosine": a linear warm-up over ``warmup_epochs``, then a cosine decay
-        to zero at the last epoch.
-    warmup_epochs : int
-    weight_decay : float
-        Decoupled weight decay (AdamW); 0 gives Adam.
-    label_smoothing : float
-    class_weight : None or "balanced"
-    augment : bool
-        Random horizontal flips (flow's horizontal component negated) and
-        shifts of up to ``shift`` pixels, drawn anew every epoch.
-    shift : int
-    normalization : None, "batch" or "layer"
-        A normalisation layer after each Flatten (passed to the model builder
-        by :func:`mer_lib.experiments.build`).
-    zero_head : bool
-        Zero-initialise the softmax layer: uniform predictions at the start,
-        a loss of exactly ln K.
-    validation_fraction : float
-        With ``restore_best``: the share of the training data held out (whole
-        groups when groups are given) to pick the epoch.
-    restore_best : bool
-        Return the weights of the epoch with the lowest validation loss.
-    """
-
-    name: str
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
-    warmup_epochs: int = 0
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    class_weight: str | None = None
-    augment: bool = False
-    shift: int = 0
-    normalization: str | None = None
-    zero_head: bool = False
-    validation_fraction: float = 0.0
-    restore_best: bool = False
-
-    def __post_init__(self):
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"Recipe.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if self.normalization not in (None, "batch", "layer"):
-            raise ValueError(f"Recipe.normalization must be None, 'batch' or 'layer', got {self.normalization!r}")
-        if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"Recipe.class_weight must be None or 'balanced', got {self.class_weight!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"Recipe.learning_rate must be positive, got {self.learning_rate!r}")
-        if self.restore_best and not 0 < self.validation_fraction < 1:
-            raise ValueError("Recipe.restore_best needs a validation_fraction in (0, 1)")
-
-    def as_dict(self):
-        """The recipe's fields as a plain dict (for JSON files)."""
-        return dataclasses.asdict(self)
-
-
-#: The recipes by name. "paper" is the paper's; "stable" is the library's recommendation.
-RECIPES = {
-    "paper": Recipe("paper"),
-    "stable": Recipe("stable", learning_rate=3e-4, schedule="cosine", warmup_epochs=5, weight_decay=1e-2,
-                     label_smoothing=0.1, class_weight="balanced", augment=True, shift=4, normalization="batch",
-                     zero_head=True),
-}
-
-
-def get_recipe(recipe):
-    """A :class:`Recipe` from itself or its name in :data:`RECIPES`.
-
-    Parameters
-    ----------
-    recipe : str or Recipe
-
-    Returns
-    -------
-    Recipe
-    """
-    if isinstance(recipe, Recipe):
-        return recipe
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe must be a Recipe or one of {tuple(RECIPES)}, got {recipe!r}")
-    return RECIPES[recipe]
 
 
 @dataclass
@@ -208,22 +123,18 @@ class TrainResult:
     checkpoint_seconds : float
         Time spent writing checkpoints in this call.
     train_seconds : float
-        Time spent in the epochs of this call (checkpoints excluded). A run
-        trained in a batch (:func:`mer_lib.batched.train_many`) shares it with
-        the other ``batch_runs - 1`` runs of its batch.
-    trainer : str
-        "keras fit" (Keras' own loop, one run) or "batched" (many runs in one
-        compiled program on the JAX backend).
-    precision : str
-        The Keras dtype policy the run was trained under ("float32",
-        "mixed_float16", "mixed_bfloat16").
-    batch_runs : int
-        Runs trained together in one program (1 for "keras fit").
+        Time spent in the epochs of this call (checkpoints excluded); shared
+        by the runs of a batch (:func:`mer_lib.batched.train_many`).
+    data_warnings : list of str
+        What is wrong with the training data rather than the run (a class
+        with no clip in it); also warned as :class:`DataWarning`.
+    trainer, precision, batch_runs : str, str, int
+        "keras fit" (Keras' loop) or "batched" (:mod:`mer_lib.batched`); the
+        Keras dtype policy trained under; the runs trained in one program.
     predictions : ndarray of shape (M, n_classes), optional
         Probabilities for the clips a batched run was asked to predict.
     epoch_seconds : list of float
-        Wall time of each epoch of this call (checkpoints excluded); the
-        first includes compilation.
+        Each epoch's wall time (checkpoints excluded; the first compiles).
     """
 
     model: object
@@ -239,6 +150,7 @@ class TrainResult:
     recipe: Recipe | None = None
     checkpoint_seconds: float = 0.0
     train_seconds: float = 0.0
+    data_warnings: list = field(default_factory=list)
     trainer: str = "keras fit"
     precision: str = "float32"
     batch_runs: int = 1
@@ -247,17 +159,73 @@ class TrainResult:
 
 
 def set_seeds(seed):
-    """Seed Python, NumPy and the Keras backend, and make TensorFlow's ops deterministic."""
+    """Seed Python, NumPy and the Keras backend, and make TensorFlow's ops deterministic, for the process.
+
+    Both stay set after the call (that is what a notebook cell asking for
+    repeatable runs wants); :func:`train` uses :func:`_deterministic` instead,
+    which restores the previous state when training ends.
+
+    Parameters
+    ----------
+    seed : int
+    """
     import keras
 
     keras.utils.set_random_seed(int(seed))
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    _set_op_determinism(True)
 
-        try:
-            tf.config.experimental.enable_op_determinism()
-        except (AttributeError, RuntimeError):
-            pass
+
+def _op_determinism():
+    """TensorFlow's op-determinism switch as (is_enabled, set(bool)); None without TensorFlow."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.framework import config as tf_config
+    except ImportError:       # pragma: no cover (a TensorFlow without the switch's query)
+        return None
+
+    def set_(on):
+        (tf.config.experimental.enable_op_determinism if on else tf_config.disable_op_determinism)()
+
+    return tf_config.is_op_determinism_enabled(), set_
+
+
+def _set_op_determinism(on):
+    switch = _op_determinism()
+    if switch is not None:
+        switch[1](on)
+
+
+@contextlib.contextmanager
+def _deterministic(seed):
+    """Seeded, with deterministic TensorFlow ops within the block.
+
+    Restored after: the op-determinism switch, and the global random states
+    of Python and NumPy (a notebook's own ``np.random`` draws after training
+    do not depend on the training's seed). The Keras backend's seed stays set,
+    as :func:`keras.utils.set_random_seed` leaves it.
+    """
+    import random
+
+    import keras
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    switch = _op_determinism()
+    was = None if switch is None else switch[0]
+    keras.utils.set_random_seed(int(seed))
+    if switch is not None:
+        switch[1](True)
+    try:
+        yield
+    finally:
+        if switch is not None:
+            switch[1](was)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def class_weights(labels, n_classes=None):
@@ -267,145 +235,24 @@ def class_weights(labels, n_classes=None):
     ----------
     labels : array_like of int, shape (N,)
     n_classes : int, optional
+        K; by default the largest label plus one.
 
     Returns
     -------
     dict of int to float
+        A class with no clip among ``labels`` gets the weight 0.0 (no clip of
+        it is weighted); :func:`train` says so when its training data lack a
+        class.
+
+    Examples
+    --------
+    >>> class_weights([0, 0, 0, 1], 3)
+    {0: 0.4444444444444444, 1: 1.3333333333333333, 2: 0.0}
     """
     labels = np.asarray(labels, dtype=int)
     k = int(labels.max() + 1) if n_classes is None else int(n_classes)
     counts = np.bincount(labels, minlength=k)
-    return {c: (len(labels) / (k * counts[c]) if counts[c] else 0.0) for c in range(k)}
-
-
-def flip_horizontal(x, kind="frames"):
-    """Mirror clips left-right, as the physics of each input requires.
-
-    A mirrored face moves the mirrored way: the horizontal flow of a flipped
-    clip is the flipped horizontal flow *negated*; the vertical flow is only
-    flipped.
-
-    Parameters
-    ----------
-    x : ndarray, shape (..., T, H, W, 1)
-        Frames, or a flow stream input: its first half along T holds the
-        horizontal maps u, the second half the vertical maps v (as
-        :func:`mer_lib.pipeline.preprocess` stacks them).
-    kind : {"frames", "flow"}
-
-    Returns
-    -------
-    ndarray, the shape of ``x``
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> flow = np.zeros((2, 1, 3, 1)); flow[0, 0, 0] = 1.0   # u = 1 at the left edge
-    >>> flip_horizontal(flow, "flow")[0, 0, :, 0] == [0, 0, -1]   # now at the right edge, moving left
-    array([ True,  True,  True])
-    """
-    x = np.asarray(x)
-    if x.ndim < 4 or x.shape[-1] != 1:
-        raise ValueError(f"x must have shape (..., T, H, W, 1), got {x.shape}")
-    if kind not in ("frames", "flow"):
-        raise ValueError(f"kind must be 'frames' or 'flow', got {kind!r}")
-    out = x[..., ::-1, :].copy()
-    if kind == "flow":
-        t2 = x.shape[-4]
-        if t2 % 2:
-            raise ValueError(f"a flow input stacks T horizontal then T vertical maps: an even length, got {t2}")
-        out[..., : t2 // 2, :, :, :] *= -1
-    return out
-
-
-def _shift(x, dy, dx):
-    """Translate (T, H, W, 1) by whole pixels, repeating the edge."""
-    h, w = x.shape[1:3]
-    pad = ((0, 0), (max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0)), (0, 0))
-    padded = np.pad(x, pad, mode="edge")
-    y0, x0 = max(-dy, 0), max(-dx, 0)
-    return padded[:, y0:y0 + h, x0:x0 + w]
-
-
-def augment(inputs, rng, shift=4):
-    """A random horizontal flip (half the clips) and a random shift of each clip.
-
-    The same flip and shift are applied to a clip's frames and its flow; the
-    flow's horizontal component is negated when flipped (see
-    :func:`flip_horizontal`). Inputs under the key ``"flow"`` are flow; any
-    other key, or a plain array, is frames.
-
-    Parameters
-    ----------
-    inputs : ndarray of shape (N, T, H, W, 1), or dict of such arrays
-    rng : numpy.random.Generator
-    shift : int
-        Largest shift in pixels, each direction.
-
-    Returns
-    -------
-    ndarray or dict, like ``inputs`` (new arrays)
-    """
-    as_dict = isinstance(inputs, dict)
-    items = inputs if as_dict else {"frames": inputs}
-    n = len(next(iter(items.values())))
-    flips, moves = augmentation_draws(n, rng, shift)
-    out = {}
-    for key, x in items.items():
-        kind = "flow" if key == "flow" else "frames"
-        y = np.array(x, copy=True)
-        if flips.any():
-            y[flips] = flip_horizontal(y[flips], kind)
-        for i in np.flatnonzero(moves.any(axis=1)):
-            y[i] = _shift(y[i], int(moves[i, 0]), int(moves[i, 1]))
-        out[key] = y
-    return out if as_dict else out["frames"]
-
-
-def augmentation_draws(n, rng, shift=4):
-    """The random draws of :func:`augment`: which clips are flipped, and each clip's shift.
-
-    Parameters
-    ----------
-    n : int
-        Clips.
-    rng : numpy.random.Generator
-    shift : int
-        Largest shift in pixels, each direction.
-
-    Returns
-    -------
-    flips : ndarray of bool, shape (n,)
-    moves : ndarray of int, shape (n, 2)
-        (dy, dx) of each clip, in ``-shift .. shift``.
-    """
-    flips = rng.random(n) < 0.5
-    moves = rng.integers(-shift, shift + 1, size=(n, 2)) if shift > 0 else np.zeros((n, 2), int)
-    return flips, moves
-
-
-def epoch_order(seed, epoch, n):
-    """The order in which a run sees its ``n`` training clips in an epoch: a function of (seed, epoch) only.
-
-    So a resumed run sees the same batches, and the batched trainer the same
-    as :func:`train`.
-
-    Returns
-    -------
-    ndarray of int, shape (n,)
-    """
-    return np.random.default_rng([int(seed), int(epoch)]).permutation(int(n))
-
-
-def epoch_augmentation(seed, epoch, n, shift):
-    """The flips and shifts of an epoch's clips (in the epoch's order), a function of (seed, epoch) only.
-
-    Returns
-    -------
-    flips : ndarray of bool, shape (n,)
-    moves : ndarray of int, shape (n, 2)
-    """
-    return augmentation_draws(int(n), np.random.default_rng([int(seed), int(epoch), 1]), shift)
+    return {c: (float(len(labels) / (k * counts[c])) if counts[c] else 0.0) for c in range(k)}
 
 
 def _subset(inputs, index):
@@ -416,99 +263,6 @@ def _subset(inputs, index):
 
 def _length(inputs):
     return len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
-
-
-def data_fingerprint(inputs, labels, groups=None):
-    """A short hash of the training data itself (every array's bytes, shapes and dtypes).
-
-    Parameters
-    ----------
-    inputs : ndarray or dict of ndarray
-    labels : array_like, shape (N,)
-    groups : array_like, shape (N,), optional
-
-    Returns
-    -------
-    str
-        16 hexadecimal digits.
-    """
-    digest = hashlib.blake2b(digest_size=8)
-    items = sorted(inputs.items()) if isinstance(inputs, dict) else [("x", inputs)]
-    for key, value in items + [("labels", np.asarray(labels))] + (
-            [("groups", np.asarray(groups).astype(str))] if groups is not None else []):
-        value = np.ascontiguousarray(value)
-        digest.update(f"{key}{value.shape}{value.dtype}".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
-
-
-def _model_signature(model):
-    """A hash of the model's architecture: each layer's class and weight shapes (not its automatic name)."""
-    text = ";".join(f"{type(layer).__name__}:{[tuple(w.shape) for w in layer.weights]}" for layer in model.layers)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def compile_with_recipe(model, recipe="paper", steps_per_epoch=17, epochs=100, learning_rate=None,
-                        jit_compile="auto"):
-    """Compile a model with a recipe's optimiser, learning-rate schedule and loss.
-
-    Parameters
-    ----------
-    model : keras.Model
-    recipe : {"paper", "stable"} or Recipe
-    steps_per_epoch, epochs : int
-        The length of the learning-rate schedule.
-    learning_rate : float, optional
-        Overrides the recipe's.
-    jit_compile : bool or "auto"
-
-    Returns
-    -------
-    keras.Model
-        The same model, compiled (accuracy as metric). The recipe's
-        ``zero_head`` and ``normalization`` are not applied here (see
-        :func:`train` and :func:`mer_lib.experiments.build`).
-    """
-    import keras
-
-    recipe = get_recipe(recipe)
-    lr = learning_rate_schedule(recipe, steps_per_epoch, epochs, learning_rate)
-    if recipe.weight_decay > 0:
-        optimizer = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(lr)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=jit_compile)
-    return model
-
-
-def learning_rate_schedule(recipe, steps_per_epoch, epochs, learning_rate=None):
-    """A recipe's learning rate: a float, or a Keras schedule of the optimiser step.
-
-    Parameters
-    ----------
-    recipe : str or Recipe
-    steps_per_epoch, epochs : int
-    learning_rate : float, optional
-        Overrides the recipe's peak rate.
-
-    Returns
-    -------
-    float or keras.optimizers.schedules.CosineDecay
-        "cosine": a linear warm-up from a tenth of the rate over the warm-up
-        epochs (at most ``epochs - 1``), then a cosine decay to zero.
-    """
-    import keras
-
-    recipe = get_recipe(recipe)
-    lr = recipe.learning_rate if learning_rate is None else float(learning_rate)
-    if recipe.schedule == "cosine":
-        warmup = min(recipe.warmup_epochs, max(epochs - 1, 0)) * steps_per_epoch
-        total = epochs * steps_per_epoch
-        lr = keras.optimizers.schedules.CosineDecay(
-            lr / 10 if warmup else lr, decay_steps=max(total - warmup, 1), alpha=0.0,
-            warmup_target=lr if warmup else None, warmup_steps=warmup)
-    return lr
 
 
 def _current_lr(model):
@@ -576,8 +330,7 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
         clips on the device). "auto": the environment variable
         ``MER_TRAINER`` when it is set ("fit" or "batched"), else "batched"
         on the JAX backend and "fit" otherwise (TensorFlow, Colab's default).
-        Both end with the same weights (a test checks it); the checkpoints of
-        one cannot resume the other.
+        Both end with the same weights (a test checks it).
 
     Returns
     -------
@@ -591,29 +344,29 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     """
     import keras
 
-    from mer_lib import diagnostics
-
     recipe = get_recipe(recipe)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")   # retracing notices between folds are expected here
     labels = np.asarray(labels)
     n = _length(inputs)
     if labels.ndim != 1 or len(labels) != n or n == 0:
-        raise ValueError(f"labels ({labels.shape}) must be 1-D, match the number of examples ({n}), and not be empty")
+        raise UserInputError(f"labels ({labels.shape}) must be 1-D, match the number of examples ({n}), and not be "
+                             "empty")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        raise UserInputError(f"labels must be integer class indices, got dtype {labels.dtype}")
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        raise UserInputError(f"epochs must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise UserInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must be class indices in 0 .. {n_classes - 1}")
+        raise UserInputError(f"labels must be class indices in 0 .. {n_classes - 1}")
     if checkpoint_every != "auto" and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1):
-        raise ValueError(f"checkpoint_every must be 'auto' or a positive integer, got {checkpoint_every!r}")
+        raise UserInputError(f"checkpoint_every must be 'auto' or a positive integer, got {checkpoint_every!r}")
     if groups is not None and len(groups) != n:
-        raise ValueError(f"groups ({len(groups)}) must match the number of examples ({n})")
+        raise UserInputError(f"groups ({len(groups)}) must match the number of examples ({n})")
+    if cpu_epochs is not None and (not isinstance(cpu_epochs, (int, np.integer)) or cpu_epochs < 1):
+        raise UserInputError(f"cpu_epochs must be a positive integer, got {cpu_epochs!r}")
+    if len(np.unique(labels)) < 2:
+        raise UserInputError(f"the training data hold clips of one class only (class {int(labels[0])}): there is "
+                             "nothing to tell apart, and a score would mean nothing")
     if trainer not in ("auto", "fit", "batched"):
         raise UserInputError(f"trainer must be 'auto', 'fit' or 'batched', got {trainer!r}")
     if trainer == "auto" and os.environ.get("MER_TRAINER"):
@@ -645,209 +398,187 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
 
     fit_inputs, fit_labels = inputs, labels
     if validation is None and recipe.restore_best:
-        from mer_lib.evaluate import validation_split
+        from mer_lib.splits import validation_split
 
         if groups is not None and len(np.unique(groups)) < 2:
-            raise ValueError("the recipe holds out whole subjects for validation: the training data need at least "
-                             f"2 subjects (groups), got {len(np.unique(groups))}")
+            raise UserInputError("the recipe holds out whole subjects for validation: the training data need at "
+                                 f"least 2 subjects (groups), got {len(np.unique(groups))}")
         fit_idx, val_idx = validation_split(np.arange(n), labels, subjects=groups,
                                             fraction=recipe.validation_fraction, seed=seed)
         if len(fit_idx) == 0 or len(val_idx) == 0:
-            raise ValueError(f"{n} clips are too few to hold out a validation set of "
-                             f"{recipe.validation_fraction:.0%}")
+            raise UserInputError(f"{n} clips are too few to hold out a validation set of "
+                                 f"{recipe.validation_fraction:.0%}")
         validation = (_subset(inputs, val_idx), labels[val_idx])
         fit_inputs, fit_labels = _subset(inputs, fit_idx), labels[fit_idx]
-    n_fit = len(fit_labels)
+    data_warnings = []
+    absent = [c for c in range(n_classes) if not np.any(fit_labels == c)]
+    if absent:
+        data_warnings.append(f"class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} of "
+                             f"{n_classes} ha{'ve' if len(absent) > 1 else 's'} no clip in the training data: the "
+                             "model cannot learn to predict it")
+        warnings.warn(data_warnings[-1], DataWarning, stacklevel=2)
     if class_weight is None:
         class_weight = recipe.class_weight
     if class_weight == "balanced":
         class_weight = class_weights(fit_labels, n_classes)
-    y = keras.utils.to_categorical(fit_labels, n_classes)
     val = None
     if validation is not None:
         val = (validation[0], keras.utils.to_categorical(np.asarray(validation[1], dtype=int), n_classes))
 
     use_mixed = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
-    use_xla = bool(gpus) if jit_compile == "auto" else bool(jit_compile)
+    run = _Run(build_model=build_model, recipe=recipe, inputs=inputs, labels=labels, groups=groups,
+               fit_inputs=fit_inputs, fit_labels=fit_labels, validation=val, n_classes=n_classes, epochs=int(epochs),
+               batch_size=int(batch_size), seed=seed, class_weight=class_weight, checkpoint_dir=checkpoint_dir,
+               checkpoint_every=checkpoint_every, learning_rate=learning_rate, verbose=verbose,
+               jit_compile=bool(gpus) if jit_compile == "auto" else bool(jit_compile), gpus=gpus, device=device,
+               shortened=shortened, notes=notes, data_warnings=data_warnings)
     release_training_memory()       # what earlier trainings left in Keras' and TensorFlow's global state
+    # what this call sets for the process is set back when it ends, whatever the way it ends
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     try:
-        return _train(keras, diagnostics, build_model, recipe, inputs, labels, groups, fit_inputs, y, fit_labels,
-                      val, n_fit, n_classes, epochs, batch_size, seed, class_weight, checkpoint_dir,
-                      checkpoint_every, learning_rate, verbose, use_xla, gpus, device, shortened, notes)
+        with tensorflow_log_level("ERROR"):     # retracing notices between folds are expected here
+            return _train(run)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _train(keras, diagnostics, build_model, recipe, inputs, labels, groups, fit_inputs, y, fit_labels, val, n_fit,
-           n_classes, epochs, batch_size, seed, class_weight, checkpoint_dir, checkpoint_every, learning_rate,
-           verbose, use_xla, gpus, device, shortened, notes):
+@dataclass
+class _Run:
+    """What one call of :func:`train` trains: the checked arguments, grouped for :func:`_train`."""
+
+    build_model: object
+    recipe: Recipe
+    inputs: object               # every training clip (the checkpoint's fingerprint is of these)
+    labels: np.ndarray
+    groups: object
+    fit_inputs: object           # the clips the model is fitted on (without a carved-out validation set)
+    fit_labels: np.ndarray
+    validation: tuple | None     # (inputs, one-hot labels)
+    n_classes: int
+    epochs: int
+    batch_size: int
+    seed: int
+    class_weight: object
+    checkpoint_dir: object
+    checkpoint_every: object
+    learning_rate: float | None
+    verbose: int
+    jit_compile: bool
+    gpus: list
+    device: str
+    shortened: bool
+    notes: list
+    data_warnings: list
+
+    @property
+    def n_fit(self):
+        return len(self.fit_labels)
+
+
+def _train(run):
+    import keras
+
+    from mer_lib import diagnostics
+
     strategy = None
-    if len(gpus) > 1 and keras.backend.backend() == "tensorflow":
+    if len(run.gpus) > 1 and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-        notes.append(f"{len(gpus)} GPUs: MirroredStrategy")
+        run.notes.append(f"{len(run.gpus)} GPUs: MirroredStrategy")
     scope = strategy.scope() if strategy else contextlib.nullcontext()
-    steps = math.ceil(n_fit / batch_size)
-    set_seeds(seed)
-    with scope:
-        model = compile_with_recipe(build_model(), recipe, steps, epochs, learning_rate, use_xla)
-        if recipe.zero_head:
-            head = model.layers[-1]
-            head.kernel.assign(np.zeros(head.kernel.shape, dtype=head.kernel.dtype))
-    fingerprint = {"data": data_fingerprint(inputs, labels, groups), "model": _model_signature(model),
-                   "recipe": recipe.as_dict(), "batch_size": int(batch_size), "seed": int(seed),
-                   "n_classes": int(n_classes),
-                   "learning_rate": None if learning_rate is None else float(learning_rate)}
-    if recipe.schedule == "cosine":
-        fingerprint["epochs"] = int(epochs)        # the schedule's length is part of the run
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    start, history, best_epoch, best_weights, best_loss = 0, {}, 0, None, np.inf
-    state = _read_state(ckpt) if ckpt is not None else None
-    if state is not None:
-        saved = state["fingerprint"]
-        differs = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
-        if differs:
-            raise ValueError(f"the checkpoint in {str(ckpt)!r} was made by another run (different "
-                             f"{', '.join(differs)}: {[saved.get(k) for k in differs]} there, "
-                             f"{[fingerprint.get(k) for k in differs]} here); use another checkpoint_dir")
-        if int(state["epoch"]) > epochs:
-            raise ValueError(f"the checkpoint in {str(ckpt)!r} holds {state['epoch']} epochs, more than the {epochs} "
-                             "asked for: use another checkpoint_dir (the longer run is kept)")
-        start, history = int(state["epoch"]), state["history"]
-        best_epoch, best_loss = int(state.get("best_epoch", 0)), float(state.get("best_loss", np.inf))
-        best_weights = _load_checkpoint(model, ckpt / state["file"], state)
-        initial_loss = float(state["initial_loss"])
-        if start < epochs:
-            print(f"Resuming from the checkpoint in {ckpt} after epoch {start} of {epochs}.")
-    else:
-        initial_loss = diagnostics.initial_loss(model, fit_inputs, fit_labels, n_classes)
-    ln_k = math.log(n_classes)
-    result_warnings = []
-    if abs(initial_loss - ln_k) > 0.1 * ln_k:
-        result_warnings.append(f"the loss at initialisation, {initial_loss:.3f}, is not within 10% of "
-                               f"ln {n_classes} = {ln_k:.3f}: the untrained model is not predicting uniformly")
-    last_save = time.perf_counter()
-    save_cost = 0.0
-    checkpoint_seconds = train_seconds = 0.0
-    epoch_seconds = []
-    for epoch in range(start, epochs):
-        t0 = time.perf_counter()
-        # the shuffling of each epoch depends only on (seed, epoch): a resumed run sees the same batches
-        order = epoch_order(seed, epoch, n_fit)
-        x_epoch = _subset(fit_inputs, order)
-        if recipe.augment:
-            x_epoch = augment(x_epoch, np.random.default_rng([int(seed), epoch, 1]), recipe.shift)
-        lr = _current_lr(model)
-        result = model.fit(x_epoch, y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                           shuffle=False, class_weight=class_weight, validation_data=val, verbose=verbose)
-        for key, values in result.history.items():
-            if key != "learning_rate":
-                history.setdefault(key, []).extend(float(v) for v in values)
-        history.setdefault("learning_rate", []).append(lr)
-        if recipe.restore_best and history["val_loss"][-1] < best_loss:
-            best_loss, best_epoch = history["val_loss"][-1], epoch + 1
-            best_weights = [np.array(w) for w in model.get_weights()]
-        epoch_seconds.append(time.perf_counter() - t0)
-        train_seconds += epoch_seconds[-1]
-        last = epoch + 1 == epochs
-        due = (last or (checkpoint_every == "auto" and time.perf_counter() - last_save >= 10 * save_cost)
-               or (checkpoint_every != "auto" and (epoch + 1) % checkpoint_every == 0))
-        if ckpt is not None and due:
-            t1 = time.perf_counter()
-            _save_checkpoint(model, ckpt, epoch + 1, history, fingerprint,
-                             dict(initial_loss=initial_loss, best_epoch=best_epoch, best_loss=best_loss),
-                             best_weights)
-            last_save = time.perf_counter()
-            save_cost = last_save - t1
-            checkpoint_seconds += save_cost
-    if not recipe.restore_best:
-        best_epoch = epochs
-    elif best_weights is not None and best_epoch != epochs:
-        model.set_weights(best_weights)
-    train_pred = np.argmax(model.predict(fit_inputs, batch_size=64, verbose=0), axis=1)
-    result_warnings += diagnostics.detect_collapse(history, n_classes, train_pred)
+    recipe, epochs, seed, n_fit = run.recipe, run.epochs, run.seed, run.n_fit
+    steps = math.ceil(n_fit / run.batch_size)
+    y = keras.utils.to_categorical(run.fit_labels, run.n_classes)
+    with _deterministic(seed):
+        with scope:
+            model = compile_with_recipe(run.build_model(), recipe, steps, epochs, run.learning_rate, run.jit_compile)
+            if recipe.zero_head:
+                head = model.layers[-1]
+                head.kernel.assign(np.zeros(head.kernel.shape, dtype=head.kernel.dtype))
+        fingerprint = {"data": data_fingerprint(run.inputs, run.labels, run.groups), "model": _model_signature(model),
+                       "recipe": recipe.as_dict(), "batch_size": run.batch_size, "seed": int(seed),
+                       "n_classes": int(run.n_classes),
+                       "learning_rate": None if run.learning_rate is None else float(run.learning_rate)}
+        if recipe.schedule == "cosine":
+            fingerprint["epochs"] = int(epochs)        # the schedule's length is part of the run
+        ckpt = Path(run.checkpoint_dir) if run.checkpoint_dir is not None else None
+        start, history, best_epoch, best_weights, best_loss = 0, {}, 0, None, np.inf
+        state = _read_state(ckpt) if ckpt is not None else None
+        if state is not None:
+            saved = state["fingerprint"]
+            differs = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+            if differs:
+                raise UserInputError(
+                    f"the checkpoint in {str(ckpt)!r} was made by another run (different {', '.join(differs)}: "
+                    f"{[saved.get(k) for k in differs]} there, {[fingerprint.get(k) for k in differs]} here); use "
+                    "another checkpoint folder")
+            if int(state["epoch"]) > epochs:
+                raise UserInputError(
+                    f"the checkpoint in {str(ckpt)!r} holds {state['epoch']} epochs, more than the {epochs} asked "
+                    "for: use another checkpoint folder (the longer run is kept)")
+            start, history = int(state["epoch"]), state["history"]
+            best_epoch, best_loss = int(state.get("best_epoch", 0)), float(state.get("best_loss", np.inf))
+            best_weights = _load_checkpoint(model, ckpt / state["file"], state)
+            initial_loss = float(state["initial_loss"])
+            if start < epochs:
+                print(f"Resuming from the checkpoint in {ckpt} after epoch {start} of {epochs}.")
+        else:
+            initial_loss = diagnostics.initial_loss(model, run.fit_inputs, run.fit_labels, run.n_classes)
+        ln_k = math.log(run.n_classes)
+        result_warnings = []
+        if abs(initial_loss - ln_k) > 0.1 * ln_k:
+            result_warnings.append(f"the loss at initialisation, {initial_loss:.3f}, is not within 10% of "
+                                   f"ln {run.n_classes} = {ln_k:.3f}: the untrained model is not predicting uniformly")
+        last_save = time.perf_counter()
+        save_cost = 0.0
+        checkpoint_seconds = train_seconds = 0.0
+        epoch_seconds = []
+        for epoch in range(start, epochs):
+            t0 = time.perf_counter()
+            # the shuffling of each epoch depends only on (seed, epoch): a resumed run sees the same batches
+            order = epoch_order(seed, epoch, n_fit)
+            x_epoch = _subset(run.fit_inputs, order)
+            if recipe.augment:
+                x_epoch = augment(x_epoch, np.random.default_rng([int(seed), epoch, 1]), recipe.shift)
+            lr = _current_lr(model)
+            result = model.fit(x_epoch, y[order], batch_size=run.batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                               shuffle=False, class_weight=run.class_weight, validation_data=run.validation,
+                               verbose=run.verbose)
+            for key, values in result.history.items():
+                if key != "learning_rate":
+                    history.setdefault(key, []).extend(float(v) for v in values)
+            history.setdefault("learning_rate", []).append(lr)
+            if recipe.restore_best and history["val_loss"][-1] < best_loss:
+                best_loss, best_epoch = history["val_loss"][-1], epoch + 1
+                best_weights = [np.array(w) for w in model.get_weights()]
+            epoch_seconds.append(time.perf_counter() - t0)
+            train_seconds += epoch_seconds[-1]
+            last = epoch + 1 == epochs
+            every = run.checkpoint_every
+            due = (last or (every == "auto" and time.perf_counter() - last_save >= 10 * save_cost)
+                   or (every != "auto" and (epoch + 1) % every == 0))
+            if ckpt is not None and due:
+                t1 = time.perf_counter()
+                _save_checkpoint(model, ckpt, epoch + 1, history, fingerprint,
+                                 dict(initial_loss=initial_loss, best_epoch=best_epoch, best_loss=best_loss),
+                                 best_weights)
+                last_save = time.perf_counter()
+                save_cost = last_save - t1
+                checkpoint_seconds += save_cost
+        if not recipe.restore_best:
+            best_epoch = epochs
+        elif best_weights is not None and best_epoch != epochs:
+            model.set_weights(best_weights)
+        train_pred = np.argmax(model.predict(run.fit_inputs, batch_size=64, verbose=0), axis=1)
+    result_warnings += diagnostics.detect_collapse(history, run.n_classes, train_pred)
     for message in result_warnings:
         warnings.warn(message, CollapseWarning, stacklevel=3)
-    return TrainResult(model, history, epochs, start, device, shortened, notes, initial_loss, best_epoch,
-                       result_warnings, recipe, checkpoint_seconds, train_seconds, trainer="keras fit",
-                       precision=keras.mixed_precision.global_policy().name, epoch_seconds=epoch_seconds)
-
-
-def _read_state(folder):
-    """The checkpoint's state, None when there is none; a one-line error naming a broken file."""
-    path = folder / "state.json"
-    if not path.exists():
-        return None
-    try:
-        state = json.loads(path.read_text())
-        for key in ("epoch", "file", "history", "fingerprint", "initial_loss", "paths"):
-            state[key]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a checkpoint state this library wrote ({type(err).__name__}: {err}); "
-                         "delete the folder to start again") from None
-    if not (folder / state["file"]).is_file():
-        raise ValueError(f"{path} points at {state['file']}, which is missing from {folder}; "
-                         "delete the folder to start again")
-    return state
-
-
-def _variables(model):
-    """The model's variables and its optimiser's, in a fixed order, with their paths."""
-    model_vars = list(model.variables)
-    opt_vars = list(model.optimizer.variables)
-    return ([("model/" + v.path, v) for v in model_vars] + [("optimizer/" + v.path, v) for v in opt_vars])
-
-
-def _save_checkpoint(model, folder, epoch, history, fingerprint, extra, best_weights=None):
-    """Write the model's and the optimiser's variables as ``checkpoint-<epoch>.npz``, then point
-    ``state.json`` at it. Both writes are atomic, and the state is written last, so a run killed at any
-    moment leaves a consistent checkpoint (the previous one, or this one)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    named = _variables(model)
-    arrays = {f"v{i:04d}": np.asarray(v.numpy() if hasattr(v, "numpy") else v) for i, (_, v) in enumerate(named)}
-    if best_weights is not None:
-        arrays.update({f"b{i:04d}": w for i, w in enumerate(best_weights)})
-    name = f"checkpoint-{epoch:04d}.npz"
-    atomic_write(folder / name, lambda f: np.savez(f, **arrays), suffix=".npz")
-    state = {"epoch": epoch, "file": name, "history": history, "fingerprint": fingerprint,
-             "paths": [p for p, _ in named], "has_best": best_weights is not None, **extra}
-    atomic_write_text(folder / "state.json", json.dumps(state))
-    for old in folder.glob("checkpoint-*.npz"):
-        if old.name != name:
-            old.unlink()
-
-
-def _load_checkpoint(model, path, state):
-    """Assign the saved variables to a freshly built and compiled model; return the best weights or None."""
-    import zipfile
-
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    named = _variables(model)
-    if len(named) != len(state["paths"]):
-        raise ValueError(f"the checkpoint {path} holds {len(state['paths'])} variables, this model and its "
-                         f"optimiser {len(named)}: it was written by another model or library version")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        arrays = None
-    if arrays is None or any(f"v{i:04d}" not in arrays for i in range(len(named))):
-        raise ValueError(f"the checkpoint file {path} is unreadable or incomplete; delete its folder to start again")
-    for i, (_, var) in enumerate(named):
-        value = arrays[f"v{i:04d}"]
-        if tuple(value.shape) != tuple(var.shape):
-            raise ValueError(f"the checkpoint file {path} does not fit this model ({named[i][0]}: "
-                             f"{value.shape} vs {tuple(var.shape)})")
-        var.assign(value)
-    if state.get("has_best"):
-        return [arrays[f"b{i:04d}"] for i in range(len(model.get_weights()))]
-    return None
+    return TrainResult(model, history, epochs, start, run.device, run.shortened, run.notes, initial_loss, best_epoch,
+                       result_warnings, recipe, checkpoint_seconds, train_seconds, run.data_warnings,
+                       trainer="keras fit", precision=keras.mixed_precision.global_policy().name,
+                       epoch_seconds=epoch_seconds)
 
 
 def release_training_memory():

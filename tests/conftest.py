@@ -7,3 +7,68 @@ sys.path.insert(0, str(ROOT / "tools"))
 os.environ.setdefault("MER_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# --- where the suite's time goes: CPU seconds per test (this process and the processes it waited for) ---------
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-durations", type=int, default=None, metavar="N",
+                     help="show the N tests (setup, call, teardown) that used the most CPU time, this process's "
+                          "and its finished children's (kernels, subprocesses, pools): the work, not the wait")
+
+
+_CPU = []
+
+
+def _cpu_seconds():
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def chapter_cache(tmp_path_factory):
+    """One MER_CACHE for every chapter the tests execute, as `make book` shares book/.mer_cache.
+
+    The first execution of a chapter computes (chapter 11 reads what chapter
+    10 pre-processed, as in the book's build); a later one (the student
+    edition's run) reads the cache, as a reader's second run does, and
+    resumes from the checkpoints. So each chapter's cold path and its warm
+    path are both executed, once each.
+    """
+    return tmp_path_factory.mktemp("mer_cache")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    t = _cpu_seconds()
+    yield
+    _CPU.append((_cpu_seconds() - t, "setup", item.nodeid))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    t = _cpu_seconds()
+    yield
+    _CPU.append((_cpu_seconds() - t, "call", item.nodeid))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    t = _cpu_seconds()
+    yield
+    _CPU.append((_cpu_seconds() - t, "teardown", item.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = config.getoption("--cpu-durations")
+    if not n:
+        return
+    total = sum(c for c, _, _ in _CPU)
+    terminalreporter.write_sep("=", f"most CPU time ({total:.0f} s in all)")
+    for cpu, when, nodeid in sorted(_CPU, reverse=True)[:n]:
+        terminalreporter.write_line(f"{cpu:8.1f}s {when:8s} {nodeid}")

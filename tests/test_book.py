@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import book_tools
+import output_checks
 
 ROOT = book_tools.ROOT
 CHAPTERS = book_tools.chapters()
@@ -94,6 +95,7 @@ def _execute_like_the_book(md: Path, cache: Path, timeout: int):
     nb = jupytext.read(md)
     env_before = dict(os.environ)
     os.environ.update(MER_FAST="1", MER_CACHE=str(cache))
+    os.environ.pop("MPLBACKEND", None)   # the build's kernels draw inline (conftest sets Agg for the tests)
     try:
         mer_build.prepare_build_environment()
         result = single_nb_execution(nb, cwd=str(md.parent), timeout=timeout, allow_errors=False)
@@ -106,12 +108,15 @@ def _execute_like_the_book(md: Path, cache: Path, timeout: int):
 @pytest.mark.chapter
 @pytest.mark.parametrize("md,run", RUNS, ids=[f"{md.stem}-{run}" for md, run in RUNS])
 def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_or_noise(
-        md, run, tmp_path):
+        md, run, tmp_path, chapter_cache):
     # A stall (issue 12: chapter 7 waited 1200 s for a reply that had arrived) shows
     # as a cell over the timeout, or as a run far longer than a fast chapter takes.
     timeout = 300
-    nb, result = _execute_like_the_book(md, tmp_path / "cache", timeout)
+    _ATTEMPTED.add(md.stem)
+    nb, result = _execute_like_the_book(md, chapter_cache, timeout)
     assert result.err is None, f"{md.name} failed or stalled (run {run + 1}):\n{result.exc_string}"
+    if run == 0:
+        _EXECUTED[md.stem] = nb      # test_chapter_outputs_are_clean reads it: no second execution
     assert result.time < 2 * timeout, f"{md.name} took {result.time:.0f} s in fast mode: a stall?"
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
@@ -128,6 +133,53 @@ def test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_
         page = _build_page_from_executed_notebook(nb, md, tmp_path / "page")
         found = page.count('class="animation"')
         assert found >= ANIMATED[md.stem], f"{md.name}: {found} animations in its built HTML page"
+
+
+#: The library's plotting functions (a cell that calls one must show a figure).
+PLOTTERS = output_checks.plotting_functions()
+#: Executed notebooks (fast mode, first run) of the chapters executed in this session, by stem.
+_EXECUTED: dict = {}
+_ATTEMPTED: set = set()
+#: Chapters outside issue 24's branch c2 whose outputs are known not to be clean yet, and why; they
+#: are expected to fail (not strictly: another branch may fix them first).
+OUTPUT_KNOWN: dict = {}
+
+
+@pytest.mark.chapter
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_chapter_outputs_are_clean(md, tmp_path, request):
+    """No duplicated block, no progress-bar residue, no framework log noise, and every figure drawn is shown.
+
+    Reads the notebook that the execution test above just executed (fast mode, through the book's
+    executor); executes the chapter only when that test did not run in this session (``-k``).
+    """
+    if md.stem in OUTPUT_KNOWN:
+        request.applymarker(pytest.mark.xfail(reason=OUTPUT_KNOWN[md.stem], strict=False))
+    nb = _EXECUTED.get(md.stem)
+    if nb is None and md.stem in _ATTEMPTED:
+        pytest.skip(f"{md.name} did not execute (the execution test above says why)")
+    if nb is None:
+        nb, result = _execute_like_the_book(md, tmp_path / "cache", 300)
+        assert result.err is None, f"{md.name} failed:\n{result.exc_string}"
+        _EXECUTED[md.stem] = nb
+    problems = output_checks.output_problems(nb, PLOTTERS)
+    assert not problems, f"{md.name}: " + "; ".join(problems)
+
+
+#: Chapters outside issue 24's branch c2 whose prose still types measured numbers (tools/output_checks.py
+#: --prose lists them); expected to fail until their owners move the numbers into the cells.
+PROSE_KNOWN: set = set()
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_chapter_prose_types_no_measured_number(md, request):
+    """A decimal number or a percentage in the prose is a measured result typed by hand, unless it is maths,
+    code, a quotation, a cited fact or an allowed kind (output_checks.PROSE_ALLOWED): the cell that
+    measures it prints it, from its variable, and the sentence says what it means."""
+    if md.stem in PROSE_KNOWN:
+        request.applymarker(pytest.mark.xfail(reason="numbers typed in the prose (issue 24)", strict=False))
+    typed = output_checks.prose_numbers(md)
+    assert not typed, f"{md.name} types numbers in its prose: " + " | ".join(typed)
 
 
 #: Chapters that show animations (matplotlib FuncAnimation as a JavaScript player), and how many.

@@ -39,46 +39,6 @@ def test_a_classifier_that_never_predicts_the_rare_class_is_found_out():
     assert evaluate.uar(y_true, y_pred) == pytest.approx(2 / 3)
 
 
-def test_loso_folds_never_share_a_subject_and_cover_every_clip_once():
-    subjects = np.array(["s1", "s2", "s1", "s3", "s2", "s3", "s3"])
-    seen = []
-    for train, test in evaluate.loso_splits(subjects):
-        assert len(set(subjects[test])) == 1
-        assert not set(subjects[train]) & set(subjects[test])
-        assert len(train) + len(test) == len(subjects)
-        seen.extend(test)
-    assert sorted(seen) == list(range(len(subjects)))
-
-
-def test_subject_folds_are_subject_disjoint():
-    subjects = np.repeat(np.arange(10), 3)
-    folds = list(evaluate.subject_folds(subjects, 4))
-    assert len(folds) == 4
-    for train, test in folds:
-        assert not set(subjects[train]) & set(subjects[test])
-    assert sorted(np.concatenate([t for _, t in folds])) == list(range(30))
-    with pytest.raises(ValueError, match="n_folds"):
-        list(evaluate.subject_folds(subjects, 11))
-
-
-def test_paper_split_is_stratified_80_20_and_leaks_subjects():
-    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    subjects = np.tile(np.arange(10), 10)
-    train, test = evaluate.paper_split(labels, 0.2, seed=0)
-    assert len(test) == 20 and len(train) == 80 and not set(train) & set(test)
-    assert np.bincount(labels[test]).tolist() == [10, 6, 4]
-    assert set(subjects[train]) & set(subjects[test])   # the caveat: subjects on both sides
-
-
-def test_validation_is_carved_from_the_training_fold_only():
-    labels = np.repeat([0, 1, 2], 10)
-    subjects = np.tile(np.arange(6), 5)
-    train, test = next(evaluate.loso_splits(subjects))
-    fit, val = evaluate.validation_split(train, labels, subjects, 0.2)
-    assert set(fit) | set(val) == set(train) and not set(val) & set(test)
-    assert not set(subjects[fit]) & set(subjects[val])
-
-
 @pytest.mark.parametrize("bad", [(np.array([0, 1]), np.array([0])), (np.array([]), np.array([])),
                                  (np.array([0.5, 1.0]), np.array([0, 1]))])
 def test_bad_labels_are_refused(bad):
@@ -149,3 +109,71 @@ def test_paired_bootstrap_separates_a_real_difference_from_none():
     assert b["ci_low"] <= b["value"] <= b["ci_high"]
     with pytest.raises(ValueError, match="metric"):
         evaluate.bootstrap_metric(y, bad, "f2")
+
+
+def test_corrected_resampled_ttest_against_a_hand_computation():
+    a, b = [0.60, 0.70, 0.65, 0.75], [0.50, 0.55, 0.60, 0.60]
+    # d = 0.10, 0.15, 0.05, 0.15: mean 0.1125, squared deviations sum to 0.006875, s^2 = 0.006875 / 3
+    s2 = 0.006875 / 3
+    t = 0.1125 / np.sqrt((1 / 4 + 33 / 131) * s2)
+    r = evaluate.corrected_resampled_ttest(a, b, n_train=131, n_test=33)
+    assert r["t"] == pytest.approx(t) and r["df"] == 3
+    from scipy import stats
+
+    assert r["p_value"] == pytest.approx(2 * stats.t.sf(t, 3))
+    half = stats.t.ppf(0.975, 3) * np.sqrt((1 / 4 + 33 / 131) * s2)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((0.1125 - half, 0.1125 + half))
+    assert r["p_value"] > r["uncorrected_p"]          # the correction makes the test less confident
+
+
+def test_corrected_test_without_overlap_is_scipys_paired_t_test():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random(12), rng.random(12)
+    r = evaluate.corrected_resampled_ttest(a, b, n_train=10 ** 12, n_test=1)
+    ref = stats.ttest_rel(a, b)
+    assert r["t"] == pytest.approx(ref.statistic, rel=1e-6) and r["p_value"] == pytest.approx(ref.pvalue, rel=1e-6)
+    assert r["uncorrected_p"] == pytest.approx(ref.pvalue)
+
+
+def test_corrected_test_against_a_number_and_its_refusals():
+    from mer_lib.errors import UserInputError
+
+    r = evaluate.corrected_resampled_ttest([0.5, 0.6, 0.7], 0.0, 80, 20)
+    assert r["mean_difference"] == pytest.approx(0.6) and r["ci_low"] < 0.6 < r["ci_high"]
+    same = evaluate.corrected_resampled_ttest([0.5, 0.5], [0.5, 0.5], 80, 20)
+    assert same["p_value"] == 1.0 and same["t"] == 0.0
+    for args, match in [(([0.5], [0.4], 80, 20), "scores_a"), (([0.5, 0.6], [0.4], 80, 20), "scores_b"),
+                        (([0.5, 0.6], [0.4, np.nan], 80, 20), "finite"), (([0.5, 0.6], 0.4, 0, 20), "n_train")]:
+        with pytest.raises(UserInputError, match=match):
+            evaluate.corrected_resampled_ttest(*args)
+
+
+def test_mcnemar_power_equals_the_rejection_rate_of_simulated_test_sets():
+    rng = np.random.default_rng(1)
+    for n, pa, pb in [(33, 0.20, 0.10), (80, 0.15, 0.10)]:
+        draws = 3000
+        kind = rng.choice(3, size=(draws, n), p=[pa, pb, 1 - pa - pb])     # only A right, only B right, agree
+        y = np.zeros(n, int)
+        rejected = np.mean([evaluate.mcnemar(y, np.where(k == 1, 1, 0), np.where(k == 0, 1, 0), exact=True)["p_value"]
+                            < 0.05 for k in kind])
+        power = evaluate.mcnemar_power(n, pa, pb)
+        assert abs(rejected - power) < 4 * np.sqrt(power * (1 - power) / draws) + 1e-3, (n, rejected, power)
+
+
+def test_mcnemar_power_is_at_most_alpha_without_a_difference_and_grows_with_the_test_set():
+    assert evaluate.mcnemar_power(40, 0.1, 0.1) <= 0.05
+    assert evaluate.mcnemar_power(50, 0.0, 0.0) == 0.0
+    # every clip discordant and won by A: 5 of 5 gives p = 2 / 32 = 0.0625, never below 0.05; 6 of 6 gives 2 / 64
+    assert evaluate.mcnemar_power(5, 1.0, 0.0) == 0.0 and evaluate.mcnemar_power(6, 1.0, 0.0) == pytest.approx(1.0)
+    assert evaluate.mcnemar_power(33, 0.2, 0.1) < evaluate.mcnemar_power(100, 0.2, 0.1) < evaluate.mcnemar_power(300, 0.2, 0.1)
+
+
+def test_a_nan_score_on_a_resample_is_an_error_not_left_out_of_the_interval():
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    nan_sometimes = lambda t, p, k=None: float("nan") if t[0] == 0 else float(np.mean(t == p))  # noqa: E731
+    with pytest.raises(ValueError, match="NaN on"):
+        evaluate.bootstrap_metric(y, y, nan_sometimes, n_boot=200)
+    with pytest.raises(ValueError, match="NaN on"):
+        evaluate.paired_bootstrap(y, y, y, nan_sometimes, n_boot=200)

@@ -69,15 +69,15 @@ def test_empty_selection_is_refused():
         preprocess(np.zeros((0, 8, 32, 32)))
 
 
-def test_ctrl_c_stops_the_parallel_preprocessing_at_once_and_leaves_the_cache_consistent(tmp_path):
-    # As a terminal does: SIGINT to the whole process group of `mer preprocess`.
+def _stop_preprocessing(tmp_path, send):
+    """Start `mer preprocess --jobs 2`, call ``send(pid)`` once two clips are cached; what happened after."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    from mer_lib.data.prepare import load_npz
+    from mer_lib._io import load_npz
 
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mer_lib.cli", "preprocess", "--dataset", "synth", "--out", str(out),
@@ -90,16 +90,13 @@ def test_ctrl_c_stops_the_parallel_preprocessing_at_once_and_leaves_the_cache_co
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             assert time.monotonic() - start < 240, "pre-processing wrote no clip in 240 s"
             time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGINT)
+        send(proc.pid)
         sent = time.monotonic()
         _, err = proc.communicate(timeout=60)
         stopped_after = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err[-2000:]
-    assert stopped_after < 10, f"stopped {stopped_after:.1f} s after Ctrl-C"
-    assert err.count("interrupted") == 1 and "Traceback" not in err, err[-2000:]
     for _ in range(100):                      # the workers (and the resource tracker) are gone too
         try:
             os.killpg(proc.pid, 0)
@@ -113,6 +110,30 @@ def test_ctrl_c_stops_the_parallel_preprocessing_at_once_and_leaves_the_cache_co
     assert sorted(out.glob("cache/*/*.npz")) == files, "clips were still written after the stop"
     assert not list(out.glob("cache/*/.tmp-*")), "a half-written file was left in the cache"
     assert files and all(load_npz(f, keys=("frames", "flow")) is not None for f in files)
+    assert not (out / ".mer.lock").exists(), "the command's lock outlived it"
+    return proc.returncode, err, stopped_after
+
+
+def test_ctrl_c_stops_the_parallel_preprocessing_at_once_and_leaves_the_cache_consistent(tmp_path):
+    # As a terminal does: SIGINT to the whole process group of `mer preprocess`.
+    import os
+    import signal
+
+    code, err, stopped_after = _stop_preprocessing(tmp_path, lambda pid: os.killpg(pid, signal.SIGINT))
+    assert code == 130, err[-2000:]
+    assert stopped_after < 10, f"stopped {stopped_after:.1f} s after Ctrl-C"
+    assert err.count("interrupted") == 1 and "Traceback" not in err, err[-2000:]
+
+
+def test_sigterm_to_the_command_alone_stops_its_workers_too(tmp_path):
+    # As `kill`, `timeout` or a supervisor do: SIGTERM to the parent process only, not to its workers.
+    import os
+    import signal
+
+    code, err, stopped_after = _stop_preprocessing(tmp_path, lambda pid: os.kill(pid, signal.SIGTERM))
+    assert code == 143, err[-2000:]
+    assert stopped_after < 10, f"stopped {stopped_after:.1f} s after SIGTERM"
+    assert err.count("mer: terminated") == 1 and "Traceback" not in err, err[-2000:]
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(magnify="cubic"), "magnify must be one of"),
@@ -161,7 +182,7 @@ def test_a_worker_gives_its_ffts_one_thread_and_the_setting_does_not_leak(tiny, 
 
 
 def test_network_inputs_makes_every_kind_from_one_set_of_clips(tiny):
-    from mer_lib.experiments import INPUT_SETTINGS
+    from mer_lib.pipeline import INPUT_SETTINGS
 
     frames, flows = pipeline.network_inputs(tiny.frames[:2], ["flow"], apex=tiny.apex[:2], size=32, n_jobs=1,
                                             progress=False)

@@ -85,3 +85,23 @@ def test_an_older_setting_is_named():
     diffs = ex.settings_differences(changed)
     assert any("learning_rate" in d and "123.0" in d for d in diffs)
     assert any(d.startswith("epochs was 7") for d in diffs)
+
+
+def test_the_summary_tool_writes_a_copy_again_from_its_records_and_provenance_alone(tmp_path):
+    import shutil
+
+    import summarize_results    # tools/summarize_results.py
+
+    copy = tmp_path / "full"
+    shutil.copytree(FOLDER, copy)
+    for name in ("tables.csv", "runs.csv", "comparisons.csv"):
+        (copy / name).unlink()
+    assert summarize_results.main([str(copy)]) == 0
+    for name in ("tables.csv", "comparisons.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(copy / name), pd.read_csv(FOLDER / name))
+    assert ex.validate_results(copy)["summarized"]["by"].startswith("tools/summarize_results.py")
+    (copy / "runs" / "cnn_rnn-frames__paper__paper__r7__f0.json").write_text("{}")     # a stray record
+    with pytest.raises(SystemExit):
+        summarize_results.main([str(copy)])
+    moved = ex.set_aside_partial(copy, tmp_path / "aside")
+    assert moved == ["cnn_rnn-frames__paper__paper__r7__f0"] and ex.validate_results(copy)

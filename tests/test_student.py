@@ -3,9 +3,9 @@
 The student notebooks must hold nothing of a solution (no source line, no
 output, no metadata), run top to bottom in fast mode with no error but the
 stubs' ``NotImplementedError``, and each exercise must answer "not attempted
-yet" from its checker. Every chapter has at least three exercises, one at the
-level of the algorithm and one "predict, then measure" (the cell tags say
-which).
+yet" from its checker. Every chapter has at least three exercises, one "predict,
+then measure" and at least one at the level of the algorithm, two from chapter
+2 to chapter 9 (the cell tags say which).
 """
 
 import ast
@@ -37,6 +37,13 @@ def instructor(tmp_path_factory):
     return course_builds.build("instructor", tmp_path_factory.mktemp("instructor"), branch="instructor")
 
 
+#: Exercises at the level of the algorithm wanted per chapter (issue 24: the student designs a loop, a
+#: filter, a pyramid step, a layer, a test, at least twice per chapter from chapter 2 on); others: one.
+ALGORITHM_MINIMUM = {stem: 2 for stem in ("02_optical_flow_theory", "03_horn_schunck", "04_tvl1",
+                                          "05_eulerian_magnification", "06_steerable_pyramid",
+                                          "07_phase_based_magnification", "08_conv3d", "09_two_stream_network")}
+
+
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
 def test_chapter_has_three_exercises_with_an_algorithm_and_a_prediction(md):
     nb = course_builds.chapter_notebook(md)
@@ -46,7 +53,9 @@ def test_chapter_has_three_exercises_with_an_algorithm_and_a_prediction(md):
     kinds = [e["kind"] for e in found]
     summary = {k: kinds.count(k) for k in course_builds.KINDS}
     assert len(found) >= 3, f"{md.name} has {len(found)} exercises (cells tagged 'exercise'): {summary}"
-    assert summary["exercise-algorithm"] >= 1, f"{md.name} has no exercise-algorithm: {summary}"
+    needed = ALGORITHM_MINIMUM.get(md.stem, 1)
+    assert summary["exercise-algorithm"] >= needed, (
+        f"{md.name} has {summary['exercise-algorithm']} exercise-algorithm, at least {needed} wanted: {summary}")
     assert summary["exercise-predict"] >= 1, f"{md.name} has no exercise-predict: {summary}"
 
 
@@ -97,10 +106,13 @@ def test_student_notebook_holds_no_solution_and_no_output(md, student):
 
 
 @pytest.fixture(scope="module")
-def student_runs(student, tmp_path_factory):
-    """Every student notebook run in one process (fast mode), each up to its last exercise."""
+def student_runs(student, tmp_path_factory, chapter_cache):
+    """Every student notebook run in one process (fast mode), each up to its last exercise.
+
+    With the cache the book's chapters were executed with (conftest.chapter_cache):
+    a student's run after the book's, which reads what is cached and resumes."""
     tmp = tmp_path_factory.mktemp("runs")
-    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(tmp / "cache"), MPLBACKEND="Agg")
+    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(chapter_cache), MPLBACKEND="Agg")
     paths = [str(student / "book" / f"{stem}.ipynb") for stem in IDS]
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "course_builds.py"), "exercises", str(tmp / "runs.json"),
                           *paths], capture_output=True, text=True, timeout=900, env=env)

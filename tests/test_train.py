@@ -8,6 +8,7 @@ import math  # noqa: E402
 import warnings  # noqa: E402
 
 import mer_lib.train as train_module  # noqa: E402
+from mer_lib.errors import UserInputError  # noqa: E402
 from mer_lib.models import two_stream  # noqa: E402
 from mer_lib.train import (RECIPES, CollapseWarning, Recipe, augment, class_weights, flip_horizontal,  # noqa: E402
                            train)
@@ -129,10 +130,10 @@ def test_class_weights_balance_the_classes():
 def test_a_checkpoint_of_another_run_is_not_silently_reused(tmp_path):
     x, y = _data(n=6)
     train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
-    with pytest.raises(ValueError, match="another run.*batch_size"):
+    with pytest.raises(UserInputError, match="another run.*batch_size"):
         train(_build, x, y, epochs=1, batch_size=2, checkpoint_dir=tmp_path, verbose=0)
     other, _ = _data(n=6, seed=5)           # same shapes, same labels, other clips
-    with pytest.raises(ValueError, match="another run.*data"):
+    with pytest.raises(UserInputError, match="another run.*data"):
         train(_build, other, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     with pytest.raises(ValueError, match="another run.*model"):
         train(lambda: _build("batch"), x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
@@ -146,7 +147,7 @@ def test_asking_for_more_epochs_extends_a_run_and_for_fewer_keeps_the_longer_run
     train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     longer = train(_build, x, y, epochs=2, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     assert longer.resumed_from == 1 and len(longer.history["loss"]) == 2
-    with pytest.raises(ValueError, match="holds 2 epochs, more than the 1 asked for"):
+    with pytest.raises(UserInputError, match="holds 2 epochs, more than the 1 asked for"):
         train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-0002.npz", "state.json"]
 
@@ -160,7 +161,7 @@ def test_a_damaged_checkpoint_is_a_one_line_error_naming_the_file(tmp_path, dama
     x, y = _data(n=6)
     train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     damage(tmp_path)
-    with pytest.raises(ValueError, match=match) as err:
+    with pytest.raises(UserInputError, match=match) as err:
         train(_build, x, y, epochs=2, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)
 
@@ -274,3 +275,32 @@ def test_bad_arguments(kwargs, match):
     labels = kwargs.pop("labels", y)
     with pytest.raises(ValueError, match=match):
         train(_build, x, labels, **kwargs)
+
+
+def test_training_leaves_the_process_as_it_found_it():
+    """TensorFlow's logger level and its op-determinism switch are set for the run and set back after."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's switches")
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    tf.get_logger().setLevel("INFO")
+    determinism = tf_config.is_op_determinism_enabled()
+    x, y = _data(n=6)
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    train(_build, x, y, epochs=1, batch_size=3, verbose=0)
+    assert tf.get_logger().level == 20 and tf_config.is_op_determinism_enabled() == determinism
+    assert np.random.random() == expected          # NumPy's global random state is the caller's again
+
+
+def test_training_data_of_one_class_is_refused_and_a_missing_class_is_said():
+    x, _ = _data(n=6)
+    with pytest.raises(UserInputError, match="one class only"):
+        train(_build, x, np.zeros(6, int), epochs=1, batch_size=3, verbose=0)
+    with pytest.warns(train_module.DataWarning, match="class 2 of 3 has no clip in the training data"):
+        result = train(_build, x, np.array([0, 1, 0, 1, 0, 1]), epochs=1, batch_size=3, verbose=0)
+    assert result.data_warnings == ["class 2 of 3 has no clip in the training data: the model cannot learn to "
+                                    "predict it"]
+    assert class_weights([0, 1, 0, 1], 3)[2] == 0.0          # documented: an absent class weighs nothing

@@ -26,6 +26,14 @@ Exercise tags (a stub cell): ``exercise`` plus one kind, ``exercise-algorithm``
 ``exercise-predict`` (``prediction = ...``, then a provided cell measures and
 calls ``check_prediction``) or ``exercise-short``. Reference solutions carry
 ``solution``.
+
+Both builds refuse, before writing anything, chapters whose cell tags do not
+parse or are not in :data:`TAGS` (``[Solution, hide-cell]`` would ship the
+solution to students) and exercises with no solution cell after them, naming
+the chapter and the cell. They write only into a folder that is theirs: a new
+or empty folder, or one that holds a ``.course-edition.json`` listing every
+file an earlier build wrote there and nothing else; never the repository or
+a folder that contains it. A later build deletes only what that list names.
 """
 
 from __future__ import annotations
@@ -48,6 +56,12 @@ import book_tools  # noqa: E402
 
 ROOT = book_tools.ROOT
 KINDS = ("exercise-algorithm", "exercise-predict", "exercise-short")
+#: Every cell tag a chapter may carry: the course's, and the Jupyter Book / MyST-NB tags that hide or remove.
+TAGS = frozenset(("exercise", "solution", "setup", *KINDS, "hide-cell", "hide-input", "hide-output", "remove-cell",
+                  "remove-input", "remove-output", "raises-exception", "skip-execution", "full-width", "margin",
+                  "scroll-output", "output_scroll", "thebe-init"))
+#: The list of what a build wrote into its folder (relative paths; a trailing slash: a whole folder).
+MANIFEST = ".course-edition.json"
 KIND_NAMES = {"exercise-algorithm": "algorithm", "exercise-predict": "predict, then measure",
               "exercise-short": "short"}
 #: Minutes to plan per exercise of each kind (a first attempt, the checker's hints, a second attempt).
@@ -62,11 +76,128 @@ _QUESTION = re.compile(r"""check_prediction\(\s*["']([^"']+)["']""")
 _KEEP_NB_METADATA = ("kernelspec", "language_info", "colab", "accelerator")
 
 
+class EditionError(Exception):
+    """A build refused: a chapter's tags or exercises, or an output folder that is not the build's own."""
+
+
 def chapter_notebook(md: Path):
     """A chapter read from its MyST source, with the stable cell ids of its ``.ipynb``."""
     nb = jupytext.read(md)
     _stable_ids(nb, md.stem)
     return nb
+
+
+def _where(md: Path) -> str:
+    try:
+        return str(md.relative_to(ROOT))
+    except ValueError:
+        return str(md)
+
+
+def check_tags(md: Path) -> None:
+    """Every ``:tags:`` option of a chapter's code cells is a YAML list of known tags (:data:`TAGS`).
+
+    Raises
+    ------
+    EditionError
+        Naming the chapter, the line and the tag.
+    """
+    for number, line in enumerate(md.read_text().splitlines(), 1):
+        if not line.startswith(":tags:"):
+            continue
+        where = f"{_where(md)} line {number}"
+        try:
+            value = yaml.safe_load(line[len(":tags:"):])
+        except yaml.YAMLError as err:
+            raise EditionError(f"{where}: the cell's tags do not parse ({' '.join(str(err).split())}): "
+                               f"{line.strip()!r}") from None
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise EditionError(f"{where}: the cell's tags must be a list of names such as [solution, hide-cell], "
+                               f"got {line.strip()!r}")
+        unknown = [t for t in value if t not in TAGS]
+        if unknown:
+            close = [t for t in TAGS if t.lower() == unknown[0].lower().strip()]
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known tags: {', '.join(sorted(TAGS))})"
+            raise EditionError(f"{where}: unknown cell tag {unknown[0]!r}{hint}")
+
+
+def check_exercises(nb, md: Path) -> None:
+    """Every exercise stub has exactly one kind and a solution cell before the next exercise.
+
+    Raises
+    ------
+    EditionError
+        Naming the chapter and the stub cell (its index and first line).
+    """
+    found = exercises(nb)
+    starts = [e["index"] for e in found] + [len(nb.cells)]
+    for e, end in zip(found, starts[1:]):
+        cell = nb.cells[e["index"]]
+        where = f"{_where(md)}, cell {e['index']} ({cell.source.strip().splitlines()[0][:60]!r})"
+        if e["kind"] is None:
+            raise EditionError(f"{where}: an exercise needs the tag 'exercise' and exactly one kind of {KINDS}, "
+                               f"got {tags(cell)}")
+        if not any("solution" in tags(nb.cells[j]) for j in range(e["index"] + 1, end)):
+            raise EditionError(f"{where}: the exercise has no solution cell (a code cell tagged solution before "
+                               "the next exercise)")
+
+
+def check_chapters(mds) -> dict:
+    """Every chapter's tags and exercises checked (:func:`check_tags`, :func:`check_exercises`); returns the
+    notebooks by chapter stem."""
+    notebooks = {}
+    for md in mds:
+        check_tags(md)
+        nb = chapter_notebook(md)
+        check_exercises(nb, md)
+        notebooks[md.stem] = nb
+    return notebooks
+
+
+def _claim(out: Path) -> set:
+    """The files an earlier build wrote into ``out`` (from its manifest), after checking that ``out`` is the
+    build's own: not the repository, not a folder that contains it, and holding nothing else.
+
+    Raises
+    ------
+    EditionError
+    """
+    import json
+
+    target, root = out.resolve(), ROOT.resolve()
+    if target == root or root.is_relative_to(target):
+        raise EditionError(f"--out {out}: is the repository or contains it; the edition is written into a folder of "
+                           "its own (default _build/<edition>)")
+    if target.exists() and not target.is_dir():
+        raise EditionError(f"--out {out}: is a file, not a folder")
+    if not target.exists() or not any(target.iterdir()):
+        return set()
+    manifest = target / MANIFEST
+    try:
+        written = json.loads(manifest.read_text())
+        listed = set(written["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EditionError(f"--out {out}: holds files that no build of an edition wrote (no readable {MANIFEST}); "
+                           "choose a new or empty folder") from None
+    folders = tuple(p for p in listed if p.endswith("/"))
+    foreign = []
+    for path in sorted(target.rglob("*")):
+        rel = path.relative_to(target).as_posix()
+        if path.is_dir() or rel == MANIFEST or rel in listed or rel.startswith(folders):
+            continue
+        foreign.append(rel)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise EditionError(f"--out {out}: holds {len(foreign)} file(s) that no build of an edition wrote ({shown}); "
+                           "move them away or choose another folder")
+    return listed
+
+
+def _write_manifest(out: Path, edition: str, files) -> None:
+    import json
+
+    (out / MANIFEST).write_text(json.dumps({"tool": "tools/course_builds.py", "edition": edition,
+                                            "files": sorted(files)}, indent=1) + "\n")
 
 
 def _stable_ids(nb, stem: str) -> None:
@@ -235,17 +366,36 @@ def edition_config(edition: str, branch: str) -> dict:
 
 
 def build(edition: str, out: Path | None = None, branch: str | None = None, html: bool = False) -> Path:
-    """Write an edition: notebooks, configuration, table of contents (and the HTML with ``html``)."""
+    """Write an edition: notebooks, configuration, table of contents (and the HTML with ``html``).
+
+    Raises
+    ------
+    EditionError
+        Before anything is written: a chapter whose tags do not parse or
+        whose exercise has no solution cell, or an ``out`` that is not the
+        build's own (see the module docstring).
+    """
     if edition not in ("student", "instructor"):
         raise ValueError(f"edition must be 'student' or 'instructor', got {edition!r}")
     out = Path(out or ROOT / "_build" / edition)
     branch = branch or edition
-    if (out / "book").exists():
-        shutil.rmtree(out / "book")
-    (out / "book").mkdir(parents=True)
+    mds = book_tools.chapters()
+    notebooks = check_chapters(mds)
+    earlier = _claim(out)
+    files = {f"book/{md.stem}.ipynb" for md in mds} | {"_config.yml", "_toc.yml", "tools/mer_build.py",
+                                                       ".gitignore", "README.md"} | ({"_build/"} if html else set())
+    out.mkdir(parents=True, exist_ok=True)
+    _write_manifest(out, edition, earlier | files)      # first: an interrupted build leaves no file unlisted
+    for rel in sorted(earlier - files):                  # what an earlier build wrote and this one does not
+        path = out / rel
+        if rel.endswith("/"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file():
+            path.unlink()
+    (out / "book").mkdir(exist_ok=True)
     notes = load_notes()
-    for md in book_tools.chapters():
-        nb = chapter_notebook(md)
+    for md in mds:
+        nb = notebooks[md.stem]
         made = student_notebook(nb, md.stem) if edition == "student" else instructor_notebook(nb, md.stem, notes)
         nbformat.write(made, out / "book" / f"{md.stem}.ipynb")
     (out / "_config.yml").write_text(yaml.safe_dump(edition_config(edition, branch), sort_keys=False))
@@ -256,6 +406,7 @@ def build(edition: str, out: Path | None = None, branch: str | None = None, html
     (out / "README.md").write_text(
         f"# {edition.capitalize()} edition\n\nGenerated by `make {edition}` from the course repository; "
         f"do not edit here. The book's Colab buttons open `book/NN_name.ipynb` on the `{branch}` branch.\n")
+    _write_manifest(out, edition, files)
     if html:
         jb = Path(sys.executable).with_name("jupyter-book")
         subprocess.run([str(jb), "build", str(out)], check=True)
@@ -376,7 +527,11 @@ def main(argv=None) -> int:
     parser.add_argument("--branch", help="the branch the edition is published on (default: its name)")
     parser.add_argument("--html", action="store_true", help="render the edition (without executing it)")
     args = parser.parse_args(argv)
-    build(args.edition, args.out, args.branch, args.html)
+    try:
+        build(args.edition, args.out, args.branch, args.html)
+    except EditionError as err:
+        print(f"course_builds: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     return 0
 
 

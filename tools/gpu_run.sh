@@ -9,21 +9,25 @@
 # `run` installs the wheels to /tmp/site and, with Keras on JAX (where `train` is the batched trainer,
 # mer_lib.batched), runs under one deadline (MER_GPU_SECONDS, default 720: a 15-minute slot less the
 # machine's start):
-#   1. the plan of issue 21 (`mer reproduce` on SynthME) in stages, most important first, each leaving
-#      a complete results folder:
+#   1. the plan of issue 21 (`mer reproduce` on SynthME: on JAX it trains through the batched trainer,
+#      the folds of one architecture many at once in one compiled program) in stages, most important
+#      first, each leaving a complete results folder:
 #        A  every row, both recipes, the paper's split with 10 seeds
 #        B  A + true leave-one-subject-out (one fold per subject), 1 seed, every row, both recipes
 #      A stage that runs out of time is dropped whole: its finished folds go to $OUT/partial/, not into
-#      the results, which are then the last finished stage's. The folder comes back as $OUT/full.tgz.
+#      the results, which are then the last finished stage's (the library sets aside every record outside
+#      the plan the folder last summarised). The folder comes back as $OUT/full.tgz.
 #   2. the speed benchmark (benchmarks/bench_training.py --part speed: Keras' fit one run at a time, the
 #      multi-process path, the batched trainer at N = 1, 4, 16, 64, the plan's wall time with each path,
 #      the physical limit), given MER_BENCH_SECONDS (default 240) kept back from the deadline for it:
 #      $OUT/bench/speed-gpu.{json,md}.
-# With `.gpu_seed/runs/` in the tree (the run records of an earlier call, carried), finished folds are
-# not trained again.
+# With `.gpu_seed/runs/` in the tree (the run records of an earlier call, carried), the finished folds of
+# each stage's plan found there are not trained again (`mer reproduce --reuse`, which checks each record's
+# settings, data and seeds).
 #
 # A rehearsal on a CPU machine: MER_FAST=1 MER_SKIP_WHEELS=1 PYTHON=.venv/bin/python OUT=/tmp/out \
-#   bash tools/gpu_run.sh run   (a tiny plan on the fast SynthME, the benchmark's quick settings).
+#   bash tools/gpu_run.sh run   (a tiny plan on the fast SynthME: Table 3's rows, one epoch; the
+#   benchmark's quick settings). MER_SKIP_BENCH=1 leaves the benchmark out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -61,15 +65,17 @@ case "${1:-}" in
     export JAX_THREEFRY_PARTITIONABLE=${JAX_THREEFRY_PARTITIONABLE:-false}
     nvidia-smi -L || echo "no GPU: a rehearsal"
     work=/tmp/mer-full-$$
-    runs="$work/results/runs"
-    mkdir -p "$runs" "$OUT"
-    if [ -d .gpu_seed/runs ]; then cp -n .gpu_seed/runs/*.json "$runs/" 2>/dev/null || true; fi
+    mkdir -p "$work" "$OUT"
+    reuse=()
+    if [ -d .gpu_seed/runs ]; then reuse=(--reuse .gpu_seed/runs); fi
     if [ "${MER_FAST:-0}" = 1 ]; then      # a rehearsal: the fast SynthME, one epoch, a few rows and folds
       plan=(--table 3 --dataset synth --fast --out "$work" --recipe both --epochs 1 --workers 1)
+      results="$work/table3"
       seeds_a=(--repeats 2) ; seeds_b=(--repeats 2 --loso-seeds 1 --folds 2)
       bench=(--settings quick --model two_stream --note "MER_FAST=1 rehearsal")
     else
       plan=(--all --dataset synth --out "$work" --recipe both --workers "${MER_GPU_WORKERS:-1}")
+      results="$work/results"
       seeds_a=(--repeats 10) ; seeds_b=(--repeats 10 --loso-seeds 1)
       bench=(--settings gpu --note "tools/gpu_run.sh, after the plan")
     fi
@@ -79,7 +85,8 @@ case "${1:-}" in
       if [ "$left" -lt 30 ]; then echo "stage $name: no time left"; return 1; fi
       echo "== stage $name ($left s left): $*"
       local t0; t0=$(date +%s)
-      if timeout -k 20 -s INT "$left" $PY -m mer_lib.cli reproduce "${plan[@]}" "$@" > "$OUT/stage-$name.log" 2>&1
+      if timeout -k 20 -s INT "$left" $PY -m mer_lib.cli reproduce "${plan[@]}" "${reuse[@]}" "$@" \
+          > "$OUT/stage-$name.log" 2>&1
       then echo "stage $name done in $(( $(date +%s) - t0 )) s"; tail -3 "$OUT/stage-$name.log"; return 0
       else echo "stage $name stopped after $(( $(date +%s) - t0 )) s"; tail -5 "$OUT/stage-$name.log"; return 1
       fi
@@ -88,18 +95,18 @@ case "${1:-}" in
     a=0; b=0
     stage A --protocol paper "${seeds_a[@]}" "$@" && a=1
     if [ $a = 1 ]; then stage B --protocol both "${seeds_b[@]}" "$@" && b=1; fi
-    mkdir -p "$OUT/partial"
-    # the records of a stage that did not finish are kept aside, not reported: the folder is then the
-    # last finished stage's (its tables and provenance were written from exactly the records left)
-    if [ $b = 0 ]; then mv "$runs"/*__loso__* "$OUT/partial/" 2>/dev/null || true; fi
-    if [ $a = 0 ]; then mv "$runs"/*.json "$OUT/partial/" 2>/dev/null || true; rm -f "$work/results/provenance.json"; fi
+    # the records of a stage that did not finish are set aside, not reported: the library moves every
+    # record outside the plan the folder last summarised (that of the last finished stage) to partial/
+    if [ -d "$results/runs" ]; then $PY tools/summarize_results.py "$results" --set-aside "$OUT/partial"; fi
     echo "stages A B finished: $a $b; plan wall time $(( $(date +%s) - start )) s"
     # one archive: the tool that brings $OUT back limits the number of files
-    if [ -f "$work/results/provenance.json" ]; then
-      tar czf "$OUT/full.tgz" -C "$work/results" --exclude=./checkpoints --exclude=./inputs.npz .
+    if [ -f "$results/provenance.json" ]; then
+      tar czf "$OUT/full.tgz" -C "$results" --exclude=./checkpoints --exclude=./inputs.npz .
     fi
     left=$(( deadline - $(date +%s) ))
-    if [ "$left" -gt 60 ]; then
+    if [ "${MER_SKIP_BENCH:-0}" = 1 ]; then
+      echo "the speed benchmark left out (MER_SKIP_BENCH=1)"
+    elif [ "$left" -gt 60 ]; then
       echo "== speed benchmark ($left s left)"
       timeout -k 10 "$left" $PY benchmarks/bench_training.py --part speed --out "$OUT/bench" \
           --budget $(( left - 30 )) "${bench[@]}" > "$OUT/bench.log" 2>&1 || echo "the benchmark stopped early"

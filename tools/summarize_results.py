@@ -1,15 +1,17 @@
-"""Write the tables, figures and CSV files of a results folder again from its run records.
+"""Write a results folder's tables, figures and CSV files again from its run records, or set aside an extension.
 
-For a reproduction whose training finished but whose summary did not (the GPU call of
-2026-11-26 was stopped while drawing the figures, after every fold's record was written):
-the records in ``runs/`` and ``provenance.json`` are what the GPU wrote; this script only runs
-:func:`mer_lib.experiments.summarize_results` on them, and notes in the provenance where and when.
+For a reproduction whose training finished but whose summary did not: the folder's ``provenance.json``
+holds its plan (rows, recipes, classes...), so :func:`mer_lib.experiments.summarize_results` needs
+nothing else; this script runs it, notes in the provenance where and when, and validates the folder.
 
     python tools/summarize_results.py book/results/full
     python tools/summarize_results.py book/results/full --set-commit SHA --reason "..."
+    python tools/summarize_results.py /tmp/mer-full/results --set-aside /tmp/out/partial
 
 ``--set-commit`` corrects the recorded commit (with the reason and the old value kept in the
-provenance), for a device whose copy of the tree sat in a stale ``.git``.
+provenance), for a device whose copy of the tree sat in a stale ``.git``. ``--set-aside DIR`` moves
+the records of a stopped extension (every record outside the plan the folder last summarised) to
+DIR, so that the folder is its last finished plan again (:func:`mer_lib.experiments.set_aside_partial`).
 """
 
 import argparse
@@ -22,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mer_lib import experiments as ex  # noqa: E402
-from mer_lib.data.prepare import atomic_write_text  # noqa: E402
+from mer_lib._io import atomic_write_text  # noqa: E402
+from mer_lib.errors import UserInputError  # noqa: E402
 
 
 def main(argv=None):
@@ -30,34 +33,33 @@ def main(argv=None):
     p.add_argument("folder", help="a results folder of `mer reproduce` (runs/ and provenance.json)")
     p.add_argument("--set-commit", default=None, help="the commit the results were really made with")
     p.add_argument("--reason", default=None, help="why the recorded commit is corrected (required with --set-commit)")
+    p.add_argument("--set-aside", default=None, metavar="DIR",
+                   help="move the records of a stopped extension to DIR instead of summarising")
     args = p.parse_args(argv)
     out = Path(args.folder)
-    prov_file = out / "provenance.json"
-    if not prov_file.is_file() or not (out / "runs").is_dir():
-        p.error(f"{out} has no provenance.json or runs/: not a results folder of `mer reproduce`")
     if args.set_commit and not args.reason:
         p.error("--set-commit needs --reason")
-    prov = json.loads(prov_file.read_text())
-    by_key = {}
-    for r in ex.FULL_ROWS + ex.TABLE3 + ex.TABLE4:      # the first label of a row wins, as in unique_rows
-        by_key.setdefault(r.key, r)
-    unknown = [k for k in prov["rows"] if k not in by_key]
-    if unknown:
-        p.error(f"{prov_file}: rows {unknown} are not rows of this library")
-    rows = [by_key[k] for k in prov["rows"]]
-    ex.summarize_results(out, rows=rows, class_names=prov["dataset"].get("class_names"),
-                         n_classes=len(prov["dataset"].get("class_names") or [0, 1, 2]))
-    prov["summarized"] = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)",
-                          "on": platform.platform(),
-                          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if args.set_commit:
-        prov["commit_recorded"] = prov["commit"]
-        prov["commit"], prov["tree_clean"] = args.set_commit, True
-        prov["commit_note"] = args.reason
-    atomic_write_text(prov_file, json.dumps(prov, indent=1))
-    ex.validate_results(out)
+    try:
+        if args.set_aside:
+            moved = ex.set_aside_partial(out, args.set_aside)
+            print(f"{out}: {len(moved)} records set aside in {args.set_aside}")
+            return 0
+        ex.summarize_results(out)
+        prov = json.loads((out / "provenance.json").read_text())
+        prov["summarized"] = {"by": "tools/summarize_results.py (mer_lib.experiments.summarize_results)",
+                              "on": platform.platform(),
+                              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if args.set_commit:
+            prov["commit_recorded"] = prov["commit"]
+            prov["commit"], prov["tree_clean"] = args.set_commit, True
+            prov["commit_note"] = args.reason
+        atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
+        ex.validate_results(out)
+    except UserInputError as err:
+        p.error(str(err))
     print(f"summarised {out}: {prov['runs']} fold records")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

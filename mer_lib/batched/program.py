@@ -235,7 +235,7 @@ def _prepare(runs, data, model_inputs, n_classes, epochs, batch_size, model_sign
             if len(val) == 0:
                 raise UserInputError(f"{label}: the validation set is empty")
         elif recipe.restore_best:
-            from mer_lib.evaluate import validation_split
+            from mer_lib.splits import validation_split
 
             if run.groups is not None and len(np.unique(run.groups)) < 2:
                 raise UserInputError(f"{label}: the recipe holds out whole subjects for validation: the training "

@@ -28,7 +28,7 @@ CHECKPOINT_NAME = "batch-{index:03d}.npz"
 def _save(path, state, meta):
     import jax
 
-    from mer_lib.data.prepare import atomic_write
+    from mer_lib._io import atomic_write
 
     leaves = jax.tree_util.tree_leaves(state)
     arrays = {f"a{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
@@ -138,7 +138,7 @@ def train_many(build_model, runs, *, data=None, n_classes=3, epochs=100, batch_s
     import keras
 
     from mer_lib.env import gpu_names
-    from mer_lib.train import CollapseWarning, DeviceNotice
+    from mer_lib.train import CollapseWarning, DataWarning, DeviceNotice
 
     if keras.backend.backend() != "jax":
         raise UserInputError("train_many trains on Keras' JAX backend: set KERAS_BACKEND=jax before Keras is "
@@ -187,9 +187,10 @@ def train_many(build_model, runs, *, data=None, n_classes=3, epochs=100, batch_s
     finally:
         keras.mixed_precision.set_global_policy(previous)
     for i, (run, result) in enumerate(zip(runs, results)):
-        for message in result.warnings:
-            label = run.name or f"run {i}"
-            warnings.warn(f"{label}: {message}" if len(runs) > 1 else message, CollapseWarning, stacklevel=2)
+        label = run.name or f"run {i}"
+        for kind, messages in ((DataWarning, result.data_warnings), (CollapseWarning, result.warnings)):
+            for message in messages:
+                warnings.warn(f"{label}: {message}" if len(runs) > 1 else message, kind, stacklevel=2)
     return results
 
 
@@ -199,13 +200,14 @@ def _train_batch(build_model, named, data, n_classes, epochs, batch_size, path, 
     import jax.numpy as jnp
 
     from mer_lib import diagnostics
-    from mer_lib.train import TrainResult, _model_signature, compile_with_recipe, get_recipe, set_seeds
+    from mer_lib.train import TrainResult, _deterministic, _model_signature, compile_with_recipe, get_recipe
 
-    # each run's initial weights: the model built after seeding, as train builds it
+    # each run's initial weights: the model built after seeding, as train builds it (the process's random
+    # states set back after, as train sets them back)
     models, initial = [], []
     for run in named:
-        set_seeds(run.seed)
-        model = build_model()
+        with _deterministic(run.seed):
+            model = build_model()
         if get_recipe(run.recipe).zero_head:
             head = model.layers[-1]
             head.kernel.assign(np.zeros(head.kernel.shape, dtype=head.kernel.dtype))
@@ -320,6 +322,10 @@ def _train_batch(build_model, named, data, n_classes, epochs, batch_size, path, 
             found.append(f"the loss at initialisation, {initial_losses[i]:.3f}, is not within 10% of "
                          f"ln {n_classes} = {ln_k:.3f}: the untrained model is not predicting uniformly")
         found += diagnostics.detect_collapse(histories[i], n_classes, np.argmax(fit_probs[i], axis=1))
+        absent = [c for c in range(n_classes) if not np.any(np.asarray(p.fit_labels) == c)]
+        data_warnings = [] if not absent else [
+            f"class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} of {n_classes} "
+            f"ha{'ve' if len(absent) > 1 else 's'} no clip in the training data: the model cannot learn to predict it"]
         model = None
         if keep_models:
             model = models[i]
@@ -334,7 +340,7 @@ def _train_batch(build_model, named, data, n_classes, epochs, batch_size, path, 
                                    initial_loss=initial_losses[i], best_epoch=best_epoch, warnings=found,
                                    recipe=p.recipe, checkpoint_seconds=checkpoint_seconds,
                                    train_seconds=train_seconds, trainer="batched", precision=policy,
-                                   batch_runs=len(prepared), predictions=pred_probs[i],
+                                   batch_runs=len(prepared), predictions=pred_probs[i], data_warnings=data_warnings,
                                    epoch_seconds=list(epoch_seconds)))
     del state, program, pool_device, models, template
     return results

@@ -27,13 +27,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
+
+# Alignment and face finding live in their own modules; prepare_clip uses them, and their names stay
+# importable from here.
+from mer_lib.data.align import (ALIGNED_EYES, compensate_head_motion, eye_alignment, find_eyes,  # noqa: F401
+                                rigid_mask, rigid_motion, warp_similarity)
+from mer_lib.data.faces import detect_face
+from mer_lib.errors import UserInputError
+
+from mer_lib._io import atomic_save_npz, load_npz  # noqa: F401 (public here too, as before)
 
 __all__ = ["read_frame", "detect_face", "resample_positions", "prepare_clip", "prepare_clips",
            "atomic_save_npz", "load_npz", "ALIGNED_EYES", "eye_alignment", "warp_similarity", "find_eyes",
@@ -55,7 +61,7 @@ def read_frame(path) -> np.ndarray:
     ------
     FileNotFoundError
         When the file does not exist (the message names it).
-    ValueError
+    UserInputError
         When the file exists but cannot be decoded as an image, or is a
         truncated JPEG (libjpeg decodes those with a grey band and only an
         unnamed warning on stderr).
@@ -68,10 +74,10 @@ def read_frame(path) -> np.ndarray:
     with open(path, "rb") as f:
         content = f.read()
     if _is_truncated_jpeg(content):
-        raise ValueError(f"frame truncated (a JPEG without its end-of-image marker FFD9): {path}")
-    image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_GRAYSCALE)
+        raise UserInputError(f"frame truncated (a JPEG without its end-of-image marker FFD9): {path}")
+    image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_GRAYSCALE) if content else None
     if image is None:
-        raise ValueError(f"frame unreadable (not a decodable image): {path}")
+        raise UserInputError(f"frame unreadable (not a decodable image{'; 0 bytes' if not content else ''}): {path}")
     return image
 
 
@@ -85,40 +91,6 @@ def _is_truncated_jpeg(content: bytes) -> bool:
     if not content.startswith(b"\xff\xd8"):
         return False
     return not content.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
-
-
-_CASCADE = None
-
-
-def detect_face(image, min_size=40):
-    """The largest frontal face in a grey image, by OpenCV's Haar cascade.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W), uint8
-    min_size : int
-        Smallest face side, in pixels.
-
-    Returns
-    -------
-    tuple of 4 ints or None
-        (x, y, w, h) of the face box, or None when no face is found.
-    """
-    faces = _detect_faces(image, min_size)
-    return faces[0] if faces else None
-
-
-def _detect_faces(image, min_size=40):
-    """Every face box (x, y, w, h) the Haar cascade finds, the largest first."""
-    import cv2
-
-    global _CASCADE
-    if _CASCADE is None:
-        _CASCADE = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades,
-                                                      "haarcascade_frontalface_default.xml"))
-    faces = _CASCADE.detectMultiScale(np.asarray(image, np.uint8), scaleFactor=1.1, minNeighbors=5,
-                                      minSize=(min_size, min_size))
-    return [tuple(int(v) for v in f) for f in sorted(faces, key=lambda f: -f[2] * f[3])]
 
 
 def resample_positions(n_available: int, n_frames: int) -> np.ndarray:
@@ -137,7 +109,7 @@ def resample_positions(n_available: int, n_frames: int) -> np.ndarray:
         Positions in [0, n_available - 1]; the first is the onset, the last the offset.
     """
     if n_available < 1 or n_frames < 1:
-        raise ValueError(f"need at least one frame available and wanted, got {n_available} and {n_frames}")
+        raise UserInputError(f"need at least one frame available and wanted, got {n_available} and {n_frames}")
     return np.linspace(0.0, n_available - 1, n_frames)
 
 
@@ -189,25 +161,39 @@ def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1, al
         ``box`` (x, y, side) of the crop, ``face_found``, ``aligned`` (bool),
         ``eyes`` (the onset frame's, when aligned) and ``motions`` (T, 2, 3)
         when compensated.
+
+    Raises
+    ------
+    UserInputError
+        No frame, a bad setting, a frame that cannot be read (truncated,
+        not an image) or a frame whose size differs from the onset frame's
+        (the message names it).
+    FileNotFoundError
+        A frame that does not exist.
     """
     import cv2
 
     paths = list(getattr(frame_paths, "frame_paths", frame_paths))
     if not paths:
-        raise ValueError("frame_paths is empty: a clip needs at least one frame")
+        raise UserInputError("frame_paths is empty: a clip needs at least one frame")
     if face not in ("detect", "none"):
-        raise ValueError(f"face must be 'detect' or 'none', got {face!r}")
+        raise UserInputError(f"face must be 'detect' or 'none', got {face!r}")
     if temporal not in TEMPORAL_METHODS:
-        raise ValueError(f"temporal must be one of {TEMPORAL_METHODS}, got {temporal!r}")
+        raise UserInputError(f"temporal must be one of {TEMPORAL_METHODS}, got {temporal!r}")
+    for name, value in (("n_frames", n_frames), ("size", size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UserInputError(f"{name} must be a positive integer, got {value!r}")
     positions = resample_positions(len(paths), n_frames)
     every = compensate or temporal != "blend"
     needed = (list(range(len(paths))) if every else
               sorted({0} | {int(np.floor(p)) for p in positions} | {int(np.ceil(p)) for p in positions}))
     images = {i: read_frame(paths[i]) for i in needed}
     onset = images[0]
-    shapes = {im.shape for im in images.values()}
-    if len(shapes) > 1:
-        raise ValueError(f"frames of one clip differ in size {sorted(shapes)}: {paths[0]} ...")
+    other = next((i for i in needed if images[i].shape != onset.shape), None)
+    if other is not None:
+        raise UserInputError(f"frames of one clip differ in size: {paths[other]} is {images[other].shape[1]} x "
+                             f"{images[other].shape[0]} pixels, the clip's onset frame {paths[0]} "
+                             f"{onset.shape[1]} x {onset.shape[0]}")
     eyes = find_eyes(onset) if align else None
     if align and eyes is None:
         warnings.warn(f"no face with confidently found eyes on the onset frame {paths[0]}: the clip is cropped "
@@ -242,101 +228,6 @@ def prepare_clip(frame_paths, n_frames=8, size=64, face="detect", margin=0.1, al
     return np.clip(out, 0.0, 1.0), info
 
 
-def atomic_save_npz(path, **arrays) -> None:
-    """Write arrays to ``path`` (.npz) atomically: a temporary file renamed into place.
-
-    Parameters
-    ----------
-    path : str or Path
-    **arrays : ndarray
-        Plain numeric or string arrays (no objects: read back without pickle).
-    """
-    atomic_write(path, lambda f: np.savez(f, **arrays), suffix=".npz")
-
-
-def atomic_write(path, write, suffix=""):
-    """Write a file atomically, with the user's usual permissions: ``write(f)`` fills a temporary file
-    beside ``path`` (opened in binary mode), which is then renamed into place.
-
-    Parameters
-    ----------
-    path : str or Path
-    write : callable
-        ``write(binary_file)``.
-    suffix : str
-        Of the temporary file's name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        # mkstemp creates the file 0600; a result file gets the user's usual permissions
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    """Write text (UTF-8) to ``path`` atomically (see :func:`atomic_write`).
-
-    Parameters
-    ----------
-    path : str or Path
-    text : str
-    """
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows (thread-safe)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def load_npz(path, keys=()):
-    """Read a cache file written by :func:`atomic_save_npz`; None if missing or broken.
-
-    A broken file (not a zip archive, cut short, unreadable, or lacking one of
-    ``keys``) is not trusted: a warning names it and says that it will be
-    recomputed, and None is returned so that the caller recomputes it.
-
-    Parameters
-    ----------
-    path : str or Path
-    keys : sequence of str
-        Arrays the file must hold.
-
-    Returns
-    -------
-    dict of ndarray or None
-    """
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
-        absent = [k for k in keys if k not in out]
-        if absent:
-            raise KeyError(f"no array {', '.join(absent)}")
-        return out
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
-        warnings.warn(f"cache file {path} is broken ({type(err).__name__}: {err}); recomputing it", stacklevel=2)
-        return None
-
-
 def _frames_digest(paths) -> str:
     """A digest of the frames' contents (a missing file counts as missing, and is named when read)."""
     digest = hashlib.sha1()
@@ -359,8 +250,12 @@ def _cache_key(record, settings) -> str:
 
 
 def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, progress=True, align=False,
-                  compensate=False, temporal="blend"):
+                  compensate=False, temporal="blend", return_info=False):
     """Prepare many clips, with a per-clip cache that survives interruption.
+
+    With ``face="detect"``, a clip on whose onset frame no face is found is
+    cropped to the centre square (as :func:`prepare_clip` does); a warning
+    names every such clip, and ``return_info`` returns it per clip.
 
     Parameters
     ----------
@@ -371,15 +266,26 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
         Where prepared clips are cached (one ``.npz`` per clip and setting).
     progress : bool
         Show a progress bar.
+    return_info : bool, default False
+        Also return what was done to each clip.
 
     Returns
     -------
-    ndarray, shape (N, n_frames, size, size), float32
+    clips : ndarray, shape (N, n_frames, size, size), float32
+    info : list of dict, only with ``return_info``
+        Per clip: ``box`` (x, y, side) of the crop, ``face_found`` and
+        ``aligned`` (bool), as :func:`prepare_clip` gives them.
+
+    Warns
+    -----
+    UserWarning
+        Clips centre-cropped because no face was found on their onset frame.
     """
     settings = {"n_frames": n_frames, "size": size, "face": face}
     if align or compensate or temporal != "blend":  # (the keys of earlier caches stay valid)
         settings.update(align=bool(align), compensate=bool(compensate), temporal=temporal)
     out = np.empty((len(records), n_frames, size, size), np.float32)
+    infos = []
     iterator = records
     if progress:
         from mer_lib.env import progress_bar
@@ -390,219 +296,26 @@ def prepare_clips(records, n_frames=8, size=64, face="detect", cache_dir=None, p
             safe = record.clip_id.replace("/", "_")
             path = Path(cache_dir) / record.database / f"{safe}-{_cache_key(record, settings)}.npz"
             cached = load_npz(path, keys=("frames",))
-        if cached is not None and cached["frames"].shape == out.shape[1:]:
+        # a cache file of an earlier version lacks face_found: it is prepared again, to know
+        if cached is not None and cached["frames"].shape == out.shape[1:] and "face_found" in cached:
             out[i] = cached["frames"]
+            infos.append({"box": tuple(int(v) for v in cached["box"]), "face_found": bool(cached["face_found"]),
+                          "aligned": bool(cached.get("aligned", False))})
             continue
         frames, info = prepare_clip(record.frame_paths, n_frames, size, face, align=align, compensate=compensate,
                                     temporal=temporal)
         out[i] = frames
+        infos.append({k: info[k] for k in ("box", "face_found", "aligned")})
         if cache_dir is not None:
-            atomic_save_npz(path, frames=frames, box=np.array(info["box"]))
-    return out
-
-
-# ---------------------------------------------------------------------------- alignment (issue 11, item 3)
-#: Where alignment puts the eyes, as fractions of the output side: SynthME's canonical frame (the
-#: template's eyes at (46.4, 48) and (81.6, 48) of 128), so that aligned real faces and SynthME frames
-#: are framed alike.
-ALIGNED_EYES = ((46.4 / 128, 48 / 128), (81.6 / 128, 48 / 128))
-
-
-def eye_alignment(eyes, size=64):
-    """The similarity transform that puts two eyes at :data:`ALIGNED_EYES` of a ``size`` x ``size`` frame.
-
-    Parameters
-    ----------
-    eyes : array_like, shape (2, 2)
-        (x, y) of the eye on the image's left, then on its right, in pixels.
-    size : int
-        Side of the aligned frame.
-
-    Returns
-    -------
-    ndarray, shape (2, 3)
-        ``M`` with ``aligned = M @ (x, y, 1)``: a rotation, a uniform scale and
-        a translation (OpenCV's ``warpAffine`` convention).
-
-    Notes
-    -----
-    With points as complex numbers, ``z' = a z + b``; two point pairs give
-    ``a = (e'_r - e'_l) / (e_r - e_l)`` and ``b = e'_l - a e_l``; then
-    ``M = [[Re a, -Im a, Re b], [Im a, Re a, Im b]]``.
-    """
-    eyes = np.asarray(eyes, float)
-    if eyes.shape != (2, 2) or not np.all(np.isfinite(eyes)):
-        raise ValueError(f"eyes must be two finite (x, y) points, shape (2, 2), got {eyes.shape}")
-    if np.allclose(eyes[0], eyes[1]):
-        raise ValueError(f"eyes must be two distinct points, got {eyes.tolist()}")
-    target = np.asarray(ALIGNED_EYES) * size
-    e = eyes[:, 0] + 1j * eyes[:, 1]
-    t = target[:, 0] + 1j * target[:, 1]
-    a = (t[1] - t[0]) / (e[1] - e[0])
-    b = t[0] - a * e[0]
-    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
-
-
-def warp_similarity(image, matrix, size):
-    """Apply a 2 x 3 transform (image -> output), low-passing first when it shrinks the image.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W)
-    matrix : ndarray, shape (2, 3)
-    size : int
-
-    Returns
-    -------
-    ndarray, shape (size, size), float32
-    """
-    import cv2
-
-    image = np.asarray(image, np.float32)
-    scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
-    if scale < 1:  # about one output pixel of blur, as area averaging would
-        image = cv2.GaussianBlur(image, (0, 0), 0.5 / scale)
-    return cv2.warpAffine(image, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
-def find_eyes(image):
-    """The eyes of the largest face of a grey image whose eyes are found with confidence.
-
-    The Haar cascade's face boxes are tried from the largest down; in each,
-    :func:`mer_lib.data.synthetic.find_face_features` looks for the eyes.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W), uint8
-
-    Returns
-    -------
-    eyes : ndarray, shape (2, 2), or None
-        (x, y) of the eye on the image's left, then on its right; None when
-        no face is found or its eyes are not found with confidence.
-    """
-    from mer_lib.data.synthetic import find_face_features
-
-    grey = np.asarray(image, float) / 255.0
-    for box in _detect_faces(image):
-        eyes, _, confident = find_face_features(grey, box, eyes_only=True)
-        if confident:
-            return eyes
-    return None
-
-
-# ---------------------------------------------------------------------------- head motion
-def rigid_mask(size):
-    """Parts of an aligned face that SynthME's action units leave still: the face's ellipse without a
-    disc around each AU landmark (brows, lids, cheeks, nose wings, mouth, chin).
-
-    Parameters
-    ----------
-    size : int
-
-    Returns
-    -------
-    ndarray, shape (size, size), uint8 (1 where rigid)
-    """
-    from mer_lib.data.synthetic import _LANDMARKS
-
-    s = size / 128.0
-    yy, xx = np.mgrid[0:size, 0:size] / s
-    mask = ((xx - 64) / 46) ** 2 + ((yy - 66) / 58) ** 2 <= 1
-    for name, (x, y) in _LANDMARKS.items():
-        radius = 20 if name == "chin" else 13
-        mask &= np.hypot(xx - x, yy - y) > radius
-    return mask.astype(np.uint8)
-
-
-def rigid_motion(template, image, mask, iterations=30, sigma=1.0):
-    """The rotation and translation that bring ``image`` onto ``template`` over ``mask``.
-
-    Gauss-Newton (Lucas-Kanade with the template's gradient) on
-    ``image(R (x - c) + c + t) = a template(x) + b``, where the gain ``a`` and
-    the offset ``b`` absorb a change of illumination (flicker) and are solved
-    for at each step; ``c`` is the frame's centre.
-
-    Parameters
-    ----------
-    template, image : ndarray, shape (H, W)
-    mask : ndarray, shape (H, W), bool or 0/1
-        The pixels used.
-    iterations : int
-    sigma : float
-        Pre-smoothing (px) for the gradient.
-
-    Returns
-    -------
-    ndarray, shape (2, 3)
-        ``M`` with ``x_image = M @ (x, y, 1)`` for a point (x, y) of the template.
-    """
-    template = np.asarray(template, float)
-    image = np.asarray(image, float)
-    sel = np.asarray(mask).astype(bool)
-    if template.shape != image.shape or sel.shape != template.shape or sel.sum() < 3:
-        raise ValueError(f"template, image and mask must share one shape (H, W) and the mask must hold pixels, got "
-                         f"{template.shape}, {image.shape}, {sel.shape} with {int(sel.sum())} pixels")
-    h, w = template.shape
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    yy, xx = np.mgrid[0:h, 0:w].astype(float)
-    dx, dy = xx - cx, yy - cy
-    smooth = ndimage.gaussian_filter(template, sigma) if sigma else template
-    gy, gx = np.gradient(smooth)
-    jac = np.stack([gx * -dy + gy * dx, gx, gy], axis=-1)[sel]     # d/d(theta, tx, ty), (M, 3)
-    hessian = jac.T @ jac
-    coeffs = ndimage.spline_filter(ndimage.gaussian_filter(image, sigma) if sigma else image, order=3)
-    ones = np.ones(int(sel.sum()))
-    p = np.zeros(3)
-    for _ in range(iterations):
-        cos, sin = np.cos(p[0]), np.sin(p[0])
-        wx = cos * dx - sin * dy + cx + p[1]
-        wy = sin * dx + cos * dy + cy + p[2]
-        warped = ndimage.map_coordinates(coeffs, [wy[sel], wx[sel]], order=3, mode="nearest", prefilter=False)
-        (gain, offset), *_ = np.linalg.lstsq(np.c_[smooth[sel], ones], warped, rcond=None)
-        step = -np.linalg.solve(hessian, jac.T @ ((warped - offset) / gain - smooth[sel]))
-        p += step
-        if np.abs(step).max() < 1e-5:
-            break
-    cos, sin = np.cos(p[0]), np.sin(p[0])
-    return np.array([[cos, -sin, cx + p[1] - cos * cx + sin * cy], [sin, cos, cy + p[2] - sin * cx - cos * cy]])
-
-
-def compensate_head_motion(frames, mask=None):
-    """Remove a rigid head motion: each frame is registered onto the first over rigid face parts.
-
-    Parameters
-    ----------
-    frames : ndarray, shape (T, H, W), float in [0, 1]
-        An aligned clip (eyes at :data:`ALIGNED_EYES`).
-    mask : ndarray, shape (H, W), optional
-        Where the face is rigid; by default :func:`rigid_mask`.
-
-    Returns
-    -------
-    compensated : ndarray, shape (T, H, W), float32
-        Frame t resampled so that its rigid parts lie where they are in frame 0.
-    motions : ndarray, shape (T, 2, 3)
-        The rotation and translation estimated for each frame
-        (:func:`rigid_motion`), mapping frame 0's coordinates to frame t's.
-    """
-    frames = np.asarray(frames, np.float32)
-    if frames.ndim != 3 or frames.shape[1] != frames.shape[2]:
-        raise ValueError(f"frames must be an aligned clip of shape (T, H, H), got {frames.shape}")
-    size = frames.shape[1]
-    mask = rigid_mask(size) if mask is None else np.asarray(mask)
-    yy, xx = np.mgrid[0:size, 0:size].astype(float)
-    out = np.empty_like(frames)
-    motions = np.zeros((len(frames), 2, 3))
-    out[0] = frames[0]
-    motions[0] = np.eye(2, 3)
-    for t in range(1, len(frames)):
-        m = rigid_motion(frames[0], frames[t], mask)
-        motions[t] = m
-        out[t] = ndimage.map_coordinates(frames[t], [m[1, 0] * xx + m[1, 1] * yy + m[1, 2],
-                                                     m[0, 0] * xx + m[0, 1] * yy + m[0, 2]], order=3, mode="nearest")
-    return out, motions
+            atomic_save_npz(path, frames=frames, box=np.array(info["box"]), face_found=np.array(info["face_found"]),
+                            aligned=np.array(info["aligned"]))
+    if face == "detect":
+        centred = [r.clip_id for r, info in zip(records, infos) if not info["face_found"]]
+        if centred:
+            shown = ", ".join(centred[:5]) + (", ..." if len(centred) > 5 else "")
+            warnings.warn(f"no face found on the onset frame of {len(centred)} of {len(records)} clips, cropped to "
+                          f"the centre square instead: {shown}", stacklevel=2)
+    return (out, infos) if return_info else out
 
 
 # ---------------------------------------------------------------------------- temporal normalisation
@@ -639,9 +352,9 @@ def resample_clip(frames, n_frames, method="blend"):
     """
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or len(frames) < 1:
-        raise ValueError(f"frames must be a clip of shape (T, H, W) with T >= 1, got {frames.shape}")
+        raise UserInputError(f"frames must be a clip of shape (T, H, W) with T >= 1, got {frames.shape}")
     if method not in TEMPORAL_METHODS:
-        raise ValueError(f"method must be one of {TEMPORAL_METHODS}, got {method!r}")
+        raise UserInputError(f"method must be one of {TEMPORAL_METHODS}, got {method!r}")
     positions = resample_positions(len(frames), n_frames)
     if method == "tim":
         return _tim(frames, positions)

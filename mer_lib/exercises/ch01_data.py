@@ -3,7 +3,7 @@
 import numpy as np
 
 from mer_lib.data.loaders import CASME_II_MAPPING, MEGC2019_MAPPING
-from mer_lib.data.prepare import eye_alignment, resample_positions
+from mer_lib.data.prepare import eye_alignment, resample_clip
 from mer_lib.exercises import Case, Exercise, register
 
 #: The MEGC 2019 composite's mapping per database: CASME II keeps only disgust and repression as negative.
@@ -51,12 +51,38 @@ register(Exercise(
 ))
 
 
+def tim_resample(clip, n_frames):
+    """The temporal interpolation model (Zhou et al. 2011): ``clip`` (T, H, W) resampled to ``n_frames``
+    evenly spaced instants from onset (0) to offset (T - 1), each pixel following the curve spanned by the
+    path graph's Laplacian eigenvectors (``mer_lib.data.resample_clip(..., "tim")``)."""
+    return resample_clip(np.asarray(clip, np.float32), n_frames, "tim").astype(np.float64)
+
+
+def _tim_cases():
+    rng = np.random.default_rng(21)         # held-out clips, drawn here: not the chapter's
+    return [Case("4 frames to 7 (a random 3x5 clip)", (rng.random((4, 3, 5)), 7)),
+            Case("13 frames to 8", (rng.random((13, 2, 3)), 8)),
+            Case("as many frames out as in (6 to 6)", (rng.random((6, 2, 2)), 6)),
+            Case("a clip that does not change in time", (np.full((5, 2, 3), 0.25), 9)),
+            Case("2 frames to 5", (rng.random((2, 3, 3)), 5)),
+            Case("a single frame to 3", (rng.random((1, 2, 2)), 3))]
+
+
 register(Exercise(
-    name="data.resample_positions",
-    cases=lambda: [Case("13 frames to 8", (13, 8)), Case("8 frames to 8", (8, 8)), Case("5 frames to 8", (5, 8)),
-                   Case("40 frames to 3", (40, 3))],
-    reference=resample_positions,
-    advice={"8 frames to 8": "the first position is the onset (0) and the last is the offset (n - 1)."},
+    name="data.tim_resample",
+    cases=_tim_cases,
+    reference=tim_resample,
+    rtol=1e-4, atol=1e-5,
+    advice={"as many frames out as in (6 to 6)": "the model's curve passes through every frame: evaluated at "
+                                                 "the frames' own instants it must give the clip back.",
+            "4 frames to 7 (a random 3x5 clip)": "between the frames you need the eigenvectors as functions of a "
+                                                 "continuous t, not only their values at the frames: print them "
+                                                 "and find the functions they sample.",
+            "a clip that does not change in time": "a constant in time lies along the eigenvector of eigenvalue "
+                                                   "0: your curve should stay at the constant.",
+            "13 frames to 8": "the new instants run evenly from the onset (0) to the offset (T - 1).",
+            "a single frame to 3": "a path graph of one node has one eigenvector, a constant: nothing to divide "
+                                   "by."},
 ))
 
 

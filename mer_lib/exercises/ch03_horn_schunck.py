@@ -6,37 +6,133 @@ from mer_lib.exercises import Case, Exercise, register
 from mer_lib.flow.horn_schunck import hs_average, hs_update
 
 
-def _update_cases():
-    rng = np.random.default_rng(5)
-    ua, va, ex, ey, et = rng.standard_normal((5, 6, 7))
-    return [Case("scalars, alpha = 1", (0.0, 0.0, 1.0, 0.0, -1.0, 1.0)),
-            Case("6x7 maps, alpha = 5", (ua, va, ex, ey, et, 5.0)),
-            Case("6x7 maps, alpha = 0.5", (ua, va, ex, ey, et, 0.5))]
+def _neighbour_sum(u):
+    """Sum of the 4 neighbours inside the image (none across the border)."""
+    s = np.zeros_like(u)
+    s[1:] += u[:-1]
+    s[:-1] += u[1:]
+    s[:, 1:] += u[:, :-1]
+    s[:, :-1] += u[:, 1:]
+    return s
 
 
-register(Exercise("horn_schunck.hs_update", _update_cases, hs_update,
-                  advice={"scalars, alpha = 1": "here Ex = 1, Ey = 0, Et = -1 and the averages are 0: the "
-                                                "update must move u towards the constraint line Ex u + Et = 0, "
-                                                "but only part of the way (alpha holds it back). Return the "
-                                                "pair (u, v).",
-                          "6x7 maps, alpha = 5": "check the denominator: it combines the smoothness weight "
-                                                 "with the squared gradient at the pixel.",
-                          "6x7 maps, alpha = 0.5": "alpha = 0.5 < 1 tells alpha from alpha squared: look at how "
-                                                   "alpha enters the energy."}))
+def red_black_sor(ex, ey, et, alpha, omega=1.9, n_sweeps=100):
+    """Red-black SOR on the discrete Horn-Schunck system, from zero flow.
+
+    The system (chapter 3): at pixel i with its n_i neighbours N_i inside the image,
+    ``(Ex^2 + alpha^2 n_i) u_i + Ex Ey v_i = alpha^2 sum_{N_i} u_j - Ex Et`` and the same for v with Ey.
+    A sweep updates the red pixels ((row + column) even), then the black ones, each from the current values
+    of its neighbours: the pixel's own 2x2 solution (u*, v*), then ``u += omega (u* - u)``, and the same for v.
+
+    Parameters
+    ----------
+    ex, ey, et : ndarray, shape (H, W)
+    alpha, omega : float
+    n_sweeps : int
+
+    Returns
+    -------
+    u, v : ndarray, shape (H, W)
+    """
+    ex, ey, et = (np.asarray(a, dtype=float) for a in (ex, ey, et))
+    h, w = ex.shape
+    n = _neighbour_sum(np.ones((h, w)))
+    den = alpha ** 2 * n + ex * ex + ey * ey
+    yy, xx = np.mgrid[0:h, 0:w]
+    red = (yy + xx) % 2 == 0
+    u = np.zeros((h, w))
+    v = np.zeros((h, w))
+    for _ in range(n_sweeps):
+        for colour in (red, ~red):
+            ub, vb = _neighbour_sum(u) / n, _neighbour_sum(v) / n
+            common = (ex * ub + ey * vb + et) / den
+            u[colour] += omega * (ub - ex * common - u)[colour]
+            v[colour] += omega * (vb - ey * common - v)[colour]
+    return u, v
 
 
-def _average_cases():
-    rng = np.random.default_rng(6)
-    spike = np.zeros((5, 5))
-    spike[2, 2] = 12.0
-    return [Case("a single spike in the middle", (spike,)), Case("a constant field", (np.full((4, 6), 3.0),)),
-            Case("random 7x8", (rng.standard_normal((7, 8)),))]
+def _exact(ex, ey, et, alpha):
+    """The minimiser of the discrete energy, by a sparse direct solve (what SOR converges to)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    h, w = ex.shape
+    path = lambda m: sp.diags([np.r_[1, 2 * np.ones(m - 2), 1], -np.ones(m - 1), -np.ones(m - 1)], [0, -1, 1])
+    lap = alpha ** 2 * (sp.kron(sp.eye(h), path(w)) + sp.kron(path(h), sp.eye(w)))
+    cross = sp.diags((ex * ey).ravel())
+    a = sp.bmat([[sp.diags((ex * ex).ravel()) + lap, cross], [cross, sp.diags((ey * ey).ravel()) + lap]]).tocsc()
+    x = spla.spsolve(a, -np.r_[(ex * et).ravel(), (ey * et).ravel()])
+    return x[:h * w].reshape(h, w), x[h * w:].reshape(h, w)
 
 
-register(Exercise("horn_schunck.hs_average", _average_cases, hs_average,
-                  advice={"a single spike in the middle": "edge neighbours weigh 1/6, corners 1/12, the centre 0.",
-                          "a constant field": "replicate the border (scipy.ndimage mode='nearest'), so a "
-                                              "constant stays constant."}))
+def _sor_cases():
+    rng = np.random.default_rng(41)            # held-out problems, drawn here
+    small = tuple(rng.standard_normal((3, 6, 7)))
+    other = tuple(rng.standard_normal((3, 5, 8)))
+    strip = tuple(rng.standard_normal((3, 1, 6)))
+    big = tuple(rng.standard_normal((3, 9, 11)) * np.array([3.0, 3.0, 1.0])[:, None, None])
+    flat = tuple(np.zeros((3, 5, 5)))
+    return [Case("one sweep from zero, omega 1 (Gauss-Seidel), 6x7", (*small, 1.0), {"omega": 1.0, "n_sweeps": 1}),
+            Case("one sweep, omega 1.5, 5x8", (*other, 2.0), {"omega": 1.5, "n_sweeps": 1}),
+            Case("two sweeps on a 1x6 strip (pixels with one or two neighbours)", (*strip, 1.0),
+                 {"omega": 1.2, "n_sweeps": 2}),
+            Case("300 sweeps at omega 1.9 on a 9x11 problem: the exact minimiser", (*big, 1.5),
+                 {"omega": 1.9, "n_sweeps": 300}),
+            Case("no texture (zero derivatives)", (*flat, 1.0), {"omega": 1.9, "n_sweeps": 5})]
+
+
+def _jacobi_like(ex, ey, et, alpha, omega, n_sweeps):
+    """The usual wrong answer: both colours from the previous sweep's values."""
+    ex, ey, et = (np.asarray(a, dtype=float) for a in (ex, ey, et))
+    n = _neighbour_sum(np.ones(ex.shape))
+    u = np.zeros(ex.shape)
+    v = np.zeros(ex.shape)
+    for _ in range(n_sweeps):
+        ub, vb = _neighbour_sum(u) / n, _neighbour_sum(v) / n
+        common = (ex * ub + ey * vb + et) / (alpha ** 2 * n + ex * ex + ey * ey)
+        u, v = u + omega * (ub - ex * common - u), v + omega * (vb - ey * common - v)
+    return u, v
+
+
+def _sor_compare(got, expected, case):
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return "return the pair (u, v)"
+    got = [np.asarray(g, dtype=float) for g in got]
+    if any(g.shape != e.shape for g, e in zip(got, expected)):
+        return f"u and v should have shape {expected[0].shape}, got {got[0].shape} and {got[1].shape}"
+    if case.kwargs["n_sweeps"] >= 100:         # judged against the sparse solve, not against the reference
+        exact = _exact(*case.args)
+        err = max(np.abs(g - e).max() for g, e in zip(got, exact))
+        if err > 1e-6:
+            return f"after {case.kwargs['n_sweeps']} sweeps your flow is {err:.2e} from the exact minimiser"
+        return None
+    if all(np.allclose(g, e, rtol=1e-7, atol=1e-10) for g, e in zip(got, expected)):
+        return None
+    jacobi = _jacobi_like(*case.args, **case.kwargs)
+    if all(np.allclose(g, j, rtol=1e-7, atol=1e-10) for g, j in zip(got, jacobi)):
+        return ("your sweep gives what a Jacobi sweep gives: every pixel was computed from the previous "
+                "sweep's values, the black ones too")
+    diff = max(np.abs(g - e).max() for g, e in zip(got, expected))
+    at = np.unravel_index(np.argmax(np.abs(got[0] - expected[0]) + np.abs(got[1] - expected[1])), expected[0].shape)
+    return (f"largest difference {diff:.3g}, at pixel {tuple(int(i) for i in at)} (a "
+            f"{'red' if sum(at) % 2 == 0 else 'black'} pixel): expected (u, v) = "
+            f"({expected[0][at]:.6f}, {expected[1][at]:.6f}), got ({got[0][at]:.6f}, {got[1][at]:.6f})")
+
+
+register(Exercise("horn_schunck.red_black_sor", _sor_cases, red_black_sor, compare=_sor_compare,
+                  advice={"one sweep from zero, omega 1 (Gauss-Seidel), 6x7":
+                          "red pixels ((row + column) even, so (0, 0) is red) first, all at once; then the "
+                          "black ones, from the red values just computed. Each pixel solves its own 2x2 system "
+                          "with its neighbours held fixed.",
+                          "one sweep, omega 1.5, 5x8": "over-relaxation moves each pixel omega times as far as "
+                                                       "Gauss-Seidel would, from where it was.",
+                          "two sweeps on a 1x6 strip (pixels with one or two neighbours)":
+                          "a pixel at the border has fewer neighbours: count only those inside the image, in "
+                          "the neighbours' mean and in the weight of the smoothness term.",
+                          "300 sweeps at omega 1.9 on a 9x11 problem: the exact minimiser":
+                          "each sweep must move towards the minimiser of this energy: check the pixel's own 2x2 "
+                          "system (a multiple of the identity plus a rank-one matrix) and its right-hand side.",
+                          "no texture (zero derivatives)": "nothing to fit: the flow must stay zero (and finite)."}))
 
 
 def hs_energy(u, v, ex, ey, et, alpha):

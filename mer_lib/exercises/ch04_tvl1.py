@@ -1,10 +1,11 @@
 """Exercises of chapter 4, TV-L1 (book/04_tvl1.md)."""
 
 import numpy as np
+from scipy import ndimage
 
 from mer_lib.exercises import Case, Exercise, register
-from mer_lib.flow.common import divergence_backward, gradient_forward, n_levels_for
-from mer_lib.flow.tvl1 import threshold_step
+from mer_lib.flow.common import divergence_backward, gradient_forward, zoom_in, zoom_out
+from mer_lib.flow.tvl1 import threshold_step, tvl1
 
 
 def _threshold_cases():
@@ -39,28 +40,136 @@ register(Exercise("tvl1.forward_gradient", _gradient_cases, gradient_forward,
 
 
 def _divergence_cases():
-    rng = np.random.default_rng(10)
+    rng = np.random.default_rng(10)            # held-out fields, drawn here, of several shapes
     return [Case("a constant px, zero py", (np.ones((3, 4)), np.zeros((3, 4)))),
-            Case("random 5x5", tuple(rng.standard_normal((2, 5, 5))))]
+            Case("random 5x5", tuple(rng.standard_normal((2, 5, 5)))),
+            Case("random 3x8 (more columns than rows)", tuple(rng.standard_normal((2, 3, 8)))),
+            Case("random 7x2 (two columns only)", tuple(rng.standard_normal((2, 7, 2))))]
 
 
-register(Exercise("tvl1.divergence", _divergence_cases, divergence_backward,
-                  advice={"a constant px, zero py": "backward differences: the first column keeps px, the last "
-                                                    "is -px of the column before it."}))
+def _divergence_compare(got, expected, case):
+    got = np.asarray(got, dtype=float)
+    if got.shape != expected.shape:
+        return f"expected shape {expected.shape}, got {got.shape}"
+    if np.allclose(got, expected, rtol=1e-10, atol=1e-12):
+        return None
+    px, py = case.args
+    u = np.random.default_rng(0).standard_normal(px.shape)
+    ux, uy = gradient_forward(u)
+    gap = float(np.sum(ux * px + uy * py) + np.sum(u * got))
+    at = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(got - expected)), expected.shape))
+    return (f"<grad u, p> + <u, div p> = {gap:.3g} for a random u, not 0: your divergence is not minus the adjoint "
+            f"of forward_gradient (first wrong value at {at}: expected {expected[at]:.4f}, got {got[at]:.4f})")
 
 
-def _levels_cases():
-    return [Case("128 x 128", ((128, 128),)), Case("500 x 741 (motorcycle)", ((500, 741),)),
-            Case("64 x 64", ((64, 64),)), Case("16 x 16", ((16, 16),)), Case("30 x 30", ((30, 30),))]
+register(Exercise("tvl1.divergence", _divergence_cases, divergence_backward, compare=_divergence_compare,
+                  advice={"a constant px, zero py": "write <grad u, p> as a sum and collect the terms of each "
+                                                    "u[i, j]: a pixel in the first or the last column appears in "
+                                                    "fewer differences than one inside.",
+                          "random 3x8 (more columns than rows)": "treat rows (py) and columns (px) alike, each "
+                                                                 "along its own axis.",
+                          "random 7x2 (two columns only)": "with two columns, every column is a border column."}))
 
 
-register(Exercise("tvl1.n_levels", _levels_cases, n_levels_for,
-                  advice={"500 x 741 (motorcycle)": "halve the size until the coarsest level is about 16 px "
-                                                    "across; the chapter measures the size by the image's "
-                                                    "diagonal, not by its width or height.",
-                          "16 x 16": "an image already about 16 px across still has one level (itself).",
-                          "64 x 64": "count the levels, the original included: 64 -> 32 -> 16 ...",
-                          "30 x 30": "the size that is compared with 16 px is the diagonal, not the side."}))
+def pyramid_flow(f0, f1, solve, n_levels):
+    """Coarse to fine: refine a flow with ``solve`` on a pyramid of ``n_levels`` levels, coarsest first.
+
+    Level 0 is the frames themselves; each next level is the previous one smoothed and halved
+    (``mer_lib.flow.common.zoom_out``). At the coarsest level the flow starts at zero; after ``solve`` at a
+    level, the flow is upsampled to the next finer level (``zoom_in``) and doubled, its vectors being in
+    pixels of that level.
+
+    Parameters
+    ----------
+    f0, f1 : ndarray, shape (H, W)
+    solve : callable
+        ``solve(i0, i1, flow) -> flow`` refines ``flow`` (h, w, 2) on one level's images (h, w).
+    n_levels : int
+
+    Returns
+    -------
+    ndarray, shape (H, W, 2)
+    """
+    pyr0, pyr1 = [np.asarray(f0, float)], [np.asarray(f1, float)]
+    for _ in range(n_levels - 1):
+        pyr0.append(zoom_out(pyr0[-1], 0.5))
+        pyr1.append(zoom_out(pyr1[-1], 0.5))
+    flow = np.zeros(pyr0[-1].shape + (2,))
+    for level in range(n_levels - 1, -1, -1):
+        flow = np.asarray(solve(pyr0[level], pyr1[level], flow), float)
+        if level:
+            flow = 2.0 * zoom_in(flow, pyr0[level - 1].shape)
+    return flow
+
+
+def _adds_one(i0, i1, flow):
+    """A stand-in solver for the checker: it refines nothing, it adds 1 px to the flow it is given, so that
+    the flow returned at the finest level tells how the levels were chained."""
+    i0, i1, flow = np.asarray(i0), np.asarray(i1), np.asarray(flow, float)
+    if i0.shape != i1.shape or flow.shape != i0.shape + (2,):
+        raise ValueError(f"solve(i0, i1, flow) got images of shapes {i0.shape} and {i1.shape} and a flow of shape "
+                         f"{flow.shape}: both images of one level, and a flow of their shape plus (2,)")
+    return flow + 1.0
+
+
+def _single_scale_tvl1(i0, i1, flow):
+    """TV-L1 at one level, from the flow it is given (the library's, with a one-level pyramid)."""
+    return tvl1(i0, i1, n_levels=1, initial_flow=flow)
+
+
+def _pyramid_cases():
+    rng = np.random.default_rng(51)            # held-out textures and displacements, drawn here
+    tex = ndimage.gaussian_filter(rng.standard_normal((96, 96)), 0.7)   # fine: a coarse level aliases unless smoothed
+    u, v = rng.uniform(4.0, 6.0) * np.array([1.0, -0.6])
+    moved = ndimage.shift(tex, (v, u), order=3, mode="nearest")
+    flat = lambda shape: (np.zeros(shape), np.zeros(shape))
+    real = Case(MOVED, (tex, moved, _single_scale_tvl1, 4))
+    real.truth = np.array([u, v])
+    return [Case("a solver that adds 1 px at each level: 64x64, 4 levels", (*flat((64, 64)), _adds_one, 4)),
+            Case("the same on 48x80, 3 levels", (*flat((48, 80)), _adds_one, 3)),
+            Case("one level: the solver alone", (*flat((32, 32)), _adds_one, 1)),
+            Case("odd sizes, 45x37, 3 levels", (*flat((45, 37)), _adds_one, 3)),
+            real]
+
+
+MOVED = "a fine texture moved by 4 to 6 px (drawn by the checker), single-scale TV-L1 at each of 4 levels"
+
+
+def _pyramid_compare(got, expected, case):
+    got = np.asarray(got, dtype=float)
+    shape = np.shape(case.args[0]) + (2,)
+    if got.shape != shape:
+        return f"the flow must have the frames' shape plus (2,), {shape}; got {got.shape}"
+    if not np.all(np.isfinite(got)):
+        return "your flow is not finite everywhere"
+    inner = got[4:-4, 4:-4]
+    if case.args[2] is _adds_one:
+        levels = case.args[3]
+        want = 2.0 ** levels - 1                 # 1 at the coarsest level, doubled and 1 added at each finer one
+        tol = 0.35 * (levels - 1) if case.label.startswith("odd") else 1e-3
+        if np.abs(inner - want).max() > tol:
+            return (f"the solver adds 1 px at each of the {levels} levels, so the flow at the finest level should "
+                    f"be {want:g} px (up to {tol:g}); yours ranges from {inner.min():.3f} to {inner.max():.3f}")
+        return None
+    error = np.hypot(*(got[16:-16, 16:-16] - case.truth).reshape(-1, 2).T)
+    if np.median(error) > 0.2:
+        typical = np.median(got[16:-16, 16:-16].reshape(-1, 2), axis=0)
+        return (f"the true displacement is {np.round(case.truth, 2)} px; your flow's median is {np.round(typical, 2)}, "
+                f"a median error of {np.median(error):.2f} px")
+    return None
+
+
+register(Exercise("tvl1.pyramid_flow", _pyramid_cases, pyramid_flow, compare=_pyramid_compare,
+                  advice={"a solver that adds 1 px at each level: 64x64, 4 levels":
+                          "start at the coarsest level with a zero flow, and carry the flow from each level to "
+                          "the next finer one: its vectors are in pixels of the level they were found on.",
+                          "the same on 48x80, 3 levels": "rows and columns are halved alike; the flow you pass "
+                                                         "to solve has the shape of that level's images.",
+                          "one level: the solver alone": "with one level the pyramid is the frames themselves.",
+                          "odd sizes, 45x37, 3 levels": "a level of odd size does not halve exactly: upsample "
+                                                        "the flow to the finer level's exact shape.",
+                          MOVED: "smooth before you subsample (or the coarse levels alias), and "
+                                             "give solve the two images of the same level."}))
 
 
 def chambolle_rof(v, theta, tau=0.25, n_iter=50):

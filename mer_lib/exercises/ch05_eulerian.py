@@ -5,72 +5,110 @@ import numpy as np
 from mer_lib.exercises import Case, Exercise, register
 
 
-def taylor_magnify(frame0, frame_t, alpha):
-    """First-order (linear) magnification of frame t against the reference frame 0."""
-    frame0, frame_t = np.asarray(frame0, float), np.asarray(frame_t, float)
-    return frame_t + alpha * (frame_t - frame0)
+def iir_bandpass(clip, r1, r2):
+    """Wu et al.'s streaming band-pass along time: the difference of two first-order low-pass filters.
+
+    clip (T, H, W) -> (T, H, W): for every pixel, ``y_k = y_(k-1) + r (x_k - y_(k-1))`` with the rates
+    ``r1`` and ``r2``, both filters starting at the first frame (so that frame 0, and a still clip, give 0),
+    and the output ``y1_k - y2_k``.
+    """
+    clip = np.asarray(clip, float)
+    low1, low2 = clip[0].copy(), clip[0].copy()
+    out = np.empty_like(clip)
+    for k, frame in enumerate(clip):
+        low1 += r1 * (frame - low1)
+        low2 += r2 * (frame - low2)
+        out[k] = low1 - low2
+    return out
 
 
-def _magnify_cases():
-    rng = np.random.default_rng(11)
-    a, b = rng.random((2, 6, 7))
-    return [Case("a single pixel, alpha = 10", (np.array([0.5]), np.array([0.6]), 10.0)),
-            Case("6x7 frames, alpha = 20", (a, b, 20.0)),
-            Case("alpha = -1 (motion removed)", (a, b, -1.0)),
-            Case("8-bit frames", ((a * 255).astype(np.uint8), (b * 255).astype(np.uint8), 5.0))]
+def _iir_cases():
+    rng = np.random.default_rng(52)
+    step = np.zeros((12, 2, 3))
+    step[4:] = 1.0                                            # a step at frame 4
+    sine = np.sin(2 * np.pi * 2.0 * np.arange(40) / 30.0)[:, None, None] * rng.random((1, 3, 2)) + 0.5
+    return [Case("a still clip (0.3 everywhere)", (np.full((6, 2, 2), 0.3), 0.4, 0.05)),
+            Case("a step from 0 to 1 at frame 4", (step, 0.4, 0.05)),
+            Case("a 2 Hz sine on a constant, 40 frames at 30 fps", (sine, 0.4, 0.05)),
+            Case("random frames, r1 = 1 (the fast filter is the signal itself)", (rng.random((7, 3, 4)), 1.0, 0.2)),
+            Case("8-bit frames", ((rng.random((5, 3, 3)) * 255).astype(np.uint8), 0.5, 0.1))]
 
 
-register(Exercise("eulerian.taylor_magnify", _magnify_cases, taylor_magnify,
-                  advice={"8-bit frames": "uint8 wraps around: what is 10 - 20 in uint8?",
-                          "alpha = -1 (motion removed)": "with alpha = -1 the motion is removed: "
-                                                         "which frame should come back?"}))
+register(Exercise("eulerian.iir_bandpass", _iir_cases, iir_bandpass, rtol=1e-7, atol=1e-10,
+                  advice={"a still clip (0.3 everywhere)": "a still scene must give 0 at every frame: what value "
+                                                           "do your two filters hold before the first frame?",
+                          "a step from 0 to 1 at frame 4": "look at frame 4 of your output: both filters have "
+                                                           "taken one step towards the new value, each at its own "
+                                                           "rate; is frame 4 itself already in them?",
+                          "a 2 Hz sine on a constant, 40 frames at 30 fps": "the filters run along time, one "
+                                                                           "state per pixel: every pixel of a "
+                                                                           "frame is updated at once.",
+                          "random frames, r1 = 1 (the fast filter is the signal itself)":
+                              "with r = 1 a filter follows its input exactly: which filter is r1?",
+                          "8-bit frames": "uint8 differences wrap around; what type do your filters hold?"}))
 
 
-def magnify_one_band(frames, alpha):
-    """Eulerian magnification with a two-level pyramid: amplify the band's change since frame 0, keep the low-pass."""
+def magnify_eulerian(frames, alpha, n_levels, lambda_c=None):
+    """Eulerian magnification of a clip (T, H, W): a Laplacian pyramid per frame, each band's change since
+    frame 0 multiplied by its level's alpha (``level_alphas``) and added back, the pyramid collapsed.
+
+    The same as ``magnify_linear(frames, alpha, n_levels=n_levels, lambda_c=lambda_c)``.
+    """
     from mer_lib.magnify.common import pyr_down, pyr_up
+    from mer_lib.magnify.eulerian import level_alphas
 
     frames = np.asarray(frames, float)
-    lows = np.stack([pyr_up(pyr_down(f), f.shape) for f in frames])
-    bands = frames - lows
-    return lows + bands + alpha * (bands - bands[0])
+    alphas = level_alphas(frames.shape[1:], n_levels, alpha, lambda_c)
+
+    def bands_of(image):
+        bands = []
+        for _ in range(n_levels - 1):
+            smaller = pyr_down(image)
+            bands.append(image - pyr_up(smaller, image.shape))
+            image = smaller
+        return bands + [image]
+
+    reference = bands_of(frames[0])
+    out = np.empty_like(frames)
+    for k, frame in enumerate(frames):
+        bands = [b + a * (b - r) for b, r, a in zip(bands_of(frame), reference, alphas)]
+        image = bands[-1]
+        for band in reversed(bands[:-1]):
+            image = band + pyr_up(image, band.shape)
+        out[k] = image
+    return out
 
 
-def _band_cases():
+def _eulerian_cases():
     from mer_lib.magnify.testdata import grating_clip
 
-    rng = np.random.default_rng(15)
-    clip = rng.random((3, 16, 20))
-    return [Case("a random 3x16x20 clip, alpha = 10", (clip, 10.0)),
-            Case("alpha = 0 (the clip comes back)", (clip, 0.0)),
-            Case("a moving grating of wavelength 4 px, alpha = 5", (grating_clip(0.1, 4.0, size=32), 5.0)),
-            Case("8-bit frames", ((clip * 255).astype(np.uint8), 3.0)),
-            Case("odd-sized frames (15x17)", (rng.random((2, 15, 17)), 2.0))]
+    rng = np.random.default_rng(53)
+    clip = rng.random((3, 24, 20))
+    return [Case("alpha = 0 (the clip comes back)", (clip, 0.0, 3)),
+            Case("a random 3x24x20 clip, alpha = 10, 3 levels, no attenuation", (clip, 10.0, 3)),
+            Case("a moving grating, alpha = 5, 4 levels, lambda_c = 16", (grating_clip(0.1, 8.0, size=32), 5.0, 4),
+                 {"lambda_c": 16}),
+            Case("odd-sized frames (4x23x17), 3 levels", (rng.random((4, 23, 17)), 4.0, 3)),
+            Case("8-bit frames", ((clip * 255).astype(np.uint8), 3.0, 2)),
+            Case("one level (no pyramid at all)", (clip, 2.0, 1))]
 
 
-register(Exercise("eulerian.magnify_one_band", _band_cases, magnify_one_band,
-                  advice={"a random 3x16x20 clip, alpha = 10": "what is amplified: the band itself, "
-                                                               "or its change since frame 0? Look at frame 0 of "
-                                                               "your output: it must be the input's frame 0.",
-                          "alpha = 0 (the clip comes back)": "with alpha = 0 your output must be the "
-                                                             "input clip, as floats.",
+register(Exercise("eulerian.magnify_eulerian", _eulerian_cases, magnify_eulerian, rtol=1e-7, atol=1e-9,
+                  advice={"alpha = 0 (the clip comes back)": "with alpha = 0 nothing is amplified: does your "
+                                                             "pyramid give the frame back exactly when you collapse "
+                                                             "it? Expand each level to the shape of the level above.",
+                          "a random 3x24x20 clip, alpha = 10, 3 levels, no attenuation":
+                              "frame 0 of your output must be the input's frame 0: is what you amplify each "
+                              "band's change since frame 0? Without attenuation the low-pass residual is "
+                              "amplified too.",
+                          "a moving grating, alpha = 5, 4 levels, lambda_c = 16": "with lambda_c each level has its "
+                                                                                 "own alpha: ask level_alphas "
+                                                                                 "for them, finest level first.",
+                          "odd-sized frames (4x23x17), 3 levels": "a 23x17 level halves to 12x9: expand it back to "
+                                                                  "23x17, not to 24x18.",
                           "8-bit frames": "uint8 differences wrap around.",
-                          "odd-sized frames (15x17)": "a 15x17 frame halves to 8x9: what shape does "
-                                                  "your low-pass part come back in?"}))
-
-
-def max_alpha(delta, wavelength):
-    """The largest alpha for which the first-order bound (1 + alpha) delta < wavelength / 8 holds."""
-    return wavelength / (8.0 * delta) - 1.0
-
-
-register(Exercise("eulerian.max_alpha",
-                  lambda: [Case("delta = 0.1 px, wavelength 16 px", (0.1, 16.0)),
-                           Case("delta = 0.05 px, wavelength 8 px", (0.05, 8.0)),
-                           Case("delta = 2 px, wavelength 16 px", (2.0, 16.0))],
-                  max_alpha,
-                  advice={"delta = 2 px, wavelength 16 px": "here the motion alone already reaches "
-                                                            "lambda / 8: what alpha does the bound allow?"}))
+                          "one level (no pyramid at all)": "one level is the low-pass residual alone: the frame "
+                                                           "itself."}))
 
 
 def ideal_bandpass(clip, fps, band):

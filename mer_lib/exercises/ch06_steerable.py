@@ -8,44 +8,6 @@ from mer_lib.exercises import Case, Exercise, register
 from mer_lib.magnify.steerable import _cutoff
 
 
-def raised_cosine_lowpass(log_r, boundary, width):
-    """1 below boundary - width/2, 0 above boundary + width/2, cos(pi/2 t) in between (t from 0 to 1)."""
-    return _cutoff(np.asarray(log_r, float), boundary, width)
-
-
-register(Exercise("steerable.raised_cosine_lowpass",
-                  lambda: [Case("well below the boundary", (np.array([-3.0]), 0.0, 1.0)),
-                           Case("well above the boundary", (np.array([3.0]), 0.0, 1.0)),
-                           Case("across an octave-wide transition", (np.linspace(-1, 1, 9), 0.0, 1.0)),
-                           Case("a half-octave transition at log2(pi) - 0.25",
-                                (np.linspace(0, 2, 11), np.log2(np.pi) - 0.25, 0.5))],
-                  raised_cosine_lowpass,
-                  advice={"across an octave-wide transition": "at log_r = boundary the cut-off is halfway through its "
-                                                              "transition: check your value there, and where "
-                                                              "the transition starts and ends."}))
-
-
-def angular_weight(theta, theta_j, n_orientations):
-    """The complex pyramid's angular filter: 2 a_K cos^(K-1)(theta - theta_j) where the cosine is positive, else 0.
-
-    a_K = 2^(K-1) (K-1)! / sqrt(K (2(K-1))!), so that the real filters' squares sum to one.
-    """
-    k = n_orientations
-    norm = 2 ** (k - 1) * factorial(k - 1) / np.sqrt(k * factorial(2 * (k - 1)))
-    diff = np.angle(np.exp(1j * (np.asarray(theta, float) - theta_j)))
-    return np.where(np.abs(diff) < np.pi / 2, 2 * norm * np.cos(diff) ** (k - 1), 0.0)
-
-
-register(Exercise("steerable.angular_weight",
-                  lambda: [Case("K = 4, along the filter's orientation", (np.array([0.0]), 0.0, 4)),
-                           Case("K = 4, around the circle", (np.linspace(-np.pi, np.pi, 13)[:-1] + 0.1, np.pi / 4, 4)),
-                           Case("K = 2", (np.linspace(0, 2 * np.pi, 9)[:-1] + 0.05, 0.0, 2)),
-                           Case("K = 8", (np.linspace(0, 2 * np.pi, 17)[:-1] + 0.05, np.pi / 8, 8))],
-                  angular_weight,
-                  advice={"K = 4, around the circle": "some of these angles are more than pi away from "
-                                                     "theta_j: is their difference the angle between them?"}))
-
-
 def steer(responses, theta):
     """The response to the real angular filter at ``theta``, from the K basis responses at pi j / K."""
     from mer_lib.magnify.steerable import steering_weights
@@ -117,4 +79,67 @@ register(Exercise("steerable.radial_split", _split_cases, radial_split, rtol=1e-
                               "low-pass add up, squared, to one at every frequency.",
                           "a slow cosine right in a half-octave transition": "inside the transition both outputs "
                                                                             "carry part of the cosine: check the "
-                                                                            "filters' values at its frequency."}))
+                                                                            "filters' values at its frequency; "
+                                                                            "at log_r = boundary the cut-off is "
+                                                                            "halfway through its transition."}))
+
+
+def _angular_norm(k):
+    """a_K, so that the squares of the K real angular filters a_K cos^(K-1)(theta - pi j / K) sum to one."""
+    return 2 ** (k - 1) * factorial(k - 1) / np.sqrt(k * factorial(2 * (k - 1)))
+
+
+def oriented_bands(image, n_orientations, boundary, width):
+    """One scale of the complex steerable pyramid: K complex bands of the high part of a radial split.
+
+    image (H, W) real -> (K, H, W) complex. Band j is the inverse FFT of the image's spectrum times
+    sqrt(1 - L^2) (L: the raised-cosine cut-off at ``boundary``, ``width`` octaves) times
+    2 a_K cos^(K-1)(theta - theta_j) where |theta - theta_j| < pi/2 (wrapped) and 0 elsewhere, with
+    theta = atan2(omega_y, omega_x), omega_y along rows, theta_j = pi j / K.
+    """
+    image = np.asarray(image, float)
+    k = int(n_orientations)
+    wy = 2 * np.pi * np.fft.fftfreq(image.shape[0])[:, None]
+    wx = 2 * np.pi * np.fft.fftfreq(image.shape[1])[None, :]
+    with np.errstate(divide="ignore"):
+        log_r = np.log2(np.hypot(wy, wx))
+    radial = np.sqrt(1.0 - _cutoff(log_r, boundary, width) ** 2)
+    theta = np.arctan2(np.broadcast_to(wy, radial.shape), np.broadcast_to(wx, radial.shape))
+    spectrum = np.fft.fft2(image)
+    bands = []
+    for j in range(k):
+        diff = np.angle(np.exp(1j * (theta - np.pi * j / k)))
+        angular = np.where(np.abs(diff) < np.pi / 2, 2 * _angular_norm(k) * np.cos(diff) ** (k - 1), 0.0)
+        bands.append(np.fft.ifft2(spectrum * radial * angular))
+    return np.stack(bands)
+
+
+def _bands_cases():
+    rng = np.random.default_rng(62)
+    y, x = np.mgrid[:15, :17]
+    across = np.cos(2 * np.pi * x / 4)            # varies along x: frequency angle 0
+    return [Case("a constant image (no band-pass content), K = 4", (np.full((9, 11), 0.4), 4, 0.0, 1.0)),
+            Case("a cosine varying along x, K = 2", (across, 2, 0.0, 1.0)),
+            Case("random 13x11 pixels, K = 4", (rng.random((13, 11)), 4, np.log2(np.pi) - 1, 1.0)),
+            Case("random 9x15 pixels, K = 3 (an even power of cos)", (rng.random((9, 15)), 3, 0.5, 0.5)),
+            Case("random 11x11 pixels, K = 6", (rng.random((11, 11)), 6, 0.0, 1.0))]
+
+
+register(Exercise("steerable.oriented_bands", _bands_cases, oriented_bands, rtol=1e-6, atol=1e-9,
+                  advice={"a constant image (no band-pass content), K = 4": "a constant image is frequency 0 "
+                                                                             "alone: the high part of the split "
+                                                                             "keeps nothing of it.",
+                          "a cosine varying along x, K = 2": "this cosine's frequencies lie at angles 0 and pi: "
+                                                             "only orientation 0 keeps one of them, doubled, so "
+                                                             "its band is complex with a constant amplitude. "
+                                                             "Return (K, H, W), orientation j at pi j / K.",
+                          "random 13x11 pixels, K = 4": "check a_K: the squares of the K real filters "
+                                                        "a_K cos^(K-1)(theta - theta_j) must sum to one at "
+                                                        "every angle; and the half-plane: is the angle "
+                                                        "difference wrapped to (-pi, pi]?",
+                          "random 9x15 pixels, K = 3 (an even power of cos)": "for an odd K the power of the "
+                                                                              "cosine is even: the half-plane "
+                                                                              "cut, not the sign of the "
+                                                                              "cosine, must decide.",
+                          "random 11x11 pixels, K = 6": "rows are omega_y, columns omega_x: theta = "
+                                                        "atan2(omega_y, omega_x)."}))

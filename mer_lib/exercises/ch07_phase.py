@@ -58,20 +58,56 @@ register(Exercise("phase.magnify_1d", _magnify_1d_cases, magnify_1d, rtol=1e-6, 
                                                         "does your analytic signal double?"}))
 
 
-def shift_band(band, dphi, alpha):
-    """Multiply each coefficient's phase change by (1 + alpha): band * exp(i alpha dphi)."""
-    return np.asarray(band) * np.exp(1j * alpha * np.asarray(dphi, float))
+def magnify_phase_by_hand(frames, alpha, sigma=2.0):
+    """Phase-based magnification of a clip (T, H, W) on the library's complex steerable pyramid.
+
+    Octave bandwidth, 4 orientations, float64; for every band of every frame the wrapped phase difference
+    to frame 0, smoothed by ``amplitude_weighted_blur`` weighted by the frame's own amplitude, times alpha,
+    turns the band; the image is rebuilt without the high-pass residual (which cannot be magnified).
+    The same as ``magnify_phase(frames, alpha, sigma=sigma, dtype=np.float64)``.
+    """
+    from mer_lib.magnify.common import amplitude_weighted_blur
+    from mer_lib.magnify.steerable import ComplexSteerablePyramid
+
+    frames = np.asarray(frames, float)
+    pyr = ComplexSteerablePyramid(frames.shape[1:], 4, "octave")
+    reference = pyr.decompose(frames[0])
+    out = np.empty_like(frames)
+    for k, frame in enumerate(frames):
+        coeffs = pyr.decompose(frame)
+        for key in pyr.bands:
+            dphi = np.angle(coeffs[key] * np.conj(reference[key]))
+            dphi = amplitude_weighted_blur(dphi, np.abs(coeffs[key]), sigma)
+            coeffs[key] = coeffs[key] * np.exp(1j * alpha * dphi)
+        out[k] = pyr.reconstruct(coeffs, highpass=False)
+    return out
 
 
-def _shift_cases():
-    rng = np.random.default_rng(13)
-    band = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
-    return [Case("one coefficient, alpha = 10", (np.array([1.0 + 0j]), np.array([0.05]), 10.0)),
-            Case("a 3x4 band, alpha = 20", (band, rng.uniform(-0.1, 0.1, (3, 4)), 20.0)),
-            Case("alpha = -1 (motion removed)", (band, rng.uniform(-0.1, 0.1, (3, 4)), -1.0))]
+def _phase_cases():
+    from mer_lib.magnify.testdata import grating_clip, static_noisy_clip, translating_clip
+
+    _, noisy = static_noisy_clip(0.02, n_frames=3, size=32, seed=5)
+    return [Case("alpha = 0 (the clip comes back, less its high-pass residual)", (noisy[:2], 0.0)),
+            Case("a grating moving 0.1 px per frame, alpha = 5.5, no smoothing (sigma = 0)",
+                 (grating_clip(0.1, 8.0, size=32, n_frames=3), 5.5, 0.0)),
+            Case("a moving bar, alpha = 10, sigma = 2", (translating_clip("bar", 0.25, 32, n_frames=3), 10.0)),
+            Case("a still noisy texture, alpha = 20, sigma = 2", (noisy, 20.0)),
+            Case("a 24x40 clip of a moving edge, alpha = 4, sigma = 1",
+                 (translating_clip("edge", 0.3, 40, n_frames=2)[:, 8:32, :], 4.0, 1.0))]
 
 
-register(Exercise("phase.shift_band", _shift_cases, shift_band,
-                  advice={"one coefficient, alpha = 10": "the coefficient already holds its phase "
-                                                         "change once: by how much more must it turn for a "
-                                                         "motion of (1 + alpha) times?"}))
+register(Exercise("phase.magnify_phase_by_hand", _phase_cases, magnify_phase_by_hand, rtol=1e-6, atol=1e-8,
+                  advice={"alpha = 0 (the clip comes back, less its high-pass residual)":
+                          "with alpha = 0 nothing turns: do you rebuild each frame from all its bands and the "
+                          "low-pass residual, and without the high-pass residual?",
+                          "a grating moving 0.1 px per frame, alpha = 5.5, no smoothing (sigma = 0)":
+                              "frame 0 must come back unchanged (less its high-pass residual): is the phase "
+                              "difference measured against frame 0's band, and wrapped?",
+                          "a moving bar, alpha = 10, sigma = 2": "two things to look at: is the phase difference "
+                                                                "wrapped (the difference of two angles is not), "
+                                                                "and which amplitude weights the smoothing: the "
+                                                                "current frame's band, not frame 0's?",
+                          "a still noisy texture, alpha = 20, sigma = 2": "every band is smoothed with the same "
+                                                                         "sigma, in pixels of that band's array.",
+                          "a 24x40 clip of a moving edge, alpha = 4, sigma = 1": "build the pyramid for the "
+                                                                                "frames' own shape, (H, W)."}))

@@ -36,36 +36,6 @@ register(Exercise(
 ))
 
 
-def _length_cases():
-    return [Case("n=64, k=3, s=3, valid", (64, 3, 3, "valid")), Case("n=8, k=15, s=1, same", (8, 15, 1, "same")),
-            Case("n=7, k=3, s=2, same", (7, 3, 2, "same")), Case("n=10, k=4, s=3, valid", (10, 4, 3, "valid")),
-            Case("n=2, k=3, s=1, valid (window does not fit)", (2, 3, 1, "valid"))]
-
-
-register(Exercise(
-    name="conv3d.output_length", cases=_length_cases, reference=nn.output_length,
-    advice={"n=7, k=3, s=2, same": "with 'same' padding, does the kernel's length change the number of outputs? The stride does.",
-            "n=2, k=3, s=1, valid (window does not fit)": "no full window fits: 0 outputs."},
-))
-
-
-def conv_macs(input_shape, filters, kernel_size, padding):
-    return nn.conv3d_macs(input_shape, filters, kernel_size, 1, padding)
-
-
-def _macs_cases():
-    return [Case("(4, 4, 4, 1), 1 filter, 3x3x3, valid", ((4, 4, 4, 1), 1, (3, 3, 3), "valid")),
-            Case("(8, 8, 8, 2), 4 filters, 3x3x3, same", ((8, 8, 8, 2), 4, (3, 3, 3), "same")),
-            Case("the paper's frame stream: (64, 64, 8, 1), 32 filters, 3x3x15, same",
-                 ((64, 64, 8, 1), 32, (3, 3, 15), "same"))]
-
-
-register(Exercise(
-    name="conv3d.conv_macs", cases=_macs_cases, reference=conv_macs,
-    advice={"(8, 8, 8, 2), 4 filters, 3x3x3, same": "this input has 2 channels: does your count change with them?"},
-))
-
-
 def conv3d_by_loops(x, kernel, padding="valid"):
     """A stride-1 3D convolution layer (Keras' cross-correlation) of one example, without bias.
 
@@ -115,4 +85,63 @@ register(Exercise(
             "8 frames, a 1x1x15 kernel in time, same (the paper's depth)": "the kernel is longer than the clip: "
                                                                            "count the zeros 'same' adds before "
                                                                            "and after."},
+))
+
+
+def conv3d_backward(x, kernel, grad_out):
+    """The backward pass of a 'valid', stride-1 conv3d without bias, for one example.
+
+    x (D, H, W, C_in), kernel (kd, kh, kw, C_in, F), grad_out (D', H', W', F) = dL/dy ->
+    (dL/dx of x's shape, dL/dkernel of the kernel's shape). dL/dkernel is the correlation of the input
+    with the output gradient; dL/dx is the full convolution of the output gradient with the kernel.
+    Computed here with ``scipy.signal``, independently of loops.
+    """
+    from scipy.signal import convolve, correlate
+
+    x, kernel, grad_out = (np.asarray(a, float) for a in (x, kernel, grad_out))
+    n_in, n_out = x.shape[3], kernel.shape[4]
+    grad_kernel = np.empty_like(kernel)
+    for m in range(n_in):
+        for f in range(n_out):
+            grad_kernel[..., m, f] = correlate(x[..., m], grad_out[..., f], mode="valid")
+    grad_x = np.stack([sum(convolve(grad_out[..., f], kernel[..., m, f], mode="full") for f in range(n_out))
+                       for m in range(n_in)], axis=-1)
+    return grad_x, grad_kernel
+
+
+def _backward_cases():
+    rng = np.random.default_rng(82)
+    ramp = np.arange(5.0).reshape(1, 1, 5, 1)
+    x = rng.standard_normal((3, 4, 5, 2))
+    k = rng.standard_normal((2, 2, 3, 2, 3))
+    return [Case("a 1x1x1 kernel of 3, the loss the sum of the outputs",
+                 (rng.random((2, 2, 3, 1)), np.full((1, 1, 1, 1, 1), 3.0), np.ones((2, 2, 3, 1)))),
+            Case("an asymmetric 1x1x3 kernel on a ramp, one output gradient of 1",
+                 (ramp, np.array([1.0, 2.0, 3.0]).reshape(1, 1, 3, 1, 1), np.array([0.0, 1.0, 0.0]).reshape(1, 1, 3, 1))),
+            Case("2 channels, 3 filters, a 2x2x3 kernel, random output gradient",
+                 (x, k, rng.standard_normal((2, 3, 3, 3)))),
+            Case("a kernel as large as the input (one output per filter)",
+                 (rng.standard_normal((2, 3, 3, 1)), rng.standard_normal((2, 3, 3, 1, 2)), rng.standard_normal((1, 1, 1, 2)))),
+            Case("8 frames, a 1x1x5 kernel in time", (rng.standard_normal((1, 2, 8, 1)), rng.standard_normal((1, 1, 5, 1, 1)),
+                                                       rng.standard_normal((1, 2, 4, 1))))]
+
+
+register(Exercise(
+    name="conv3d.conv3d_backward", cases=_backward_cases, reference=conv3d_backward, rtol=1e-6, atol=1e-9,
+    advice={"a 1x1x1 kernel of 3, the loss the sum of the outputs": "return (grad_x, grad_kernel) in that order, "
+                                                                   "grad_x of x's shape and grad_kernel of the "
+                                                                   "kernel's shape.",
+            "an asymmetric 1x1x3 kernel on a ramp, one output gradient of 1": "one output, y[1], received the "
+                                                                              "gradient: which inputs did y[1] "
+                                                                              "read, through which taps? Each "
+                                                                              "of them gets that tap's weight.",
+            "2 channels, 3 filters, a 2x2x3 kernel, random output gradient": "an input value feeds every filter: "
+                                                                             "its gradient sums over the filters; "
+                                                                             "a tap's gradient sums over every "
+                                                                             "output position.",
+            "a kernel as large as the input (one output per filter)": "with one output position, the kernel's "
+                                                                      "gradient is the input times that "
+                                                                      "output's gradient.",
+            "8 frames, a 1x1x5 kernel in time": "count how many output positions read the first and the last "
+                                                "frame: their gradients come from fewer terms."},
 ))

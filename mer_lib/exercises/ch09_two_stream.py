@@ -26,17 +26,42 @@ register(Exercise(
 ))
 
 
-def dense_params(n_in, n_out):
-    """Parameters of a Dense layer: a weight per input-output pair plus a bias per output."""
-    return n_in * n_out + n_out
+def max_pool_by_loops(x, pool_size):
+    """A channels-last 'valid' MaxPooling3D whose stride is its window, on one example.
+
+    x (D, H, W, C) -> (D // p0, H // p1, W // p2, C): the largest value of each window, channel by
+    channel; what does not fill a window is dropped. (Computed here by reshaping, not by loops.)
+    """
+    x = np.asarray(x)
+    p = tuple(int(v) for v in pool_size)
+    out = [n // k for n, k in zip(x.shape[:3], p)]
+    cut = x[:out[0] * p[0], :out[1] * p[1], :out[2] * p[2]]
+    blocks = cut.reshape(out[0], p[0], out[1], p[1], out[2], p[2], x.shape[3])
+    return blocks.max(axis=(1, 3, 5))
+
+
+def _pool_cases():
+    rng = np.random.default_rng(91)
+    ramp = np.arange(6.0).reshape(1, 1, 6, 1)
+    return [Case("a ramp along W, pool 1x1x2", (ramp, (1, 1, 2))),
+            Case("random (6, 6, 6, 2), pool 3x3x3", (rng.standard_normal((6, 6, 6, 2)), (3, 3, 3))),
+            Case("sizes that do not divide: (7, 5, 8, 1), pool 3x2x3", (rng.standard_normal((7, 5, 8, 1)), (3, 2, 3))),
+            Case("negative values only, pool 2x2x2", (-rng.random((4, 4, 2, 3)) - 1, (2, 2, 2))),
+            Case("the paper's reading: 32 filters x 9 x 9 x 4 frames, pool 3x3x3",
+                 (rng.standard_normal((32, 9, 9, 4)), (3, 3, 3)))]
 
 
 register(Exercise(
-    name="two_stream.dense_params",
-    cases=lambda: [Case("2 -> 1", (2, 1)), Case("35280 -> 128 (dense_1)", (35280, 128)),
-                   Case("256 -> 3 (softmax)", (256, 3))],
-    reference=dense_params,
-    advice={"2 -> 1": "count what the layer adds to each output besides the weighted sum of its inputs."},
+    name="two_stream.max_pool_by_loops", cases=_pool_cases, reference=max_pool_by_loops, rtol=1e-7, atol=1e-12,
+    advice={"a ramp along W, pool 1x1x2": "windows do not overlap: the stride equals the window. Check the "
+                                         "output's shape first.",
+            "random (6, 6, 6, 2), pool 3x3x3": "each channel is pooled on its own: the last axis is never pooled.",
+            "sizes that do not divide: (7, 5, 8, 1), pool 3x2x3": "'valid': a window that does not fit is dropped, "
+                                                                   "not padded.",
+            "negative values only, pool 2x2x2": "what does your running maximum start from?",
+            "the paper's reading: 32 filters x 9 x 9 x 4 frames, pool 3x3x3": "a channels-last pooling reads "
+                                                                             "the last axis as channels, "
+                                                                             "whatever it holds."},
 ))
 
 
@@ -64,17 +89,20 @@ register(Exercise(
 ))
 
 
-def frame_stream(input_shape, filters=32, kernel_size=(3, 3, 15), pool_size=(3, 3, 3), dense_units=128):
-    """One stream of the corrected variant, in Keras: input (H, W, T, 1), the paper's layout.
+def paper_stream(input_shape, filters=32, kernel_size=(3, 3, 15), pool_size=(3, 3, 3), dense_units=128):
+    """One stream of the paper's variant, in Keras: input (H, W, T, 1), the paper's layout with time last.
 
-    Conv3D(filters, kernel_size, 'same', ReLU) -> MaxPooling3D(pool_size) over space and time,
-    each filter on its own -> Dropout(0.5) -> Flatten -> Dense(dense_units, ReLU).
+    Conv3D(filters, kernel_size, 'same', ReLU), channels last -> Permute((4, 1, 2, 3)): the channels-first
+    output (filters, H, W, T) of Table 1 -> MaxPooling3D(pool_size), channels last (pools filters and
+    space, never time) -> Dropout(0.5) -> Flatten -> Dense(dense_units, ReLU). ReLU and the dropout rate
+    are the course's assumptions (mer_lib.models), not the paper's.
     """
     import keras
     from keras import layers
 
     x = inputs = keras.Input(input_shape)
     x = layers.Conv3D(filters, kernel_size, padding="same", activation="relu")(x)
+    x = layers.Permute((4, 1, 2, 3))(x)
     x = layers.MaxPooling3D(pool_size)(x)
     x = layers.Dropout(0.5)(x)
     x = layers.Flatten()(x)
@@ -111,19 +139,20 @@ def _compare_streams(got, expected, case):
 
 
 register(Exercise(
-    name="two_stream.frame_stream",
-    cases=lambda: [Case("a small stream: (12, 12, 8, 1), 4 filters, Dense 5", ((12, 12, 8, 1), 4, (3, 3, 3),
+    name="two_stream.paper_stream",
+    cases=lambda: [Case("a small stream: (12, 15, 8, 1), 6 filters, Dense 5", ((12, 15, 8, 1), 6, (3, 3, 3),
                                                                             (3, 3, 3), 5)),
-                   Case("a kernel longer than the clip: (9, 9, 4, 1), 3x3x7, 2 filters", ((9, 9, 4, 1), 2, (3, 3, 7),
-                                                                                    (3, 3, 3), 3)),
-                   Case("an uneven pooling: (10, 8, 6, 1), pool 2x2x3", ((10, 8, 6, 1), 3, (3, 3, 3), (2, 2, 3), 4)),
-                   Case("the paper's frame stream, corrected: (64, 64, 8, 1)", ((64, 64, 8, 1),))],
-    reference=frame_stream,
+                   Case("a kernel longer than the clip: (9, 12, 4, 1), 3x3x7, 4 filters", ((9, 12, 4, 1), 4, (3, 3, 7),
+                                                                                     (3, 3, 3), 3)),
+                   Case("an uneven pooling: (10, 8, 6, 1), pool 2x2x3", ((10, 8, 6, 1), 5, (3, 3, 3), (2, 2, 3), 4)),
+                   Case("the paper's frame stream: (64, 64, 8, 1)", ((64, 64, 8, 1),))],
+    reference=paper_stream,
     compare=_compare_streams,
-    advice={"a small stream: (12, 12, 8, 1), 4 filters, Dense 5": "print model.summary() and compare each layer with "
-                                                                 "the chapter's corrected variant: its kind, "
-                                                                 "its size and its activation.",
-            "a kernel longer than the clip: (9, 9, 4, 1), 3x3x7, 2 filters": "which padding keeps 4 frames when "
-                                                                            "the kernel is 7 deep?",
-            "an uneven pooling: (10, 8, 6, 1), pool 2x2x3": "use the pool_size you are given, axis by axis."},
+    advice={"a small stream: (12, 15, 8, 1), 6 filters, Dense 5": "print model.summary(): after the convolution "
+                                                                 "the filters must come first, (filters, H, W, T), "
+                                                                 "as in Table 1, before an ordinary pooling.",
+            "a kernel longer than the clip: (9, 12, 4, 1), 3x3x7, 4 filters": "which padding keeps 4 frames when "
+                                                                             "the kernel is 7 deep?",
+            "an uneven pooling: (10, 8, 6, 1), pool 2x2x3": "use the pool_size you are given, axis by axis.",
+            "the paper's frame stream: (64, 64, 8, 1)": "it must flatten to Table 1's 35280."},
 ))

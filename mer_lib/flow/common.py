@@ -8,14 +8,15 @@ Convention, everywhere in the library: a flow field has shape (H, W, 2);
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy import ndimage
 
+from mer_lib.errors import UserInputError
+from mer_lib.flow.metrics import angular_error, endpoint_error, endpoint_error_map
+
 __all__ = ["as_grey_pair", "normalize_pair", "gradient_centered", "gradient_forward", "divergence_backward",
            "warp", "warp_bilinear", "warp_bicubic", "zoom_size", "zoom_out", "zoom_in", "n_levels_for",
-           "zoom_pyramid", "gaussian_pyramid", "pair_pyramids", "check_initial_flow", "coarse_to_fine",
+           "zoom_pyramid", "pair_pyramids", "check_initial_flow", "check_positive_int", "coarse_to_fine",
            "endpoint_error", "endpoint_error_map", "angular_error"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -28,7 +29,7 @@ def _to_grey(image, name):
     if arr.ndim == 3 and arr.shape[2] in (3, 4):
         arr = arr[..., :3].astype(np.float64) @ _LUMA
     elif arr.ndim != 2:
-        raise ValueError(f"{name} must be a grey image (H, W) or a colour image (H, W, 3), got shape {arr.shape}")
+        raise UserInputError(f"{name} must be a grey image (H, W) or a colour image (H, W, 3), got shape {arr.shape}")
     return arr
 
 
@@ -49,21 +50,22 @@ def as_grey_pair(frame0, frame1, min_size=4):
 
     Raises
     ------
-    ValueError
+    UserInputError
         Different shapes, colour against grey, NaN or infinite values, or an
         image smaller than ``min_size``.
     """
     a, b = np.asarray(frame0), np.asarray(frame1)
     if (a.ndim == 3) != (b.ndim == 3):
-        raise ValueError(f"frame0 and frame1 must both be grey or both be colour, got shapes {a.shape} and {b.shape}")
+        raise UserInputError(f"frame0 and frame1 must both be grey or both be colour, got shapes {a.shape} and "
+                             f"{b.shape}")
     if a.shape != b.shape:
-        raise ValueError(f"frame0 and frame1 must have the same shape, got {a.shape} and {b.shape}")
+        raise UserInputError(f"frame0 and frame1 must have the same shape, got {a.shape} and {b.shape}")
     a, b = _to_grey(a, "frame0"), _to_grey(b, "frame1")
     for name, arr in (("frame0", a), ("frame1", b)):
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
+            raise UserInputError(f"{name} contains NaN or infinite values")
     if min(a.shape) < min_size:
-        raise ValueError(f"frames of shape {a.shape} are too small: at least {min_size} x {min_size} pixels needed")
+        raise UserInputError(f"frames of shape {a.shape} are too small: at least {min_size} x {min_size} pixels needed")
     return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
 
 
@@ -253,8 +255,8 @@ def warp(image, flow, method="bicubic"):
     """
     flow = np.asarray(flow)
     if flow.shape != image.shape + (2,):
-        raise ValueError(f"flow must have shape {image.shape + (2,)} for an image of shape {image.shape}, "
-                         f"got {flow.shape}")
+        raise UserInputError(f"flow must have shape {image.shape + (2,)} for an image of shape {image.shape}, "
+                             f"got {flow.shape}")
     h, w = image.shape
     yy, xx = np.mgrid[0:h, 0:w]
     x = xx + flow[..., 0]
@@ -263,33 +265,61 @@ def warp(image, flow, method="bicubic"):
         return warp_bicubic(image, x, y)
     if method == "bilinear":
         return warp_bilinear(image, x, y)
-    raise ValueError(f"method must be 'bicubic' or 'bilinear', got {method!r}")
-
-
-def _zoom_alias(zoom, factor, function):
-    """The pyramid ratio under its one name, ``zoom``, accepting the former ``factor`` with a warning."""
-    if factor is None:
-        return zoom
-    warnings.warn(f"{function}(factor=...) is deprecated: the pyramid ratio is called zoom throughout the library",
-                  DeprecationWarning, stacklevel=3)
-    return factor
+    raise UserInputError(f"method must be 'bicubic' or 'bilinear', got {method!r}")
 
 
 def _check_zoom(zoom):
-    if not np.isscalar(zoom) or not 0 < zoom < 1:
-        raise ValueError(f"zoom must be a number in (0, 1), got {zoom!r}")
+    if isinstance(zoom, bool) or not np.isscalar(zoom) or not np.isreal(zoom) or not 0 < zoom < 1:
+        raise UserInputError(f"zoom must be a number in (0, 1), got {zoom!r}")
     return float(zoom)
 
 
-def zoom_size(shape, zoom=0.5, *, factor=None):
+def check_positive_int(name, value):
+    """``value`` as an int when it is a whole number >= 1; a one-line error naming ``name`` otherwise.
+
+    The one check of the flow methods' counts (``n_levels``, ``n_warps``,
+    ``max_iterations``, ``n_iterations``): a fractional count is refused, not
+    truncated, and 0 is refused, not run as "no iteration".
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : int or whole float
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    UserInputError
+        A value that is not a whole number >= 1 (booleans included).
+
+    Examples
+    --------
+    >>> check_positive_int("n_warps", 5.0)
+    5
+    """
+    ok = not isinstance(value, bool) and np.isscalar(value) and np.isreal(value)
+    if ok:
+        try:
+            ok = float(value).is_integer() and value >= 1
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+    if not ok:
+        raise UserInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def zoom_size(shape, zoom=0.5):
     """Size of a pyramid level: ``int(n * zoom + 0.5)`` per axis (IPOL's rule).
 
     Parameters
     ----------
     shape : tuple of ints
     zoom : float in (0, 1)
-        Ratio between the sizes of two successive levels (``factor`` is a
-        deprecated alias).
+        Ratio between the sizes of two successive levels.
 
     Returns
     -------
@@ -300,18 +330,17 @@ def zoom_size(shape, zoom=0.5, *, factor=None):
     >>> zoom_size((64, 48), 0.5)
     (32, 24)
     """
-    zoom = _zoom_alias(zoom, factor, "zoom_size")
+    zoom = _check_zoom(zoom)
     return tuple(max(int(n * zoom + 0.5), 1) for n in shape)
 
 
-def zoom_out(image, zoom=0.5, *, factor=None):
+def zoom_out(image, zoom=0.5):
     """Downsample by ``zoom`` < 1: Gaussian anti-aliasing, then bicubic sampling (IPOL's zoom_out).
 
     Parameters
     ----------
     image : ndarray, shape (H, W)
     zoom : float in (0, 1)
-        ``factor`` is a deprecated alias.
 
     Returns
     -------
@@ -322,7 +351,7 @@ def zoom_out(image, zoom=0.5, *, factor=None):
     >>> zoom_out(np.ones((32, 20)), 0.5).shape
     (16, 10)
     """
-    zoom = _check_zoom(_zoom_alias(zoom, factor, "zoom_out"))
+    zoom = _check_zoom(zoom)
     sigma = 0.6 * np.sqrt(1.0 / zoom ** 2 - 1.0)
     smooth = ndimage.gaussian_filter(image, sigma, mode="nearest")
     h2, w2 = zoom_size(image.shape, zoom)
@@ -351,14 +380,13 @@ def zoom_in(field, shape):
     return np.stack([warp_bicubic(field[..., c], x, y) for c in range(field.shape[2])], axis=-1)
 
 
-def n_levels_for(shape, zoom=0.5, coarsest=16, *, factor=None):
+def n_levels_for(shape, zoom=0.5, coarsest=16):
     """Pyramid levels so that the coarsest is about ``coarsest`` pixels: ``1 + log(hypot / coarsest) / log(1/zoom)``.
 
     Parameters
     ----------
     shape : tuple of 2 ints
     zoom : float in (0, 1)
-        ``factor`` is a deprecated alias.
     coarsest : float
         The diagonal, in pixels, the coarsest level should have about.
 
@@ -371,7 +399,7 @@ def n_levels_for(shape, zoom=0.5, coarsest=16, *, factor=None):
     >>> n_levels_for((128, 128))
     4
     """
-    zoom = _zoom_alias(zoom, factor, "n_levels_for")
+    zoom = _check_zoom(zoom)
     diag = float(np.hypot(*shape))
     return max(1 + int(np.log(diag / coarsest) / np.log(1.0 / zoom)), 1)
 
@@ -400,30 +428,11 @@ def zoom_pyramid(image, n_levels, zoom=0.5):
     >>> [level.shape for level in zoom_pyramid(np.zeros((64, 40)), 3)]
     [(64, 40), (32, 20), (16, 10)]
     """
-    if int(n_levels) != n_levels or n_levels < 1:
-        raise ValueError(f"n_levels must be a positive integer, got {n_levels!r}")
+    n_levels = check_positive_int("n_levels", n_levels)
     levels = [image]
-    for _ in range(int(n_levels) - 1):
+    for _ in range(n_levels - 1):
         levels.append(zoom_out(levels[-1], zoom))
     return levels
-
-
-def gaussian_pyramid(image, n_levels, factor=0.5):
-    """Deprecated name of :func:`zoom_pyramid` (``factor`` is its ``zoom``).
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W)
-    n_levels : int
-    factor : float in (0, 1)
-
-    Returns
-    -------
-    list of ndarray
-    """
-    warnings.warn("mer_lib.flow.gaussian_pyramid is deprecated: use mer_lib.flow.zoom_pyramid (the magnifiers' "
-                  "mer_lib.magnify.gaussian_pyramid is another algorithm)", DeprecationWarning, stacklevel=2)
-    return zoom_pyramid(image, n_levels, factor)
 
 
 def pair_pyramids(i0, i1, zoom=0.5, n_levels=None, presmooth=0.8):
@@ -446,21 +455,23 @@ def pair_pyramids(i0, i1, zoom=0.5, n_levels=None, presmooth=0.8):
 
     Raises
     ------
-    ValueError
-        A zoom outside (0, 1), or an image smaller than the coarsest level needs.
+    UserInputError
+        A zoom outside (0, 1), an ``n_levels`` that is not a positive
+        integer, a negative ``presmooth``, or an image smaller than the
+        coarsest level needs.
     """
     zoom = _check_zoom(zoom)
     if not np.isscalar(presmooth) or not np.isfinite(presmooth) or presmooth < 0:
-        raise ValueError(f"presmooth must be a number >= 0, got {presmooth!r}")
+        raise UserInputError(f"presmooth must be a number >= 0, got {presmooth!r}")
     auto = n_levels_for(i0.shape, zoom)
-    levels = auto if n_levels is None else int(n_levels)
+    levels = auto if n_levels is None else check_positive_int("n_levels", n_levels)
     coarsest = i0.shape
     for _ in range(levels - 1):
         coarsest = zoom_size(coarsest, zoom)
-    if levels < 1 or min(coarsest) < 4:
-        raise ValueError(f"an image of {i0.shape[0]} x {i0.shape[1]} pixels is smaller than the coarsest pyramid "
-                         f"level needs: {levels} levels at zoom {zoom} leave {coarsest[0]} x {coarsest[1]} pixels "
-                         f"(at least 4 x 4); use fewer levels (at most {auto} here)")
+    if min(coarsest) < 4:
+        raise UserInputError(f"an image of {i0.shape[0]} x {i0.shape[1]} pixels is smaller than the coarsest "
+                             f"pyramid level needs: {levels} levels at zoom {zoom} leave {coarsest[0]} x "
+                             f"{coarsest[1]} pixels (at least 4 x 4); use fewer levels (at most {auto} here)")
     if presmooth > 0:
         i0 = ndimage.gaussian_filter(i0, presmooth, mode="nearest")
         i1 = ndimage.gaussian_filter(i1, presmooth, mode="nearest")
@@ -482,17 +493,17 @@ def check_initial_flow(initial_flow, shape):
 
     Raises
     ------
-    ValueError
+    UserInputError
         A wrong shape or a non-finite value.
     """
     if initial_flow is None:
         return None
     flow = np.asarray(initial_flow, dtype=np.float64)
     if flow.shape != tuple(shape) + (2,):
-        raise ValueError(f"initial_flow must have shape {tuple(shape) + (2,)} (the frames' (H, W, 2)), "
-                         f"got {flow.shape}")
+        raise UserInputError(f"initial_flow must have shape {tuple(shape) + (2,)} (the frames' (H, W, 2)), "
+                             f"got {flow.shape}")
     if not np.all(np.isfinite(flow)):
-        raise ValueError("initial_flow contains NaN or infinite values")
+        raise UserInputError("initial_flow contains NaN or infinite values")
     return flow
 
 
@@ -523,9 +534,16 @@ def coarse_to_fine(i0, i1, solver, *, zoom=0.5, n_levels=None, presmooth=0.8, in
     presmooth : float, default 0.8
         Standard deviation of the Gaussian pre-smoothing (0 turns it off).
     initial_flow : array_like, shape (H, W, 2), optional
-        Where the descent starts: reduced level by level like the images (and
-        scaled by ``zoom`` per level), it is the coarsest level's starting
-        flow, so every level refines from it. None: zero.
+        Where the descent starts, in pixels of the frames; None: zero. It is
+        reduced level by level like the images (and scaled by ``zoom`` per
+        level), and every level starts from it: the coarsest from its
+        reduction, each finer level from its own reduction plus the
+        correction the coarser levels made to theirs (upsampled and scaled),
+        ``flow_l = start_l + zoom_in(flow_(l+1) - start_(l+1)) / zoom``. So
+        the start's detail finer than the coarsest level is not lost, and a
+        solver that changes nothing returns the start itself. (Passing only
+        the reduced start to the coarsest level, as OpenCV does, would keep
+        only the start's coarse part.)
     dtype : numpy dtype, default float32
         Working precision of the flow.
 
@@ -535,110 +553,42 @@ def coarse_to_fine(i0, i1, solver, *, zoom=0.5, n_levels=None, presmooth=0.8, in
 
     Raises
     ------
-    ValueError
+    UserInputError
         A zoom outside (0, 1), an image too small for the pyramid, or an
         ``initial_flow`` of the wrong shape or not finite.
 
     Examples
     --------
-    A solver that leaves the flow as it is returns the initial flow (here a
-    uniform one, which the pyramid reduces and restores exactly):
+    A solver that leaves the flow as it is returns the initial flow, its
+    finest detail included:
 
     >>> keep = lambda a, b, flow, state: (flow, None)
-    >>> start = np.full((32, 32, 2), 1.5)
+    >>> start = np.zeros((32, 32, 2))
+    >>> start[::2, :, 0] = 1.0                      # a stripe pattern no coarser level can hold
     >>> flow = coarse_to_fine(np.zeros((32, 32)), np.zeros((32, 32)), keep, initial_flow=start)
-    >>> float(flow.min()), float(flow.max())
-    (1.5, 1.5)
+    >>> bool(np.allclose(flow, start, atol=1e-5))
+    True
     """
     start = check_initial_flow(initial_flow, i0.shape)
     pyr0, pyr1 = pair_pyramids(i0, i1, zoom, n_levels, presmooth)
     levels = len(pyr0)
+    starts = None
     if start is None:
         flow = np.zeros(pyr0[-1].shape + (2,), dtype)
     else:
-        for _ in range(levels - 1):   # the starting flow, reduced like the images, in pixels of each level
-            start = np.stack([zoom_out(start[..., c], zoom) for c in range(2)], axis=-1) * zoom
-        flow = start.astype(dtype)
+        starts = [start]   # the starting flow, reduced like the images, in pixels of each level
+        for _ in range(levels - 1):
+            starts.append(np.stack([zoom_out(starts[-1][..., c], zoom) for c in range(2)], axis=-1) * zoom)
+        flow = starts[-1].astype(dtype)
     state = None
     for level in range(levels - 1, -1, -1):
         flow, state = solver(pyr0[level], pyr1[level], flow, state)
         if level > 0:
             shape = pyr0[level - 1].shape
-            flow = zoom_in(flow, shape) / zoom
+            if starts is None:
+                flow = zoom_in(flow, shape) / zoom
+            else:   # this level's start, plus what the coarser levels corrected
+                flow = (starts[level - 1] + zoom_in(flow - starts[level], shape) / zoom).astype(dtype)
             if state is not None:
                 state = [zoom_in(s, shape) for s in state]
     return flow.astype(dtype, copy=False)
-
-
-def _check_flows(flow, gt, mask):
-    flow, gt = np.asarray(flow, np.float64), np.asarray(gt, np.float64)
-    if flow.shape != gt.shape or flow.ndim != 3 or flow.shape[2] != 2:
-        raise ValueError(f"flow and gt must both have shape (H, W, 2), got {flow.shape} and {gt.shape}")
-    valid = np.all(np.isfinite(gt), axis=-1) & np.all(np.isfinite(flow), axis=-1)
-    if mask is not None:
-        mask = np.asarray(mask, bool)
-        if mask.shape != flow.shape[:2]:
-            raise ValueError(f"mask must have shape {flow.shape[:2]}, got {mask.shape}")
-        valid &= mask
-    if not valid.any():
-        raise ValueError("no valid pixel to compare (mask empty or ground truth not finite)")
-    return flow, gt, valid
-
-
-def endpoint_error_map(flow, gt):
-    """Per-pixel end-point error ``|flow - gt|`` (Euclidean), shape (H, W)."""
-    flow, gt = np.asarray(flow, np.float64), np.asarray(gt, np.float64)
-    return np.hypot(flow[..., 0] - gt[..., 0], flow[..., 1] - gt[..., 1])
-
-
-def endpoint_error(flow, gt, mask=None, statistic="mean"):
-    """End-point error: the mean (or median) of ``|flow - gt|`` over valid pixels.
-
-    Parameters
-    ----------
-    flow, gt : array_like, shape (H, W, 2)
-    mask : array_like of bool, shape (H, W), optional
-        True where the pixel counts. Pixels where ``gt`` or ``flow`` is not
-        finite never count (the motorcycle pair's infinite disparities).
-    statistic : {"mean", "median"}
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError
-        Shapes that differ or are not (H, W, 2), no valid pixel, or an
-        unknown ``statistic``.
-
-    Examples
-    --------
-    >>> gt = np.zeros((4, 4, 2))
-    >>> endpoint_error(np.full((4, 4, 2), [3.0, 4.0]), gt)
-    5.0
-    """
-    if statistic not in ("mean", "median"):
-        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
-    flow, gt, valid = _check_flows(flow, gt, mask)
-    err = endpoint_error_map(flow, gt)[valid]
-    return float(np.median(err) if statistic == "median" else err.mean())
-
-
-def angular_error(flow, gt, mask=None):
-    """Mean angular error in degrees (Barron et al. 1994): the angle between (u, v, 1) and (u_gt, v_gt, 1).
-
-    Parameters
-    ----------
-    flow, gt : array_like, shape (H, W, 2)
-    mask : array_like of bool, shape (H, W), optional
-
-    Returns
-    -------
-    float
-    """
-    flow, gt, valid = _check_flows(flow, gt, mask)
-    u, v = flow[..., 0][valid], flow[..., 1][valid]
-    ug, vg = gt[..., 0][valid], gt[..., 1][valid]
-    cos = (u * ug + v * vg + 1.0) / np.sqrt((u * u + v * v + 1.0) * (ug * ug + vg * vg + 1.0))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).mean())

@@ -17,16 +17,14 @@ current flow (warping), with successive over-relaxation (SOR).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy import ndimage
 
-from mer_lib.flow.common import as_grey_pair, coarse_to_fine, gradient_centered, normalize_pair, warp_bicubic
+from mer_lib.errors import UserInputError
+from mer_lib.flow.common import (as_grey_pair, check_positive_int, coarse_to_fine, gradient_centered, normalize_pair,
+                                 warp_bicubic)
 
-__all__ = ["horn_schunck", "hs_update", "hs_derivatives", "hs_average", "HS_DEFAULTS"]
-
-HS_DEFAULTS = dict(alpha=7.0, zoom=0.5, n_warps=10, tol=1e-4, max_iterations=150, omega=1.9, presmooth=0.8)
+__all__ = ["horn_schunck", "hs_update", "hs_derivatives", "hs_average"]
 
 _HS_KERNEL = np.array([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]])
 
@@ -150,8 +148,7 @@ def _hs_level(i0, i1, u, v, alpha, n_warps, tol, max_iterations, omega):
 
 
 def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n_levels=None, n_warps=10,
-                 tol=1e-4, max_iterations=150, omega=1.9, presmooth=0.8, n_iterations=200, initial_flow=None,
-                 tolerance=None):
+                 tol=1e-4, max_iterations=150, omega=1.9, presmooth=0.8, n_iterations=200, initial_flow=None):
     """Horn-Schunck optical flow from ``frame0`` to ``frame1``.
 
     Parameters
@@ -173,11 +170,11 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
     n_iterations : int, default 200
         Jacobi iterations of the classic method.
     initial_flow : array_like, shape (H, W, 2), optional
-        Where the multi-scale descent starts (see
-        :func:`mer_lib.flow.coarse_to_fine`); None: zero. The classic method
+        Where the multi-scale descent starts, in pixels of the frames; None:
+        zero. Every level starts from it: the coarsest from its reduction,
+        each finer level from its own reduction plus the coarser levels'
+        correction (:func:`mer_lib.flow.coarse_to_fine`). The classic method
         starts from zero and refuses it.
-    tolerance : float, optional
-        Deprecated name of ``tol``.
 
     Returns
     -------
@@ -187,9 +184,12 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
 
     Raises
     ------
-    ValueError
-        Bad frames, an unknown ``method``, a setting out of its range, or an
-        image too small for the requested pyramid.
+    UserInputError
+        Bad frames, an unknown ``method``, a setting out of its range (a
+        non-positive ``alpha`` or ``tol``, ``omega`` outside (0, 2), a count
+        ``n_levels``, ``n_warps``, ``max_iterations`` or ``n_iterations`` that
+        is not a positive integer), or an image too small for the requested
+        pyramid.
 
     References
     ----------
@@ -205,25 +205,24 @@ def horn_schunck(frame0, frame1, *, method="multiscale", alpha=None, zoom=0.5, n
     >>> round(float(np.median(flow[..., 1])), 1)
     0.5
     """
-    if tolerance is not None:
-        warnings.warn("horn_schunck(tolerance=...) is deprecated: the stopping threshold is called tol throughout "
-                      "the library", DeprecationWarning, stacklevel=2)
-        tol = tolerance
     f0, f1 = as_grey_pair(frame0, frame1)
     if method not in ("multiscale", "classic"):
-        raise ValueError(f"method must be 'multiscale' or 'classic', got {method!r}")
+        raise UserInputError(f"method must be 'multiscale' or 'classic', got {method!r}")
     alpha = (7.0 if method == "multiscale" else 15.0) if alpha is None else float(alpha)
     if not np.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        raise UserInputError(f"alpha must be a positive number, got {alpha!r}")
     if not np.isscalar(tol) or not np.isfinite(tol) or tol <= 0:
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if not 0 < omega < 2:
-        raise ValueError(f"omega must be in (0, 2) for over-relaxation to converge, got {omega!r}")
+        raise UserInputError(f"tol must be a positive number, got {tol!r}")
+    if not np.isscalar(omega) or not 0 < omega < 2:
+        raise UserInputError(f"omega must be in (0, 2) for over-relaxation to converge, got {omega!r}")
+    n_warps = check_positive_int("n_warps", n_warps)
+    max_iterations = check_positive_int("max_iterations", max_iterations)
+    n_iterations = check_positive_int("n_iterations", n_iterations)
     i0, i1 = normalize_pair(f0, f1, dtype=np.float32)
     if method == "classic":
         if initial_flow is not None:
-            raise ValueError("initial_flow is for method='multiscale'; the classic method starts from zero")
-        u, v = _classic(i0, i1, alpha, int(n_iterations))
+            raise UserInputError("initial_flow is for method='multiscale'; the classic method starts from zero")
+        u, v = _classic(i0, i1, alpha, n_iterations)
         return np.stack([u, v], axis=-1).astype(np.float32)
 
     def solve(j0, j1, flow, state):

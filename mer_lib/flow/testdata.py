@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["texture", "translated_pair", "subpixel_pairs", "motorcycle"]
 
 
@@ -25,7 +27,7 @@ def texture(size=128, top=30, left=120):
 
     image = color.rgb2gray(data.astronaut())
     if top + size > image.shape[0] or left + size > image.shape[1]:
-        raise ValueError(f"a {size}-pixel crop at ({top}, {left}) does not fit in the 512 x 512 photograph")
+        raise UserInputError(f"a {size}-pixel crop at ({top}, {left}) does not fit in the 512 x 512 photograph")
     return image[top:top + size, left:left + size]
 
 

@@ -3,7 +3,8 @@
 Following the IPOL reference (Sánchez, Meinhardt-Llopis & Facciolo, "TV-L1
 optical flow estimation", IPOL 2013), with its defaults: tau 0.25, lambda 0.15
 (images on a 0-255 scale), theta 0.3, zoom 0.5 down to about 16 pixels, 5
-warps per level, stopping threshold epsilon 0.01, at most 300 iterations.
+warps per level, stopping threshold ``tol`` 0.01 (IPOL's epsilon) on the root
+mean square of an iteration's update, at most 300 iterations per warp.
 
 The energy is ``E(u) = sum |grad u1| + |grad u2| + lambda |rho(u)|`` with the
 linearised residual ``rho(u) = I1w + grad I1w . (u - u0) - I0``. Introducing an
@@ -19,16 +20,13 @@ Chapter ``book/04_tvl1.md`` derives both steps.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from mer_lib.flow.common import as_grey_pair, coarse_to_fine, gradient_centered, normalize_pair, warp_bicubic
+from mer_lib.errors import UserInputError
+from mer_lib.flow.common import (as_grey_pair, check_positive_int, coarse_to_fine, gradient_centered, normalize_pair,
+                                 warp_bicubic)
 
-__all__ = ["tvl1", "threshold_step", "TVL1_DEFAULTS"]
-
-TVL1_DEFAULTS = dict(tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_warps=5, tol=0.01, max_iterations=300,
-                     presmooth=0.8)
+__all__ = ["tvl1", "threshold_step"]
 _GRAD_IS_ZERO = 1e-10   # |grad I1w|^2 below this: no gradient, the threshold step leaves u as it is
 
 
@@ -141,7 +139,7 @@ def _tvl1_level(i0, i1, u1, u2, p, lam, theta, tau, n_warps, tol, max_iterations
 
 
 def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=None, n_warps=5, tol=0.01,
-         max_iterations=300, presmooth=0.8, initial_flow=None, return_info=False, epsilon=None):
+         max_iterations=300, presmooth=0.8, initial_flow=None, return_info=False):
     """TV-L1 optical flow from ``frame0`` to ``frame1``, coarse to fine with warping.
 
     Parameters
@@ -172,13 +170,12 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
     presmooth : float, default 0.8
         Standard deviation of the Gaussian pre-smoothing (0 turns it off).
     initial_flow : array_like, shape (H, W, 2), optional
-        Where the descent starts, in pixels of the frames: reduced to the
-        coarsest level (see :func:`mer_lib.flow.coarse_to_fine`), it is
-        refined there and at every finer level. None: zero.
+        Where the descent starts, in pixels of the frames; None: zero. Every
+        level starts from it: the coarsest from its reduction, each finer
+        level from its own reduction plus the coarser levels' correction
+        (:func:`mer_lib.flow.coarse_to_fine`).
     return_info : bool
         Also return a dict with the levels used and the iterations per warp.
-    epsilon : float, optional
-        Deprecated name of ``tol``.
 
     Returns
     -------
@@ -189,7 +186,7 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
 
     Raises
     ------
-    ValueError
+    UserInputError
         Bad frames (different shapes, colour against grey, NaN), a setting
         out of its range, an ``initial_flow`` of the wrong shape, or an image
         too small for the requested pyramid.
@@ -210,29 +207,24 @@ def tvl1(frame0, frame1, *, tau=0.25, lam=0.15, theta=0.3, zoom=0.5, n_levels=No
     >>> round(float(np.median(flow[..., 0])), 1)
     0.5
     """
-    if epsilon is not None:
-        warnings.warn("tvl1(epsilon=...) is deprecated: the stopping threshold is called tol throughout the library",
-                      DeprecationWarning, stacklevel=2)
-        tol = epsilon
     f0, f1 = as_grey_pair(frame0, frame1)
     for name, value in (("tau", tau), ("lam", lam), ("theta", theta), ("tol", tol)):
         if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
-    for name, value in (("n_warps", n_warps), ("max_iterations", max_iterations)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise UserInputError(f"{name} must be a positive number, got {value!r}")
+    n_warps = check_positive_int("n_warps", n_warps)
+    max_iterations = check_positive_int("max_iterations", max_iterations)
     i0, i1 = normalize_pair(f0, f1, dtype=np.float32)
     counts: list = []
 
     def solve(j0, j1, flow, p):
         h, w = j0.shape
         p = [np.zeros((h, w), np.float32) for _ in range(4)] if p is None else p
-        u1, u2 = _tvl1_level(j0, j1, flow[..., 0].copy(), flow[..., 1].copy(), p, lam, theta, tau, int(n_warps),
-                             tol, int(max_iterations), counts)
+        u1, u2 = _tvl1_level(j0, j1, flow[..., 0].copy(), flow[..., 1].copy(), p, lam, theta, tau, n_warps, tol,
+                             max_iterations, counts)
         return np.stack([u1, u2], axis=-1), p
 
     flow = coarse_to_fine(i0, i1, solve, zoom=zoom, n_levels=n_levels, presmooth=presmooth,
                           initial_flow=initial_flow)
     if return_info:
-        return flow, {"levels": len(counts) // int(n_warps), "iterations": counts}
+        return flow, {"levels": len(counts) // n_warps, "iterations": counts}
     return flow

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["color_wheel", "flow_to_color", "plot_color_legend", "plot_arrows"]
 
 
@@ -40,7 +42,7 @@ def flow_to_color(flow, max_flow=None) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    UserInputError
         A flow not of shape (H, W, 2), or a ``max_flow`` that is not a
         positive number.
 
@@ -54,7 +56,7 @@ def flow_to_color(flow, max_flow=None) -> np.ndarray:
     """
     flow = np.asarray(flow, np.float64)
     if flow.ndim != 3 or flow.shape[2] != 2:
-        raise ValueError(f"flow must have shape (H, W, 2), got {flow.shape}")
+        raise UserInputError(f"flow must have shape (H, W, 2), got {flow.shape}")
     u, v = flow[..., 0], flow[..., 1]
     bad = ~(np.isfinite(u) & np.isfinite(v))
     u = np.where(bad, 0, u)
@@ -63,7 +65,8 @@ def flow_to_color(flow, max_flow=None) -> np.ndarray:
     if max_flow is None:
         max_flow = mag.max() if mag.max() > 0 else 1.0   # an all-zero field is white, whatever the scale
     elif not np.isscalar(max_flow) or not np.isfinite(max_flow) or max_flow <= 0:
-        raise ValueError(f"max_flow must be a positive number (the magnitude shown fully saturated), got {max_flow!r}")
+        raise UserInputError(f"max_flow must be a positive number (the magnitude shown fully saturated), "
+                             f"got {max_flow!r}")
     r = mag / max_flow
     wheel = color_wheel()
     n = len(wheel)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["animate_panels", "animation_html"]
 
 
@@ -40,7 +42,7 @@ def animate_panels(panels, titles, *, cmap="gray", vmin=0.0, vmax=1.0, interval=
 
     Raises
     ------
-    ValueError
+    UserInputError
         When ``panels`` is empty, ``titles`` does not match it, or the clips
         differ in length or are not (T, H, W) / (T, H, W, 3).
     """
@@ -50,15 +52,15 @@ def animate_panels(panels, titles, *, cmap="gray", vmin=0.0, vmax=1.0, interval=
     panels = [np.asarray(p) for p in panels]
     titles = list(titles)
     if not panels:
-        raise ValueError("panels must hold at least one clip")
+        raise UserInputError("panels must hold at least one clip")
     if len(titles) != len(panels):
-        raise ValueError(f"titles must have one entry per panel: {len(panels)} panels, {len(titles)} titles")
+        raise UserInputError(f"titles must have one entry per panel: {len(panels)} panels, {len(titles)} titles")
     for p in panels:
         if p.ndim not in (3, 4) or (p.ndim == 4 and p.shape[-1] != 3):
-            raise ValueError(f"panels must be clips of shape (T, H, W) or (T, H, W, 3), got {p.shape}")
+            raise UserInputError(f"panels must be clips of shape (T, H, W) or (T, H, W, 3), got {p.shape}")
     lengths = {p.shape[0] for p in panels}
     if len(lengths) != 1:
-        raise ValueError(f"panels must all have the same number of frames, got {sorted(lengths)}")
+        raise UserInputError(f"panels must all have the same number of frames, got {sorted(lengths)}")
     n_frames = lengths.pop()
     fig, axes = plt.subplots(1, len(panels), figsize=(panel_size * len(panels), panel_size + 0.35), dpi=dpi,
                              squeeze=False)
@@ -103,12 +105,12 @@ def animation_html(anim, frame_format="jpeg"):
 
     Raises
     ------
-    ValueError
+    UserInputError
         When ``frame_format`` is neither "jpeg" nor "png".
     """
     import matplotlib
 
     if frame_format not in ("jpeg", "png"):
-        raise ValueError(f"frame_format must be 'jpeg' or 'png', got {frame_format!r}")
+        raise UserInputError(f"frame_format must be 'jpeg' or 'png', got {frame_format!r}")
     with matplotlib.rc_context({"animation.frame_format": frame_format}):
         return anim.to_jshtml(default_mode="loop")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 
 import numpy as np
 from scipy import ndimage
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["check_clip", "rgb_to_yiq", "yiq_to_rgb", "gaussian_pyramid", "laplacian_pyramid",
            "collapse_laplacian", "pyr_down", "pyr_up", "amplitude_weighted_blur", "fft_workers",
-           "current_fft_workers"]
+           "current_fft_workers", "max_levels", "check_levels"]
 
 #: Added to a magnitude before dividing by it (a reference band's amplitude, a
 #: quaternion's norm): the smallest normal float32, so that a zero magnitude gives
@@ -19,41 +19,8 @@ __all__ = ["check_clip", "rgb_to_yiq", "yiq_to_rgb", "gaussian_pyramid", "laplac
 #: :func:`amplitude_weighted_blur`.)
 NORM_GUARD = np.finfo(np.float32).tiny
 
-_FFT_WORKERS = contextvars.ContextVar("mer_lib_fft_workers", default=-1)
-
-
-@contextlib.contextmanager
-def fft_workers(n):
-    """Threads of the magnifiers' FFTs inside a ``with`` block (default outside: every core, -1).
-
-    The setting is restored when the block ends, and is local to the thread
-    (a context variable), so it never leaks into other code.
-
-    Parameters
-    ----------
-    n : int
-        Threads per FFT, as ``scipy.fft``'s ``workers`` (-1: every core).
-
-    Examples
-    --------
-    >>> with fft_workers(1):
-    ...     current_fft_workers()
-    1
-    >>> current_fft_workers()
-    -1
-    """
-    if int(n) != n or n == 0 or n < -1:
-        raise ValueError(f"n must be a positive number of threads or -1 (every core), got {n!r}")
-    token = _FFT_WORKERS.set(int(n))
-    try:
-        yield
-    finally:
-        _FFT_WORKERS.reset(token)
-
-
-def current_fft_workers():
-    """The FFT threads in effect (see :func:`fft_workers`)."""
-    return _FFT_WORKERS.get()
+# The FFT threads are one of the pools mer_lib.threads.bounded_threads sizes; they live there, re-exported here.
+from mer_lib.threads import current_fft_workers, fft_workers  # noqa: E402
 
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
@@ -88,30 +55,30 @@ def check_clip(frames, reference=0, name="frames"):
 
     Raises
     ------
-    ValueError
+    UserInputError
         Fewer than 2 frames, frames of different sizes, NaN or infinite
         values, a reference index out of range.
     """
     if isinstance(frames, (list, tuple)):
         shapes = {np.shape(f) for f in frames}
         if len(shapes) > 1:
-            raise ValueError(f"all frames of {name} must have the same size, got shapes {sorted(shapes)}")
+            raise UserInputError(f"all frames of {name} must have the same size, got shapes {sorted(shapes)}")
     arr = np.asarray(frames)
     if arr.dtype == object:
-        raise ValueError(f"all frames of {name} must have the same size")
+        raise UserInputError(f"all frames of {name} must have the same size")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
-        raise ValueError(f"{name} must have shape (T, H, W) or (T, H, W, 3), got {arr.shape}")
+        raise UserInputError(f"{name} must have shape (T, H, W) or (T, H, W, 3), got {arr.shape}")
     if arr.shape[0] < 2:
-        raise ValueError(f"{name} must hold at least 2 frames to have motion to magnify, got {arr.shape[0]}")
+        raise UserInputError(f"{name} must hold at least 2 frames to have motion to magnify, got {arr.shape[0]}")
     if min(arr.shape[1:3]) < 8:
-        raise ValueError(f"frames of {arr.shape[1]} x {arr.shape[2]} pixels are too small (at least 8 x 8)")
+        raise UserInputError(f"frames of {arr.shape[1]} x {arr.shape[2]} pixels are too small (at least 8 x 8)")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise UserInputError(f"{name} contains NaN or infinite values")
     t = arr.shape[0]
     if not -t <= int(reference) < t:
-        raise ValueError(f"reference={reference} is out of range for a clip of {t} frames")
+        raise UserInputError(f"reference={reference} is out of range for a clip of {t} frames")
     reference = int(reference) % t
     arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 4:
@@ -122,7 +89,7 @@ def check_clip(frames, reference=0, name="frames"):
 
 def _check_alpha(alpha):
     if not np.isscalar(alpha) or not np.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite number (negative attenuates motion), got {alpha!r}")
+        raise UserInputError(f"alpha must be a finite number (negative attenuates motion), got {alpha!r}")
     return float(alpha)
 
 
@@ -135,7 +102,7 @@ def _begin(frames, alpha, reference, sigma=None):
     alpha = _check_alpha(alpha)
     luma, chroma, reference = check_clip(frames, reference)
     if sigma is not None and (not np.isscalar(sigma) or not sigma >= 0):
-        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+        raise UserInputError(f"sigma must be >= 0, got {sigma!r}")
     return alpha, luma, chroma, reference
 
 
@@ -173,6 +140,56 @@ def pyr_up(image, shape):
     return ndimage.correlate1d(ndimage.correlate1d(up, k, axis=0, mode="reflect"), k, axis=1, mode="reflect")
 
 
+def max_levels(shape):
+    """The most levels a pyramid of halvings can have for an image of ``shape``: its coarsest level keeps
+    at least 4 pixels on its shorter side, ``floor(log2(min(H, W))) - 1`` (at least 1).
+
+    Parameters
+    ----------
+    shape : tuple of 2 ints
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> max_levels((64, 48))        # 48, 24, 12, 6 pixels
+    4
+    """
+    return max(int(np.floor(np.log2(min(shape)))) - 1, 1)
+
+
+def check_levels(n_levels, shape, minimum=1):
+    """``n_levels`` as an int when it is a whole number from ``minimum`` to :func:`max_levels`; a one-line
+    error naming the range otherwise (as pyrtools' ``max_pyr_height`` check).
+
+    Parameters
+    ----------
+    n_levels : int
+    shape : tuple of 2 ints
+        (H, W) of the finest level.
+    minimum : int
+        The fewest levels the caller can use (a magnifier needs a band and the residual: 2).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    UserInputError
+    """
+    top = max_levels(shape)
+    ok = not isinstance(n_levels, bool) and np.isscalar(n_levels) and np.isreal(n_levels)
+    ok = ok and float(n_levels).is_integer() and minimum <= n_levels <= top
+    if not ok:
+        raise UserInputError(f"n_levels must be an integer from {minimum} to {max(top, minimum)} for frames of "
+                             f"{shape[0]} x {shape[1]} pixels (the coarsest level keeps at least 4 pixels), "
+                             f"got {n_levels!r}")
+    return int(n_levels)
+
+
 def gaussian_pyramid(image, n_levels):
     """Gaussian pyramid, finest first: each level blurred and halved.
 
@@ -180,11 +197,18 @@ def gaussian_pyramid(image, n_levels):
     ----------
     image : ndarray, shape (H, W)
     n_levels : int
+        From 1 to :func:`max_levels` of the image's shape.
 
     Returns
     -------
     list of ndarray
+
+    Raises
+    ------
+    UserInputError
+        An ``n_levels`` out of that range.
     """
+    n_levels = check_levels(n_levels, np.shape(image)[:2])
     levels = [np.asarray(image, dtype=float)]
     for _ in range(n_levels - 1):
         levels.append(pyr_down(levels[-1]))
@@ -202,10 +226,16 @@ def laplacian_pyramid(image, n_levels):
     ----------
     image : ndarray, shape (H, W)
     n_levels : int
+        From 1 to :func:`max_levels` of the image's shape.
 
     Returns
     -------
     list of ndarray
+
+    Raises
+    ------
+    UserInputError
+        An ``n_levels`` out of that range.
     """
     gauss = gaussian_pyramid(image, n_levels)
     bands = [g - pyr_up(gn, g.shape) for g, gn in zip(gauss[:-1], gauss[1:])]

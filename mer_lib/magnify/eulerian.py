@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_lib.magnify.common import _begin, _end, _frames_in_order, collapse_laplacian, laplacian_pyramid
+from mer_lib.errors import UserInputError
+from mer_lib.magnify.common import _begin, _end, _frames_in_order, check_levels, collapse_laplacian, laplacian_pyramid
 from mer_lib.magnify.temporal import IIRBandpass, check_temporal, ideal_bandpass
 
 __all__ = ["magnify_linear", "level_alphas"]
@@ -23,10 +24,11 @@ def level_alphas(shape, n_levels, alpha, lambda_c=16.0, exaggeration=2.0):
     """Per-level amplification with Wu et al.'s attenuation by spatial wavelength.
 
     ``delta = lambda_c / 8 / (1 + alpha)``; level ``l`` (finest first) has a
-    representative wavelength ``lambda_l`` (the coarsest band's is the frame
-    diagonal / 3, halving towards the finest), and gets
-    ``min(alpha, exaggeration * (lambda_l / (8 delta) - 1))``; the finest band
-    and the low-pass residual get 0.
+    representative wavelength ``lambda_l``: the low-pass residual's is the
+    frame diagonal / 3, and it halves at each finer level (so the coarsest
+    band's is the diagonal / 6), as in Wu et al.'s MATLAB code. Each band
+    gets ``min(alpha, exaggeration * (lambda_l / (8 delta) - 1))``; the finest
+    band and the low-pass residual get 0.
 
     Parameters
     ----------
@@ -43,11 +45,19 @@ def level_alphas(shape, n_levels, alpha, lambda_c=16.0, exaggeration=2.0):
     -------
     list of float, finest level first
 
+    Raises
+    ------
+    UserInputError
+        An ``n_levels`` that is not a positive integer.
+
     Examples
     --------
     >>> [round(a, 1) for a in level_alphas((128, 128), 6, 20, lambda_c=16)]
     [0.0, 7.9, 17.8, 20, 20, 0.0]
     """
+    if isinstance(n_levels, bool) or not np.isscalar(n_levels) or not float(n_levels).is_integer() or n_levels < 1:
+        raise UserInputError(f"n_levels must be a positive integer, got {n_levels!r}")
+    n_levels = int(n_levels)
     if lambda_c is None:
         return [alpha] * n_levels
     delta = lambda_c / 8.0 / (1.0 + alpha)
@@ -81,7 +91,9 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
         Cut-off wavelength (pixels) for attenuating alpha on fine scales
         (Wu et al.'s default is 16); None turns attenuation off.
     n_levels : int, optional
-        Laplacian pyramid levels; by default ``floor(log2(min(H, W))) - 1``.
+        Laplacian pyramid levels, the low-pass residual included: from 2 to
+        ``floor(log2(min(H, W))) - 1`` (the coarsest level keeps at least 4
+        pixels), which is the default.
     fps, band, r1, r2
         Temporal-filter settings.
     exaggeration : float
@@ -91,6 +103,14 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     Returns
     -------
     ndarray, same shape as ``frames``, float64
+
+    Raises
+    ------
+    UserInputError
+        A bad clip, ``alpha`` or temporal setting, an ``n_levels`` out of its
+        range, or settings under which no level is magnified (with
+        ``lambda_c``, the finest band and the residual get 0, so 2 levels
+        magnify nothing).
 
     References
     ----------
@@ -110,8 +130,12 @@ def magnify_linear(frames, alpha, *, temporal=None, reference=0, lambda_c=None, 
     alpha, luma, chroma, reference = _begin(frames, alpha, reference)
     temporal = check_temporal(temporal, fps, band, r1, r2)
     t, h, w = luma.shape
-    levels = max(int(np.floor(np.log2(min(h, w)))) - 1, 1) if n_levels is None else int(n_levels)
+    levels = check_levels(n_levels, (h, w), minimum=2) if n_levels is not None else check_levels(
+        max(int(np.floor(np.log2(min(h, w)))) - 1, 2), (h, w), minimum=2)
     alphas = level_alphas((h, w), levels, alpha, lambda_c, exaggeration)
+    if alpha != 0 and not any(alphas):
+        raise UserInputError(f"no level would be magnified: with lambda_c={lambda_c!r} and {levels} levels every "
+                             f"level's alpha is 0 ({alphas}); use more levels or a smaller lambda_c")
     out = np.empty_like(luma)
     order = _frames_in_order(t, progress, "linear magnification")
     if temporal == "ideal":

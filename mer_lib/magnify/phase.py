@@ -47,7 +47,7 @@ def phase_differences(coeffs, reference_unit):
 def magnify_phase(frames, alpha, *, n_orientations=4, bandwidth="octave", reference=0, sigma=2.0,
                   temporal=None, fps=None, band=None, r1=0.4, r2=0.05, keep_highpass=False, dtype=np.float32,
                   progress=False):
-    """Phase-based magnification of a clip of shape (T, H, W).
+    """Phase-based magnification of a grey (T, H, W) or colour (T, H, W, 3) clip.
 
     Parameters
     ----------

@@ -14,10 +14,12 @@ band per scale instead of one complex band per orientation), hence much faster.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage
 
-from mer_lib.magnify.common import (NORM_GUARD, _begin, _end, _frames_in_order, amplitude_weighted_blur,
+from mer_lib.magnify.common import (NORM_GUARD, _begin, _end, _frames_in_order, amplitude_weighted_blur, check_levels,
                                     current_fft_workers)
 
 __all__ = ["magnify_riesz", "riesz_transform"]
@@ -26,8 +28,14 @@ _RIESZ = np.array([0.5, 0.0, -0.5])
 
 
 def _laplacian_cv(image, n_levels):
-    """Laplacian pyramid with OpenCV's pyrDown / pyrUp: the same 5-tap binomial
-    filters as :func:`mer_lib.magnify.common.laplacian_pyramid`, in C++ for speed."""
+    """Laplacian pyramid with OpenCV's pyrDown / pyrUp, in C++ for speed.
+
+    The same 5-tap binomial filters as
+    :func:`mer_lib.magnify.common.laplacian_pyramid`, but OpenCV's border rule
+    (reflect-101: ``dcb|abcd|cba``) where ``laplacian_pyramid`` mirrors with
+    the edge pixel repeated (``cba|abcd|dcb``): the two pyramids agree in the
+    interior, to rounding, and differ in the few pixels along each level's
+    border. Both rebuild their image exactly from their own bands."""
     import cv2
 
     gauss = [image]
@@ -80,14 +88,7 @@ def riesz_transform(band, exact=True):
     import scipy.fft as sfft
 
     h, w = band.shape
-    key = (h, w)
-    if key not in _FILTERS:
-        fy = sfft.fftfreq(h)[:, None]
-        fx = sfft.rfftfreq(w)[None, :]
-        radius = np.hypot(fx, fy)
-        radius[0, 0] = 1.0
-        _FILTERS[key] = ((-1j * fx / radius).astype(np.complex64), (-1j * fy / radius).astype(np.complex64))
-    k1, k2 = _FILTERS[key]
+    k1, k2 = _riesz_filters(h, w, np.dtype(band.dtype).str)
     workers = current_fft_workers()
     spectrum = sfft.rfft2(band, workers=workers)
     r1 = sfft.irfft2(spectrum * k1, s=(h, w), workers=workers)
@@ -95,7 +96,19 @@ def riesz_transform(band, exact=True):
     return r1.astype(band.dtype, copy=False), r2.astype(band.dtype, copy=False)
 
 
-_FILTERS: dict = {}
+@lru_cache(maxsize=16)
+def _riesz_filters(h, w, dtype):
+    """The exact Riesz transfer functions ``-i w_x / |w|``, ``-i w_y / |w|`` on the rfft2 grid of an
+    (h, w) band, in the complex precision of the band's dtype (complex128 for float64 bands): a few
+    shapes per clip (one per pyramid level), so a small cache."""
+    import scipy.fft as sfft
+
+    complex_dtype = np.result_type(np.dtype(dtype), np.complex64)
+    fy = sfft.fftfreq(h)[:, None]
+    fx = sfft.rfftfreq(w)[None, :]
+    radius = np.hypot(fx, fy)
+    radius[0, 0] = 1.0
+    return (-1j * fx / radius).astype(complex_dtype), (-1j * fy / radius).astype(complex_dtype)
 
 
 def _phase_difference(cur, ref):
@@ -138,12 +151,20 @@ def magnify_riesz(frames, alpha, *, reference=0, sigma=2.0, n_levels=None, progr
     sigma : float, default 2.0
         Amplitude-weighted smoothing of the phase, in pixels of each band.
     n_levels : int, optional
-        Laplacian levels including the residual; by default ``floor(log2(min(H, W))) - 2``.
+        Laplacian levels including the residual, from 2 (one band) to
+        ``floor(log2(min(H, W))) - 1`` (the coarsest level keeps at least 4
+        pixels); by default ``floor(log2(min(H, W))) - 2``, at least 2.
     progress : bool
 
     Returns
     -------
     ndarray, same shape as ``frames``, float64
+
+    Raises
+    ------
+    UserInputError
+        A bad clip, ``alpha`` or ``sigma``, or an ``n_levels`` out of its
+        range (1 level would be the residual alone: nothing to magnify).
 
     References
     ----------
@@ -159,7 +180,8 @@ def magnify_riesz(frames, alpha, *, reference=0, sigma=2.0, n_levels=None, progr
     """
     alpha, luma, chroma, reference = _begin(frames, alpha, reference, sigma)
     t, h, w = luma.shape
-    levels = max(int(np.floor(np.log2(min(h, w)))) - 2, 2) if n_levels is None else int(n_levels)
+    default = max(int(np.floor(np.log2(min(h, w)))) - 2, 2)
+    levels = check_levels(default if n_levels is None else n_levels, (h, w), minimum=2)
     luma32 = luma.astype(np.float32)
     ref_bands = _laplacian_cv(luma32[reference], levels)
     ref = [(b, *riesz_transform(b)) for b in ref_bands[:-1]]

@@ -15,8 +15,11 @@ angular function of the frequency:
   its argument the local phase.
 
 Bands are computed on a cropped part of the spectrum (the box holding the
-band's support), so a band of a coarse scale is a small array: about six
-complex coefficients per pixel for 4 orientations at octave bandwidth.
+band's support), so a band of a coarse scale is a small array: for 4
+orientations at octave bandwidth the bands hold about 5.3 complex
+coefficients per pixel of the image, and :meth:`ComplexSteerablePyramid.decompose`
+also keeps the high-pass and low-pass residuals at full size (two more per
+pixel); ``tests/magnify/test_steerable.py`` checks the count.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from math import factorial
 import numpy as np
 import scipy.fft as sfft
 
+from mer_lib.errors import UserInputError
 from mer_lib.magnify.common import current_fft_workers  # threads per FFT: mer_lib.magnify.common.fft_workers
 
 __all__ = ["ComplexSteerablePyramid", "BANDWIDTHS", "steering_weights"]
@@ -67,7 +71,7 @@ def steering_weights(theta, n_orientations):
 
     Raises
     ------
-    ValueError
+    UserInputError
         When ``n_orientations`` is not a positive integer or ``theta`` is not finite.
 
     Examples
@@ -76,9 +80,9 @@ def steering_weights(theta, n_orientations):
     array([ 1.,  0., -0.,  0.])
     """
     if not isinstance(n_orientations, (int, np.integer)) or n_orientations < 1:
-        raise ValueError(f"n_orientations must be a positive integer, got {n_orientations!r}")
+        raise UserInputError(f"n_orientations must be a positive integer, got {n_orientations!r}")
     if not np.isscalar(theta) or not np.isfinite(theta):
-        raise ValueError(f"theta must be a finite angle in radians, got {theta!r}")
+        raise UserInputError(f"theta must be a finite angle in radians, got {theta!r}")
     k = int(n_orientations)
     diff = float(theta) - np.pi * np.arange(k) / k
     weights = np.zeros(k)
@@ -122,16 +126,18 @@ class ComplexSteerablePyramid:
     def __init__(self, shape, n_orientations=4, bandwidth="octave", n_octaves=None, dtype=np.float64):
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or min(shape) < 8:
-            raise ValueError(f"shape must be (H, W) with both sides at least 8, got {shape!r}")
+            raise UserInputError(f"shape must be (H, W) with both sides at least 8, got {shape!r}")
         if bandwidth not in BANDWIDTHS:
-            raise ValueError(f"bandwidth must be one of {sorted(BANDWIDTHS)}, got {bandwidth!r}")
+            raise UserInputError(f"bandwidth must be one of {sorted(BANDWIDTHS)}, got {bandwidth!r}")
         if not isinstance(n_orientations, (int, np.integer)) or n_orientations < 1:
-            raise ValueError(f"n_orientations must be a positive integer, got {n_orientations!r}")
+            raise UserInputError(f"n_orientations must be a positive integer, got {n_orientations!r}")
         max_octaves = int(np.floor(np.log2(min(shape)))) - 2
-        n_octaves = max_octaves if n_octaves is None else int(n_octaves)
-        if not 1 <= n_octaves <= max(max_octaves, 1):
-            raise ValueError(f"n_octaves must be between 1 and {max(max_octaves, 1)} for shape {shape}, "
-                             f"got {n_octaves}")
+        n_octaves = max_octaves if n_octaves is None else n_octaves
+        whole = not isinstance(n_octaves, bool) and np.isscalar(n_octaves) and float(n_octaves).is_integer()
+        if not whole or not 1 <= n_octaves <= max(max_octaves, 1):
+            raise UserInputError(f"n_octaves must be between 1 and {max(max_octaves, 1)} for shape {shape}, "
+                                 f"got {n_octaves!r}")
+        n_octaves = int(n_octaves)
         self.shape = shape
         self.n_orientations = int(n_orientations)
         self.bandwidth = bandwidth
@@ -215,7 +221,7 @@ class ComplexSteerablePyramid:
     def _spectrum(self, image):
         image = np.asarray(image)
         if image.shape != self.shape:
-            raise ValueError(f"this pyramid was built for images of shape {self.shape}, got {image.shape}")
+            raise UserInputError(f"this pyramid was built for images of shape {self.shape}, got {image.shape}")
         return sfft.fft2(image.astype(self.dtype, copy=False), workers=current_fft_workers())
 
     def decompose(self, image):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["check_temporal", "ideal_bandpass", "IIRBandpass", "frequency_response"]
 
 _CHOICES = (None, "reference", "iir", "ideal")
@@ -23,14 +25,14 @@ _CHOICES = (None, "reference", "iir", "ideal")
 def check_temporal(temporal, fps, band, r1, r2):
     """Validate the temporal-filter arguments; returns the normalised choice."""
     if temporal not in _CHOICES:
-        raise ValueError(f"temporal must be None, 'reference', 'iir' or 'ideal', got {temporal!r}")
+        raise UserInputError(f"temporal must be None, 'reference', 'iir' or 'ideal', got {temporal!r}")
     if temporal == "ideal":
         if fps is None or fps <= 0:
-            raise ValueError(f"temporal='ideal' needs fps > 0, got {fps!r}")
+            raise UserInputError(f"temporal='ideal' needs fps > 0, got {fps!r}")
         if band is None or len(band) != 2 or not 0 <= band[0] < band[1] <= fps / 2:
-            raise ValueError(f"band must be (f_lo, f_hi) with 0 <= f_lo < f_hi <= fps / 2, got {band!r}")
+            raise UserInputError(f"band must be (f_lo, f_hi) with 0 <= f_lo < f_hi <= fps / 2, got {band!r}")
     if temporal == "iir" and not 0 < r2 < r1 <= 1:
-        raise ValueError(f"temporal='iir' needs 0 < r2 < r1 <= 1, got r1={r1!r}, r2={r2!r}")
+        raise UserInputError(f"temporal='iir' needs 0 < r2 < r1 <= 1, got r1={r1!r}, r2={r2!r}")
     return "reference" if temporal is None else temporal
 
 
@@ -48,6 +50,12 @@ def ideal_bandpass(signal, fps, band, axis=0):
     -------
     ndarray, same shape, real
 
+    Raises
+    ------
+    UserInputError
+        ``fps <= 0`` or a band that is not ``0 <= f_lo < f_hi <= fps / 2``
+        (a reversed band would keep nothing).
+
     Examples
     --------
     >>> t = np.arange(30) / 30.0                       # one second at 30 fps
@@ -55,6 +63,8 @@ def ideal_bandpass(signal, fps, band, axis=0):
     >>> bool(np.allclose(ideal_bandpass(slow + fast, 30, (1, 5)), slow))
     True
     """
+    check_temporal("ideal", fps, band, 0.4, 0.05)
+    signal = np.asarray(signal)
     n = signal.shape[axis]
     freqs = np.abs(np.fft.fftfreq(n, d=1.0 / fps))
     keep = (freqs >= band[0]) & (freqs <= band[1])
@@ -85,6 +95,7 @@ class IIRBandpass:
     """
 
     def __init__(self, first, r1=0.4, r2=0.05):
+        check_temporal("iir", None, None, r1, r2)
         self.low1 = np.array(first, copy=True)
         self.low2 = np.array(first, copy=True)
         self.r1, self.r2 = r1, r2
@@ -124,7 +135,7 @@ def frequency_response(temporal, freqs, fps, band=None, r1=0.4, r2=0.05):
 
     Raises
     ------
-    ValueError
+    UserInputError
         An unknown ``temporal``, ``fps <= 0``, frequencies outside
         ``[0, fps / 2]``, or settings that :func:`check_temporal` refuses.
 
@@ -134,13 +145,13 @@ def frequency_response(temporal, freqs, fps, band=None, r1=0.4, r2=0.05):
     array([0.   , 0.694, 0.224])
     """
     if temporal not in ("iir", "ideal"):
-        raise ValueError(f"temporal must be 'iir' or 'ideal' (the others are not linear filters), got {temporal!r}")
+        raise UserInputError(f"temporal must be 'iir' or 'ideal' (the others are not linear filters), got {temporal!r}")
     if fps is None or not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps!r}")
+        raise UserInputError(f"fps must be > 0, got {fps!r}")
     check_temporal(temporal, fps, band, r1, r2)
     freqs = np.asarray(freqs, dtype=float)
     if freqs.ndim != 1 or np.any(freqs < 0) or np.any(freqs > fps / 2 + 1e-12):
-        raise ValueError(f"freqs must be a 1D array of frequencies in [0, fps / 2 = {fps / 2:g}] Hz")
+        raise UserInputError(f"freqs must be a 1D array of frequencies in [0, fps / 2 = {fps / 2:g}] Hz")
     if temporal == "ideal":
         return ((freqs >= band[0]) & (freqs <= band[1])).astype(float)
     z_inv = np.exp(-2j * np.pi * freqs / fps)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mer_lib.errors import UserInputError
+
 __all__ = ["grating_clip", "measured_shift", "static_noisy_clip", "PROFILES", "profile_image", "translating_clip",
            "fitted_shift"]
 
@@ -100,17 +102,17 @@ def profile_image(profile, shift=0.0, size=64, width=1.5):
 
     Raises
     ------
-    ValueError
+    UserInputError
         An unknown ``profile``, ``size < 8`` or ``width <= 0``.
     """
     from scipy.special import erf
 
     if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+        raise UserInputError(f"profile must be one of {PROFILES}, got {profile!r}")
     if int(size) < 8:
-        raise ValueError(f"size must be at least 8, got {size!r}")
+        raise UserInputError(f"size must be at least 8, got {size!r}")
     if not width > 0:
-        raise ValueError(f"width must be > 0, got {width!r}")
+        raise UserInputError(f"width must be > 0, got {width!r}")
     size = int(size)
     x = np.arange(size) - size / 2 - float(shift)
     y = np.arange(size) - size / 2
@@ -162,7 +164,7 @@ def fitted_shift(image, profile, size=64, width=1.5, max_shift=16.0, step=0.05):
     """
     image = np.asarray(image, float)
     if image.shape != (size, size):
-        raise ValueError(f"image must have shape ({size}, {size}), got {image.shape}")
+        raise UserInputError(f"image must have shape ({size}, {size}), got {image.shape}")
     inner = (slice(size // 4, 3 * size // 4), slice(size // 8, 7 * size // 8))
     target = image[inner].ravel()
     spread = np.sqrt(np.mean((target - target.mean()) ** 2)) + 1e-12

@@ -48,7 +48,7 @@ def casme2_tree(root: Path, workbook_name="CAS(ME)^2code_final.xlsx") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     wb.save(root / workbook_name)
     raw = root / "rawpic"
-    write_frames(raw / "s15" / "15_0401girlcrashing", [f"img{n}.jpg" for n in range(95, 120)])
+    write_frames(raw / "s15" / "15_0401girlcrashing", [f"img{n}.jpg" for n in [*range(95, 120), *range(400, 441)]])
     write_frames(raw / "s15" / "15_0502funnyinnovations", [f"img{n}.jpg" for n in range(200, 211)])
     write_frames(raw / "s15" / "15_0101disgustingteeth", [f"img{n}.jpg" for n in range(300, 312)])
     write_frames(raw / "s16" / "16_0402beatingpregnantwoman", [f"img{n}.jpg" for n in range(50, 61)])
@@ -185,3 +185,26 @@ def truncated_jpeg(path: Path, keep=0.6) -> Path:
     data = encoded.tobytes()
     path.write_bytes(data[:int(len(data) * keep)])
     return path
+
+
+# ---------------------------------------------------------------- issue 22: frame names, short clips, workbooks
+def casme_ii_clips_tree(root: Path, clips, size=24) -> Path:
+    """CASME II holding exactly ``clips``: (subject, filename, onset, apex, offset, emotion), each clip's
+    frames img<onset>.jpg .. img<offset>.jpg written (size x size noise)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
+               "Estimated Emotion"])
+    for k, (subject, name, onset, apex, offset, emotion) in enumerate(clips):
+        ws.append([subject, name, None, onset, apex, offset, None, "", emotion])
+        write_frames(root / "CASME2_RAW_selected" / f"sub{subject:02d}" / name,
+                     [f"img{n}.jpg" for n in range(onset, offset + 1)], size=size, seed=k)
+    root.mkdir(parents=True, exist_ok=True)
+    wb.save(root / "CASME2-coding-20140508.xlsx")
+    return root
+
+
+def many_casme_ii_clips(n=12):
+    """``n`` usable CASME II clips of 9 frames over 4 subjects, classes in turn (happiness, disgust, surprise)."""
+    emotions = ("happiness", "disgust", "surprise")
+    return [(1 + k % 4, f"EP{k:02d}_01", 10, 14, 18, emotions[k % 3]) for k in range(n)]

@@ -56,7 +56,7 @@ def test_casme2_expression_type_and_min_frames(casme2):
         macro = load_casme2(casme2, expression_type="macro")
         everything = load_casme2(casme2, expression_type="all", min_frames=1)
     assert [c.clip_id for c in macro] == ["s15/anger1_2"]
-    assert macro[0].frame_paths[0].endswith("15_0401girlcrashing/img400.jpg")  # checked when read
+    assert macro[0].frame_paths[0].endswith("15_0401girlcrashing/img400.jpg")  # found when loaded
     assert {"s16/happy2_1"} <= {c.clip_id for c in everything}
     with pytest.raises(ValueError, match="expression_type"):
         load_casme2(casme2, expression_type="tiny")

@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mer_lib.flow import (angular_error, coarse_to_fine, endpoint_error, gaussian_pyramid, warp, warp_bicubic,
-                          warp_bilinear, zoom_pyramid)
-from mer_lib.flow.common import as_grey_pair, divergence_backward, gradient_centered, gradient_forward, zoom_in
+import mer_lib.flow as flow_package
+from mer_lib.errors import UserInputError
+from mer_lib.flow import angular_error, coarse_to_fine, endpoint_error, warp, warp_bicubic, warp_bilinear, zoom_pyramid
+from mer_lib.flow.common import (as_grey_pair, divergence_backward, gradient_centered, gradient_forward, n_levels_for,
+                                 pair_pyramids, zoom_in, zoom_out, zoom_size)
 
 from .conftest import interior, texture
 
@@ -102,20 +104,47 @@ def test_colour_pairs_become_luma():
     np.testing.assert_allclose(g0, rgb @ [0.299, 0.587, 0.114])
 
 
-def test_former_pyramid_names_still_work_and_warn():
-    from mer_lib.flow.common import n_levels_for, zoom_out, zoom_size
-
+def test_the_deprecated_pyramid_names_are_gone():
+    # issue 22: aliases that nothing called (flow.gaussian_pyramid, factor=) are removed, not kept
+    assert not hasattr(flow_package, "gaussian_pyramid") and "gaussian_pyramid" not in flow_package.__all__
     image = texture(64)
-    with pytest.warns(DeprecationWarning, match="zoom_pyramid"):
-        old = gaussian_pyramid(image, 3, factor=0.6)
-    new = zoom_pyramid(image, 3, zoom=0.6)
-    assert all(np.array_equal(a, b) for a, b in zip(old, new))
-    with pytest.warns(DeprecationWarning, match="zoom"):
-        assert np.array_equal(zoom_out(image, factor=0.6), zoom_out(image, 0.6))
-    with pytest.warns(DeprecationWarning, match="zoom"):
-        assert zoom_size((64, 64), factor=0.6) == zoom_size((64, 64), 0.6) == (38, 38)
-    with pytest.warns(DeprecationWarning, match="zoom"):
-        assert n_levels_for((64, 64), factor=0.6) == n_levels_for((64, 64), 0.6)
+    for call in (lambda: zoom_out(image, factor=0.6), lambda: zoom_size((64, 64), factor=0.6),
+                 lambda: n_levels_for((64, 64), factor=0.6)):
+        with pytest.raises(TypeError, match="factor"):
+            call()
+    assert zoom_size((64, 64), 0.6) == (38, 38)
+
+
+@pytest.mark.parametrize("call", [lambda: zoom_size((100, 100), 2), lambda: n_levels_for((64, 64), zoom=1),
+                                  lambda: zoom_out(texture(32), 1.5)])
+def test_a_zoom_outside_0_1_is_refused_everywhere(call):
+    with pytest.raises(UserInputError, match=r"zoom must be a number in \(0, 1\)"):
+        call()
+
+
+@pytest.mark.parametrize("n_levels", [0, 2.7, -1, True])
+def test_pair_pyramids_refuses_a_level_count_that_is_not_a_positive_integer(n_levels):
+    image = texture(64)
+    with pytest.raises(UserInputError, match="n_levels must be a positive integer"):
+        pair_pyramids(image, image, n_levels=n_levels)
+    with pytest.raises(UserInputError, match="n_levels must be a positive integer"):
+        zoom_pyramid(image, n_levels)
+    assert len(pair_pyramids(image, image, n_levels=3.0)[0]) == 3   # a whole float is a whole number
+
+
+def test_coarse_to_fine_starts_every_level_from_the_initial_flow_detail_included():
+    # issue 22 (review, disagreement 5): the docstring promises that every level refines from the start;
+    # a solver that changes nothing must give the start back, its fine detail included
+    rng = np.random.default_rng(0)
+    start = np.stack([ndimage.gaussian_filter(rng.normal(size=(64, 64)), 1.5) for _ in range(2)], axis=-1)
+    image = texture(64)
+    kept = coarse_to_fine(image, image, lambda a, b, f, s: (f, None), n_levels=4, initial_flow=start)
+    assert np.abs(kept - start).max() < 1e-4 * np.abs(start).max()
+    # and a correction made at a coarse level reaches the finest, added to the start
+    def shift_coarsest(a, b, f, s):
+        return (f + 1.0 if a.shape == (8, 8) else f), None
+    moved = coarse_to_fine(image, image, shift_coarsest, n_levels=4, initial_flow=start)
+    np.testing.assert_allclose(moved - start, 8.0, atol=1e-3)
 
 
 def test_endpoint_error_refuses_an_unknown_statistic():

@@ -55,11 +55,8 @@ def test_bad_input_gets_clear_errors():
         horn_schunck(f0, f0.T[:, :-2])
 
 
-def test_tolerance_is_a_deprecated_name_of_tol_and_initial_flow_is_honoured():
+def test_initial_flow_is_honoured():
     f0, f1, gt = translated_pair(0.3, 0.2, size=48)
-    with pytest.warns(DeprecationWarning, match="tol"):
-        old = horn_schunck(f0, f1, tolerance=1e-2)
-    assert np.array_equal(old, horn_schunck(f0, f1, tol=1e-2))
     start = np.broadcast_to(np.array([0.3, 0.2]), f0.shape + (2,))
     quick = dict(n_warps=1, max_iterations=1)
     assert (np.abs(horn_schunck(f0, f1, initial_flow=start, **quick) - gt).mean()
@@ -68,3 +65,22 @@ def test_tolerance_is_a_deprecated_name_of_tol_and_initial_flow_is_honoured():
         horn_schunck(f0, f1, method="classic", initial_flow=start)
     with pytest.raises(ValueError, match="omega"):
         horn_schunck(f0, f1, omega=2.5)
+
+
+@pytest.mark.parametrize("setting", [dict(n_warps=0), dict(max_iterations=0), dict(max_iterations=-3),
+                                     dict(n_warps=2.5), dict(n_levels=2.7), dict(n_levels=0),
+                                     dict(method="classic", n_iterations=0)])
+def test_a_count_that_is_not_a_positive_integer_is_refused_not_run_as_zero_flow(setting):
+    # issue 22 (review D4): n_warps=0 or max_iterations=0 returned an all-zero flow; n_levels=2.7 ran as 2
+    from mer_lib.errors import UserInputError
+
+    f0, f1, _ = translated_pair(0.3, 0.2, size=48)
+    (name,) = [k for k in setting if k != "method"]
+    with pytest.raises(UserInputError, match=f"{name} must be a positive integer"):
+        horn_schunck(f0, f1, **setting)
+
+
+def test_the_deprecated_tolerance_name_is_gone():
+    f0, f1, _ = translated_pair(0.3, 0.2, size=48)
+    with pytest.raises(TypeError, match="tolerance"):
+        horn_schunck(f0, f1, tolerance=1e-2)

@@ -148,8 +148,15 @@ def test_initial_flow_is_refined_at_every_level():
     assert endpoint_error(one, gt, mask) < 0.2
 
 
-def test_epsilon_is_a_deprecated_name_of_tol():
+def test_the_deprecated_epsilon_name_is_gone():
     f0, f1, _ = translated_pair(0.3, 0.2, size=48)
-    with pytest.warns(DeprecationWarning, match="tol"):
-        old = tvl1(f0, f1, epsilon=0.05)
-    assert np.array_equal(old, tvl1(f0, f1, tol=0.05))
+    with pytest.raises(TypeError, match="epsilon"):
+        tvl1(f0, f1, epsilon=0.05)
+
+
+def test_return_info_counts_the_levels_and_the_iterations_of_every_warp():
+    f0, f1, _ = translated_pair(0.3, 0.2, size=48)
+    flow, info = tvl1(f0, f1, n_levels=2, n_warps=3, max_iterations=7, return_info=True)
+    assert np.array_equal(flow, tvl1(f0, f1, n_levels=2, n_warps=3, max_iterations=7))
+    assert info["levels"] == 2 and len(info["iterations"]) == 2 * 3
+    assert all(1 <= n <= 7 for n in info["iterations"])

@@ -70,3 +70,41 @@ def test_the_three_tap_approximation_has_gain_sin_omega(period, gain):
     inner = (slice(None), slice(2, -2))          # away from the reflected border
     np.testing.assert_allclose(r1[inner], gain * np.sin(2 * np.pi * xx / period)[inner], atol=1e-12)
     np.testing.assert_allclose(r2, 0, atol=1e-12)
+
+
+def test_a_reversed_or_out_of_range_band_is_refused_not_filtered_to_zeros():
+    # issue 22 (review, silent fallbacks): ideal_bandpass validated nothing; a reversed band kept nothing
+    from mer_lib.errors import UserInputError
+
+    signal = np.random.default_rng(0).random((30, 4))
+    for band, fps in (((5, 1), FPS), ((1, 20), FPS), ((1, 5), 0)):
+        with pytest.raises(UserInputError, match="band|fps"):
+            ideal_bandpass(signal, fps, band)
+    with pytest.raises(UserInputError, match="r2 < r1"):
+        IIRBandpass(np.zeros(1), r1=0.05, r2=0.4)
+
+
+def test_riesz_transform_keeps_the_precision_of_a_float64_band():
+    # the filters were cached in complex64 for every band, so float64 bands were computed in single precision
+    h, w = 32, 48
+    yy, xx = np.mgrid[0:h, 0:w]
+    kx, ky = 2 * np.pi * 3 / w, 2 * np.pi * 2 / h
+    band = np.cos(kx * xx + ky * yy)
+    r1, r2 = riesz_transform(band)
+    k = np.hypot(kx, ky)
+    np.testing.assert_allclose(r1, kx / k * np.sin(kx * xx + ky * yy), atol=1e-12)
+    r1_32, _ = riesz_transform(band.astype(np.float32))
+    assert r1_32.dtype == np.float32 and np.abs(r1_32 - r1).max() < 1e-5
+
+
+def test_amplitude_weighted_blur_gives_the_same_in_float32_opencv_and_float64_scipy():
+    # the two branches (OpenCV for float32, SciPy for float64) must agree: nothing pinned it
+    from mer_lib.magnify.common import amplitude_weighted_blur
+
+    rng = np.random.default_rng(0)
+    values, amplitude = rng.standard_normal((2, 40, 56))
+    amplitude = np.abs(amplitude)
+    fast = amplitude_weighted_blur(values.astype(np.float32), amplitude.astype(np.float32), 2.0)
+    exact = amplitude_weighted_blur(values, amplitude, 2.0)
+    assert fast.dtype == np.float32 and exact.dtype == np.float64
+    np.testing.assert_allclose(fast, exact, atol=1e-5)

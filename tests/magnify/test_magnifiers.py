@@ -150,3 +150,58 @@ def test_phase_memory_grows_with_one_frames_pyramid_not_with_the_clip():
     per_frame_io = 64 * 64 * 8 * 2            # the float64 input copy and the output
     pyramid = 64 * 64 * 8 * 7                 # one frame's pyramid: about 6 complex64 per pixel
     assert long - short < 16 * per_frame_io + pyramid   # storing 16 more pyramids would add 16x that
+
+
+# --------------------------------------------------------------------------- issue 22: pyramid heights (review D5)
+@pytest.mark.parametrize("magnify, n_levels", [(magnify_riesz, 1), (magnify_riesz, 0), (magnify_linear, 0),
+                                               (magnify_linear, 1), (magnify_riesz, 2.5), (magnify_linear, 9),
+                                               (magnify_riesz, 9)])
+def test_a_pyramid_height_out_of_range_is_refused_not_run_unmagnified(magnify, n_levels):
+    # magnify_riesz(n_levels=1) returned the clip unmagnified; magnify_linear(n_levels=0) raised IndexError
+    from mer_lib.errors import UserInputError
+
+    clip = grating_clip(0.2, size=32)          # 32 x 32: at most 4 levels (the coarsest keeps 4 pixels)
+    with pytest.raises(UserInputError, match=r"n_levels must be an integer from 2 to 4 for frames of 32 x 32"):
+        magnify(clip, ALPHA, n_levels=n_levels)
+
+
+def test_riesz_with_the_fewest_levels_still_magnifies():
+    clip = grating_clip(0.1, size=32)
+    # one band of 32 x 32 holds part of the grating's energy: magnified, though not by the full 1 + alpha
+    assert measured_shift(magnify_riesz(clip, ALPHA, n_levels=2), 1) > 2 * measured_shift(clip, 1)
+
+
+def test_linear_refuses_settings_under_which_no_level_is_magnified():
+    from mer_lib.errors import UserInputError
+
+    clip = grating_clip(0.2, size=32)
+    with pytest.raises(UserInputError, match="no level would be magnified"):
+        magnify_linear(clip, ALPHA, lambda_c=16, n_levels=2)      # the finest band and the residual get 0
+    assert magnify_linear(clip, ALPHA, lambda_c=None, n_levels=2).shape == clip.shape
+
+
+def test_the_generic_pyramids_check_their_height():
+    from mer_lib.errors import UserInputError
+    from mer_lib.magnify import gaussian_pyramid
+
+    image = np.random.default_rng(0).random((32, 40))
+    assert len(laplacian_pyramid(image, 4)) == 4
+    for bad in (0, 5, 1.5):
+        with pytest.raises(UserInputError, match="n_levels must be an integer from 1 to 4"):
+            gaussian_pyramid(image, bad)
+
+
+@pytest.mark.parametrize("magnify", [magnify_linear, magnify_phase])
+def test_the_ideal_temporal_filter_magnifies_the_motion_inside_its_band_only(magnify):
+    # the wiring of temporal="ideal" was checked for shape only (review, section 5): a grating oscillating
+    # at 3 Hz is magnified by a band around 3 Hz and left as it is by a band away from it
+    fps, freq, amplitude, size = 30.0, 3.0, 0.1, 64
+    t = np.arange(30)
+    shifts = amplitude * np.sin(2 * np.pi * freq * t / fps)
+    x = np.arange(size)
+    clip = np.stack([np.tile(0.5 + 0.25 * np.cos(2 * np.pi * (x - s) / WAVELENGTH), (size, 1)) for s in shifts])
+    peak = 3                                              # a frame near the oscillation's peak
+    inside = magnify(clip, ALPHA, temporal="ideal", fps=fps, band=(2.0, 4.0))
+    outside = magnify(clip, ALPHA, temporal="ideal", fps=fps, band=(8.0, 12.0))
+    assert measured_shift(inside, peak) == pytest.approx((1 + ALPHA) * shifts[peak], rel=0.1)
+    assert measured_shift(outside, peak) == pytest.approx(shifts[peak], rel=0.1)

@@ -59,7 +59,19 @@ def test_the_same_pyramid_serves_every_frame_of_its_shape_only():
 @pytest.mark.parametrize("kwargs, match", [(dict(shape=(4, 40)), "at least 8"),
                                            (dict(shape=(32, 32), bandwidth="third-octave"), "bandwidth"),
                                            (dict(shape=(32, 32), n_orientations=0), "n_orientations"),
-                                           (dict(shape=(32, 32), n_octaves=9), "n_octaves")])
+                                           (dict(shape=(32, 32), n_octaves=9), "n_octaves"),
+                                           (dict(shape=(32, 32), n_octaves=2.5), "n_octaves"),   # not truncated
+                                           (dict(shape=(32, 32), n_octaves=0), "n_octaves")])
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ComplexSteerablePyramid(**kwargs)
+
+
+def test_the_coefficient_count_of_the_module_docstring():
+    # about 5.3 complex coefficients per pixel in the bands (4 orientations, octave), plus two full-size residuals
+    for shape in ((64, 64), (128, 128)):
+        pyr = ComplexSteerablePyramid(shape, 4)
+        coeffs = pyr.decompose(np.zeros(shape))
+        per_pixel = sum(coeffs[key].size for key in pyr.bands) / (shape[0] * shape[1])
+        assert 5.25 < per_pixel < 5.45
+        assert coeffs["highpass"].shape == coeffs["lowpass"].shape == shape
