@@ -345,7 +345,7 @@ def _choose_trainer(trainer, max_batch):
 
 
 def _trainers(out, jobs):
-    """The provenance's trainer, batch_runs and precision: what the folder's records say (one value, or a list)."""
+    """The provenance's trainer, batch_runs (the largest) and precision, as the folder's records say."""
     found = {"trainer": set(), "batch_runs": set(), "precision": set()}
     for job in jobs:
         path = Path(out) / "runs" / f"{job.job_id}.json"
