@@ -75,7 +75,7 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
         Called with each job once its record is written.
     """
     from mer_lib.batched import Run, train_many
-    from mer_lib.train import CollapseWarning, release_training_memory
+    from mer_lib.train import CollapseWarning, DeviceNotice, release_training_memory
 
     subjects = np.asarray(subjects)
     for (model, normalization, frames_shape, flow_shape), batch in batched_groups(todo, plan, frames, flows,
@@ -94,8 +94,10 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
         ckpt = Path(out) / "checkpoints" / f"batch-{digest}"
         t0 = time.perf_counter()
         with warnings.catch_warnings():
-            # a collapse is kept in each record (and the tables count it), as the per-run path keeps it
+            # a collapse is kept in each record (and the tables count it), as the per-run path keeps it; the
+            # device is said once per reproduction (reproduce)
             warnings.simplefilter("ignore", CollapseWarning)
+            warnings.simplefilter("ignore", DeviceNotice)
             results = train_many(make, runs, n_classes=plan["n_classes"], epochs=plan["epochs"],
                                  batch_size=plan["batch_size"], checkpoint_dir=ckpt, keep_models=False, verbose=0)
         seconds = (time.perf_counter() - t0) / len(batch)
