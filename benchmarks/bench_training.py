@@ -1,7 +1,8 @@
 """Training the two-stream network: why the paper's recipe fails, what each ingredient of the stable one does, and speed.
 
 Usage: python benchmarks/bench_training.py [--part diagnosis|ablation|speed|all] [--epochs N] [--seeds N]
-                                           [--out benchmarks/results]
+                                           [--out benchmarks/results] [--settings auto|gpu|cpu|quick]
+                                           [--model NAME ...] [--budget SECONDS] [--note TEXT]
 
 Data: the default SynthME (164 clips, seed 0), phase-magnified TV-L1 flow
 (alpha 20), the paper's 80/20 split with seed 0. The test clips are never
@@ -20,18 +21,27 @@ training clips (20%, stratified), so nothing is tuned on a test fold.
    epochs with ``--seeds`` seeds: the loss at initialisation, the worst loss of
    the first three epochs, the last training loss, collapses, and UF1 and
    accuracy on the validation clips (mean and sd over seeds).
-3. speed: per-epoch time with and without checkpoints (the library's compact
-   checkpoints against a full ``.keras`` file every epoch, as the library
-   wrote before), and the wall time of a small reproduction with 1 and 2
-   workers (the concurrency speed-up), beside the figures measured on an H200
-   by the training issue.
+3. speed (on Keras' JAX backend; a child process is started with
+   KERAS_BACKEND=jax when this one has another): for the two-stream network
+   and each baseline of ``mer_lib.experiments.MODELS``, side by side on this
+   device: ``train`` one run at a time (Keras' fit; an epoch without and with
+   a checkpoint after it), the batched trainer at N = 1, 4, 16, 64 runs
+   (run-epochs per second, compilation, memory), a batch's checkpoints, runs
+   of different sizes in one batch or a batch per size, the multi-process
+   path (``mer_lib.experiments.reproduce(workers=...)`` with Keras' fit in
+   each worker), the FLOPs of a run-epoch counted from the layers against the
+   device's peak, and the wall time of the plan of issue 21 with each path
+   (estimated from the measured rates). On a CPU it runs small
+   (``--settings cpu``: 8x8 clips, N up to 16) and says so. Writes
+   ``speed-<device>.json`` and ``speed-<device>.md``.
 
-Writes ``training-<device>.json`` and ``training-<device>.md`` under --out and
-prints the tables. Not a timed test.
+Parts 1 and 2 write ``training-<device>.json`` and ``training-<device>.md`` under --out, part 3
+``speed-<device>.json`` and ``.md``; each prints its tables. Not a timed test.
 """
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -151,44 +161,385 @@ def ablation(inputs, labels, subjects, fit, val, epochs, seeds, only=None):
     return rows
 
 
-def speed(inputs, labels, fit):
+#: Sizes of the speed part. "gpu": the paper's clips (64x64) and the runs of the issue's targets; "cpu": small
+#: clips (8x8: XLA's 3-D convolutions are slow on a CPU) and fewer runs, so that it ends within the hour on two
+#: cores (its figures are relative, not absolute); "quick": a check that everything runs.
+SPEED_SETTINGS = {
+    "gpu": {"size": 64, "epochs": 4, "n_runs": (1, 4, 16, 64), "workers": (1, 12), "worker_runs": 24,
+            "ragged_runs": 22},
+    "cpu": {"size": 8, "epochs": 3, "n_runs": (1, 4, 16), "workers": (1, 2), "worker_runs": 4, "ragged_runs": 6},
+    "quick": {"size": 8, "epochs": 2, "n_runs": (1, 4), "workers": (1,), "worker_runs": 2, "ragged_runs": 4},
+}
+#: The plan of issue 21, item 6: every row of mer_lib.experiments.FULL_ROWS, both recipes, the paper's split with
+#: 10 seeds and leave-one-subject-out (one fold per subject) with 1 seed, 100 epochs each.
+PLAN = {"repeats": 10, "loso_seeds": 1, "epochs": 100, "recipes": ("paper", "stable")}
+#: A representative row of each model (its inputs).
+MODEL_ROWS = {"two_stream": "pbvm", "two_stream_corrected": "pbvm", "one_stream": None, "cnn_rnn": None,
+              "frames_stream": None, "flow_stream": "pbvm"}
+
+
+def _speed_data(size):
+    """Random clips of SynthME's shapes (speed does not depend on the pixels), SynthME's labels and subjects."""
+    from mer_lib.data import synthetic_dataset
+
+    meta = synthetic_dataset(seed=0, size=32)        # the same labels and subjects at every size
+    rng = np.random.default_rng(0)
+    n = len(meta.labels)
+    frames = rng.normal(size=(n, 8, size, size, 1)).astype(np.float32)
+    flows = {"pbvm": rng.normal(size=(n, 16, size, size, 1)).astype(np.float32)}
+    return frames, flows, np.asarray(meta.labels), np.asarray(meta.subjects).astype(str)
+
+
+def _peak_flops():
+    """The arithmetic a matrix product reaches here (FLOP/s), and the dtype it was measured in."""
+    import jax
+    import jax.numpy as jnp
+
+    gpu = jax.devices()[0].platform == "gpu"
+    n, dtype = (8192, jnp.bfloat16) if gpu else (1024, jnp.float32)
+    a = jnp.ones((n, n), dtype)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    best = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best, jnp.dtype(dtype).name
+
+
+def _memory():
+    """Peak device memory so far (bytes; the process's peak resident memory on a CPU) and what it is."""
+    import resource
+
+    import jax
+
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except (NotImplementedError, RuntimeError):
+        stats = {}
+    if "peak_bytes_in_use" in stats:
+        return int(stats["peak_bytes_in_use"]), "device peak"
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "process peak resident (CPU)"
+
+
+def _steady(seconds):
+    """An epoch's time once compiled: the median of the epochs after the first."""
+    return float(np.median(seconds[1:])) if len(seconds) > 1 else float(seconds[0])
+
+
+def _vmap_against_a_loop(make, x, y, n_runs, repeats=5):
+    """One optimiser step of n_runs runs in one program: vmap over the stacked runs, against a Python loop over
+    them (n_runs copies of the step in the program). Compile time and time per step of each."""
+    import jax
+    import jax.numpy as jnp
     import keras
 
-    from mer_lib.experiments import build
-    from mer_lib.models import compile_model
+    model = make()
+    opt = keras.optimizers.Adam(1e-3)
+    opt.build(model.trainable_variables)
+    tv = [v.value for v in model.trainable_variables]
+    ntv = [v.value for v in model.non_trainable_variables]
+    ov = [v.value for v in opt.variables]
+    xb = jax.tree_util.tree_map(lambda a: jnp.asarray(a[:8]), x)
+    yb = jax.nn.one_hot(jnp.asarray(y[:8]), 3)
+
+    def step(tv, ntv, ov):
+        def loss(tv):
+            pred, new_ntv = model.stateless_call(tv, ntv, xb, training=True)
+            return keras.losses.categorical_crossentropy(yb, pred).mean(), new_ntv
+        (_, new_ntv), grads = jax.value_and_grad(loss, has_aux=True)(tv)
+        new_tv, new_ov = opt.stateless_apply(ov, grads, tv)
+        return new_tv, new_ntv, new_ov
+
+    stacked = [[jnp.stack([a] * n_runs) for a in part] for part in (tv, ntv, ov)]
+    separate = [(tv, ntv, ov)] * n_runs
+    out = {}
+    for name, fn, args in (("vmap", jax.jit(jax.vmap(step)), stacked),
+                           ("python loop in one program", jax.jit(lambda runs: [step(*r) for r in runs]), [separate])):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times.append(time.perf_counter() - t0)
+        out[name] = {"compile_s": first - min(times), "step_s": min(times)}
+    return out
+
+
+def speed(settings_name, models, budget):
+    """Training speed, one run of everything side by side on this device; see SPEED_SETTINGS."""
+    import jax
+    import keras
+
+    from mer_lib import experiments as ex
+    from mer_lib.batched import PEAK_FLOPS, Run, forward_macs, train_many
+    from mer_lib.evaluate import loso_splits, paper_split
     from mer_lib.train import train
 
-    rows = []
-    x, y = inputs.as_dict(fit), labels[fit]
-    make = build("two_stream", inputs.frames.shape[1:], inputs.flow.shape[1:], 3)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = train(make, x, y, epochs=3, verbose=0)
-        rows.append(("two-stream, 3 epochs, no checkpoint: time per epoch", f"{res.train_seconds / 3:.2f} s"))
-        res = train(make, x, y, epochs=3, verbose=0, checkpoint_dir=Path(tmp) / "every", checkpoint_every=1)
-        size = sum(p.stat().st_size for p in (Path(tmp) / "every").iterdir()) / 1e6
-        rows.append(("compact checkpoint (variables and optimiser state, .npz), every epoch",
-                     f"{res.checkpoint_seconds / 3:.2f} s per checkpoint, {size:.0f} MB, "
-                     f"{100 * res.checkpoint_seconds / res.train_seconds:.0f}% of the training"))
-        res = train(make, x, y, epochs=3, verbose=0, checkpoint_dir=Path(tmp) / "auto")
-        rows.append(("compact checkpoints, checkpoint_every='auto'",
-                     f"{100 * res.checkpoint_seconds / res.train_seconds:.0f}% of the training"))
-        model = compile_model(make())
-        model.fit(x, keras.utils.to_categorical(y, 3), batch_size=8, epochs=1, verbose=0)
-        t0 = time.perf_counter()
-        model.save(Path(tmp) / "model.keras")
-        rows.append(("full .keras file (the earlier checkpoint)",
-                     f"{time.perf_counter() - t0:.2f} s, {(Path(tmp) / 'model.keras').stat().st_size / 1e6:.0f} MB"))
-    # concurrency: a small reproduction (fast SynthME) with 1 and with 2 worker processes
-    for workers in (1, 2):
-        with tempfile.TemporaryDirectory() as tmp:
+    cfg = SPEED_SETTINGS[settings_name]
+    t_start = time.perf_counter()
+    over = lambda: time.perf_counter() - t_start > budget   # noqa: E731
+    frames, flows, labels, subjects = _speed_data(cfg["size"])
+    train_idx, _ = paper_split(labels, 0.2, seed=0)
+    epochs = cfg["epochs"]
+    peak, peak_dtype = _peak_flops()
+    report = {"settings": {"name": settings_name, **cfg, "clips": int(len(labels)), "train_clips": int(len(train_idx)),
+                           "batch_size": 8, "recipe": "paper", "models": list(models)},
+              "peak_flops_measured": peak, "peak_dtype": peak_dtype, "models": {}, "skipped": []}
+    if jax.devices()[0].platform == "gpu":
+        gpu_name = jax.devices()[0].device_kind
+        report["device_kind"] = gpu_name
+        report["peak_flops_datasheet"] = next((v for k, v in PEAK_FLOPS.items() if k in gpu_name), None)
+    print(f"speed: {settings_name} settings, {jax.devices()[0].device_kind}; matrix product {peak / 1e9:,.0f} GFLOP/s "
+          f"({peak_dtype})", flush=True)
+
+    def extras(main_model):
+        """A batch's checkpoints, vmap against a loop, runs of different sizes, the multi-process path."""
+        row = ex.Row(main_model, main_model, MODEL_ROWS[main_model])
+        flow_shape = None if row.flow_input is None else flows[row.flow_input].shape[1:]
+        make = ex.build(main_model, frames.shape[1:], flow_shape, 3)
+        all_x = ex.row_inputs(row, frames, flows, np.arange(len(labels)))
+        n_big = cfg["n_runs"][-1]
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+            warnings.simplefilter("ignore")
+            if not over():
+                ck = {}
+                for every in (1, "auto"):
+                    out = train_many(make, [Run(index=train_idx, seed=s) for s in range(n_big)],
+                                     data=(all_x, labels), epochs=epochs, verbose=0, keep_models=False,
+                                     checkpoint_dir=Path(tmp) / str(every), checkpoint_every=every)
+                    size = sum(f.stat().st_size for f in (Path(tmp) / str(every)).iterdir())
+                    ck[str(every)] = {"checkpoint_s": out[0].checkpoint_seconds, "train_s": out[0].train_seconds,
+                                      "share": out[0].checkpoint_seconds / out[0].train_seconds, "file_bytes": size}
+                    del out
+                report["batch_checkpoints"] = {"model": main_model, "n_runs": n_big, "epochs": epochs, **ck}
+                print(f"  checkpoints of a batch of {n_big}: every epoch {ck['1']['share']:.0%} of training, auto "
+                      f"{ck['auto']['share']:.0%}", flush=True)
+            # vmap against the alternative of a loop over the runs inside one program
+            if not over():
+                n_alt = cfg["n_runs"][1]
+                alternatives = _vmap_against_a_loop(make, ex.row_inputs(row, frames, flows, train_idx),
+                                                    labels[train_idx], n_alt)
+                report["vmap_against_loop"] = {"model": main_model, "n_runs": n_alt, **alternatives}
+                v = report["vmap_against_loop"]
+                print(f"  one step of {n_alt} runs: vmap {v['vmap']['step_s'] * 1000:.1f} ms (compile "
+                      f"{v['vmap']['compile_s']:.1f} s), a loop {v['python loop in one program']['step_s'] * 1000:.1f} "
+                      f"ms (compile {v['python loop in one program']['compile_s']:.1f} s)", flush=True)
+            # runs of different sizes (leave-one-subject-out folds): one batch with skipped steps, or a batch per size
+            if not over():
+                folds = list(loso_splits(subjects))[: cfg["ragged_runs"]]
+                runs = [Run(index=tr, seed=k) for k, (tr, _) in enumerate(folds)]
+                sizes = [len(tr) for tr, _ in folds]
+                t0 = time.perf_counter()
+                train_many(make, runs, data=(all_x, labels), epochs=epochs, verbose=0, keep_models=False)
+                one = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                for size in sorted(set(sizes)):
+                    train_many(make, [r for r, s in zip(runs, sizes) if s == size], data=(all_x, labels),
+                               epochs=epochs, verbose=0, keep_models=False)
+                grouped = time.perf_counter() - t0
+                steps = [-(-s // 8) for s in sizes]
+                full = max(s // 8 for s in sizes)
+                rests = sorted({s % 8 for s in sizes if s % 8})
+                done = sum(s / 8 for s in sizes)                      # step-equivalents each run needs per epoch
+                spent = len(sizes) * (full + sum(r / 8 for r in rests))   # what one batch computes per epoch
+                report["ragged"] = {"model": main_model, "runs": len(runs), "sizes": sizes,
+                                    "distinct_sizes": len(set(sizes)), "steps": steps, "one_batch_s": one,
+                                    "grouped_s": grouped, "epochs": epochs,
+                                    "padding_overhead": spent / done - 1}
+                print(f"  {len(runs)} folds of {len(set(sizes))} sizes: one batch {one:.1f} s, a batch per size "
+                      f"{grouped:.1f} s", flush=True)
+            # the multi-process path as it was: mer_lib.experiments.reproduce with Keras' own loop in each worker
+            report["workers"] = {}
+            for w in cfg["workers"]:
+                if over():
+                    report["skipped"].append(f"workers={w} (time budget)")
+                    continue
+                old = os.environ.get("MER_TRAINER")
+                os.environ["MER_TRAINER"] = "fit"
+                try:
+                    t0 = time.perf_counter()
+                    ex.reproduce(Path(tmp) / f"w{w}", frames, flows, labels, subjects, rows=[row],
+                                 recipes=("paper",), protocols=("paper",), repeats=cfg["worker_runs"], epochs=epochs,
+                                 workers=w, progress=False)
+                    wall = time.perf_counter() - t0
+                finally:
+                    if old is None:
+                        os.environ.pop("MER_TRAINER")
+                    else:
+                        os.environ["MER_TRAINER"] = old
+                report["workers"][str(w)] = {"trainings": cfg["worker_runs"], "epochs": epochs, "wall_s": wall,
+                                             "run_epochs_per_s": cfg["worker_runs"] * epochs / wall}
+                print(f"  reproduce, {w} worker(s): {cfg['worker_runs'] * epochs / wall:.2f} run-epochs/s",
+                      flush=True)
+
+    for model_name in models:
+        row = ex.Row(model_name, model_name, MODEL_ROWS[model_name])
+        flow_shape = None if row.flow_input is None else flows[row.flow_input].shape[1:]
+        make = ex.build(model_name, frames.shape[1:], flow_shape, 3)
+        all_x = ex.row_inputs(row, frames, flows, np.arange(len(labels)))
+        x = ex.row_inputs(row, frames, flows, train_idx)
+        y = labels[train_idx]
+        entry = {"forward_macs_per_clip": forward_macs(make())}
+        entry["flops_per_run_epoch"] = 6 * entry["forward_macs_per_clip"] * len(train_idx)
+        report["models"][model_name] = entry
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Keras' own loop, one run at a time: epochs without and with a checkpoint after every one
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "mer_lib.cli", "reproduce", "--table", "3", "--dataset", "synth",
-                            "--fast", "--out", tmp, "--workers", str(workers), "--epochs", "2"], check=True,
-                           capture_output=True)
-            rows.append((f"mer reproduce --table 3 --fast --epochs 2 (6 runs), {workers} worker(s)",
-                         f"{time.perf_counter() - t0:.0f} s wall"))
-    return rows
+            res = train(make, x, y, epochs=epochs, verbose=0, trainer="fit")
+            entry["fit"] = {"steady_epoch_s": _steady(res.epoch_seconds), "first_epoch_s": res.epoch_seconds[0],
+                            "overhead_s": time.perf_counter() - t0 - sum(res.epoch_seconds)}
+            with tempfile.TemporaryDirectory() as tmp:
+                res = train(make, x, y, epochs=epochs, verbose=0, trainer="fit", checkpoint_dir=tmp,
+                            checkpoint_every=1)
+            entry["fit"]["checkpoint_s"] = res.checkpoint_seconds / epochs
+            entry["fit"]["checkpoint_share"] = res.checkpoint_seconds / res.train_seconds
+            print(f"  {model_name}: fit {entry['fit']['steady_epoch_s']:.3f} s per epoch, checkpoint "
+                  f"{entry['fit']['checkpoint_s']:.3f} s", flush=True)
+            keras.backend.clear_session()
+            # the batched trainer at N runs
+            entry["batched"] = {}
+            for n_runs in cfg["n_runs"]:
+                if over():
+                    report["skipped"].append(f"{model_name}: batched N={n_runs} (time budget)")
+                    continue
+                runs = [Run(index=train_idx, seed=s) for s in range(n_runs)]
+                t0 = time.perf_counter()
+                out = train_many(make, runs, data=(all_x, labels), epochs=epochs, verbose=0, keep_models=False)
+                wall = time.perf_counter() - t0
+                steady = _steady(out[0].epoch_seconds)
+                memory, memory_kind = _memory()
+                entry["batched"][str(n_runs)] = {
+                    "steady_epoch_s": steady, "run_epochs_per_s": n_runs / steady,
+                    "compile_s": max(out[0].epoch_seconds[0] - steady, 0.0),
+                    "host_s_per_run": (wall - sum(out[0].epoch_seconds)) / n_runs, "memory_bytes": memory,
+                    "memory_kind": memory_kind, "precision": out[0].precision}
+                print(f"  {model_name}: batched N={n_runs}: {n_runs / steady:.3g} run-epochs/s, compile "
+                      f"{entry['batched'][str(n_runs)]['compile_s']:.1f} s", flush=True)
+                del out
+                gc.collect()
+            keras.backend.clear_session()
+        if model_name == models[0]:     # the extras right after the first model: a short budget keeps them
+            extras(model_name)
+    report["plan"] = _plan_estimate(report, labels, subjects)
+    report["seconds"] = time.perf_counter() - t_start
+    return report
+
+
+def _plan_estimate(report, labels, subjects):
+    """Wall time of the plan of issue 21 (item 6) with each path, from the rates measured above (an estimate)."""
+    from mer_lib import experiments as ex
+    from mer_lib.evaluate import loso_splits
+
+    n_loso = len(list(loso_splits(subjects)))
+    per_row = len(PLAN["recipes"]) * (PLAN["repeats"] + PLAN["loso_seeds"] * n_loso)
+    rows_of = {}
+    for row in ex.FULL_ROWS:
+        rows_of[row.model] = rows_of.get(row.model, 0) + 1
+    measured = report["models"]
+    missing = sorted(set(rows_of) - set(measured))
+    est = {"trainings": per_row * sum(rows_of.values()), "epochs": PLAN["epochs"], "rows": sum(rows_of.values()),
+           "missing_models": missing, "paths": {}}
+    fit = batched = limit = 0.0
+    peak = report.get("peak_flops_datasheet") or report["peak_flops_measured"]
+    for model, n_rows in rows_of.items():
+        if model not in measured:
+            continue
+        m = measured[model]
+        trainings = per_row * n_rows
+        fit += trainings * (PLAN["epochs"] * m["fit"]["steady_epoch_s"] + m["fit"]["overhead_s"])
+        limit += trainings * PLAN["epochs"] * m["flops_per_run_epoch"] / peak
+        if m["batched"]:
+            # one batch per recipe (a recipe's normalisation changes the architecture), in chunks of the largest N
+            n_max = max(int(k) for k in m["batched"])
+            best = m["batched"][str(n_max)]
+            per_recipe = trainings // len(PLAN["recipes"])
+            chunks = -(-per_recipe // n_max) * len(PLAN["recipes"])
+            batched += (chunks * (best["compile_s"] + PLAN["epochs"] * best["steady_epoch_s"])
+                        + trainings * best["host_s_per_run"])
+    est["paths"]["train, one run at a time (Keras fit)"] = fit
+    if report.get("workers"):
+        w = max(report["workers"], key=int)
+        rate = report["workers"][w]["run_epochs_per_s"]
+        two = measured.get("two_stream", next(iter(measured.values())))
+        # the measured rate is the two-stream network's; other models are scaled by their single-run epoch times
+        scale = sum(per_row * n * measured[m]["fit"]["steady_epoch_s"] for m, n in rows_of.items() if m in measured) / (
+            sum(per_row * n for m, n in rows_of.items() if m in measured) * two["fit"]["steady_epoch_s"])
+        est["paths"][f"reproduce --workers {w} (Keras fit in each)"] = (
+            est["trainings"] * PLAN["epochs"] / rate * scale)
+    est["paths"]["batched trainer"] = batched
+    est["paths"]["physical limit (the steps' FLOPs at the peak)"] = limit
+    est["peak_used"] = peak
+    return est
+
+
+def _speed_markdown(report, device):
+    s = report["settings"]
+    lines = [f"# Training speed ({device})", "",
+             f"Settings `{s['name']}`: clips of {s['size']}x{s['size']} pixels ({s['clips']} SynthME-shaped clips, "
+             f"{s['train_clips']} training clips, batch 8, the paper's recipe), {s['epochs']} epochs per measurement "
+             f"(the first compiles; rates are from the others)."
+             + (" **A CPU run is small and its figures are relative**: compare the columns, not the absolute "
+                "times, with a GPU's." if device == "cpu" else ""), ""]
+    head = ["model", "GFLOP per run-epoch", "fit: s per epoch", "fit: checkpoint"]
+    ns = sorted({int(n) for m in report["models"].values() for n in m.get("batched", {})})
+    head += [f"batched N={n}: run-epochs/s" for n in ns] + ["compile (largest N)", "memory (largest N)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in report["models"].items():
+        fit = m["fit"]
+        cells = [name, f"{m['flops_per_run_epoch'] / 1e9:.3g}", f"{fit['steady_epoch_s']:.3g} "
+                 f"({1 / fit['steady_epoch_s']:.3g} run-epochs/s)",
+                 f"{fit['checkpoint_s']:.3g} s ({fit['checkpoint_share']:.0%})"]
+        for n in ns:
+            b = m["batched"].get(str(n))
+            cells.append("skipped" if b is None else
+                         f"{b['run_epochs_per_s']:.3g} ({b['run_epochs_per_s'] * fit['steady_epoch_s']:.2g}x fit)")
+        big = m["batched"].get(str(max((int(k) for k in m["batched"]), default=0)))
+        cells += ["" if big is None else f"{big['compile_s']:.1f} s",
+                  "" if big is None else f"{big['memory_bytes'] / 2**30:.2f} GiB ({big['memory_kind']})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if report.get("batch_checkpoints"):
+        c = report["batch_checkpoints"]
+        lines += [f"Checkpoints of a batch of {c['n_runs']} {c['model']} runs (one file, "
+                  f"{c['1']['file_bytes'] / 2**20:.0f} MiB): after every epoch {c['1']['share']:.0%} of the training "
+                  f"time, `checkpoint_every='auto'` {c['auto']['share']:.0%} (over {c['epochs']} epochs, the last "
+                  "always written).", ""]
+    if report.get("vmap_against_loop"):
+        v = report["vmap_against_loop"]
+        lines += [f"One optimiser step of {v['n_runs']} {v['model']} runs in one program: `jax.vmap` over the stacked "
+                  f"runs {1000 * v['vmap']['step_s']:.1f} ms (compilation {v['vmap']['compile_s']:.1f} s), a Python "
+                  f"loop over the runs {1000 * v['python loop in one program']['step_s']:.1f} ms (compilation "
+                  f"{v['python loop in one program']['compile_s']:.1f} s).", ""]
+    if report.get("ragged"):
+        r = report["ragged"]
+        lines += [f"Runs of different sizes: {r['runs']} leave-one-subject-out folds of {r['distinct_sizes']} sizes "
+                  f"({min(r['sizes'])}-{max(r['sizes'])} clips): one batch (steps a run does not have skipped, one "
+                  f"step per size of last batch) {r['one_batch_s']:.1f} s, one batch per size {r['grouped_s']:.1f} s, "
+                  f"compilation included; the one batch computes {r['padding_overhead']:.0%} more steps than the "
+                  "runs need.", ""]
+    if report.get("workers"):
+        lines += ["The multi-process path (`reproduce(workers=...)`, Keras' fit in each worker, two-stream, "
+                  "compilation and start-up included): " + "; ".join(
+                      f"{w} worker(s) {v['run_epochs_per_s']:.3g} run-epochs/s ({v['trainings']} trainings of "
+                      f"{v['epochs']} epochs in {v['wall_s']:.0f} s)" for w, v in report["workers"].items()), ""]
+    p = report["plan"]
+    lines += [f"## The plan of issue 21 (item 6): {p['trainings']} trainings of {p['epochs']} epochs "
+              f"({p['rows']} rows, both recipes, 10 seeds of the paper's split, leave-one-subject-out)", "",
+              "Estimated from the rates above, not run"
+              + (f" (models not measured here, left out: {', '.join(p['missing_models'])})" if p["missing_models"]
+                 else "") + ":", "", "| path | wall time |", "|---|---|"]
+    lines += [f"| {k} | {v / 60:.1f} min |" for k, v in p["paths"].items()]
+    lines += ["", f"The physical limit uses {p['peak_used'] / 1e9:,.0f} GFLOP/s "
+              + ("(the card's data sheet)." if report.get("peak_flops_datasheet") else
+                 f"(a {report['peak_dtype']} matrix product measured here).")]
+    if report.get("skipped"):
+        lines += ["", "Skipped (time budget): " + "; ".join(report["skipped"])]
+    return "\n".join(lines) + "\n"
 
 
 def _table(rows, columns=None):
@@ -226,6 +577,43 @@ def _summary(rows):
     return out
 
 
+def _run_speed(args):
+    """The speed part, on Keras' JAX backend (this process's, or a child's)."""
+    from mer_lib.env import gpu_names
+    from mer_lib.experiments import MODELS, provenance
+
+    if os.environ.get("KERAS_BACKEND") != "jax":
+        env = {**os.environ, "KERAS_BACKEND": "jax"}
+        if not gpu_names():
+            # on a CPU, JAX's default (partitionable) Threefry compiles dropout on 5-D tensors very slowly
+            env.setdefault("JAX_THREEFRY_PARTITIONABLE", "false")
+        cmd = [sys.executable, __file__, "--part", "speed", "--out", args.out, "--settings", args.settings,
+               "--budget", str(args.budget)] + sum((["--model", m] for m in args.model or []), []) + (
+            ["--note", args.note] if args.note else [])
+        subprocess.run(cmd, check=True, env=env)
+        return
+    started = provenance(command=" ".join(["python"] + sys.argv))
+    device = "gpu" if gpu_names() else "cpu"
+    settings = args.settings if args.settings != "auto" else device
+    models = args.model or list(MODELS)
+    t0 = time.perf_counter()
+    report = speed(settings, models, args.budget)
+    started["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    started["keras_backend"] = "jax"
+    import jax
+
+    started["jax_threefry_partitionable"] = bool(jax.config.jax_threefry_partitionable)
+    if args.note:
+        started["note"] = args.note
+    report["provenance"] = started
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"speed-{device}.json").write_text(json.dumps(report, indent=1))
+    md = _speed_markdown(report, device) + "\n## Provenance\n\n```json\n" + json.dumps(started, indent=1) + "\n```\n"
+    (out / f"speed-{device}.md").write_text(md)
+    print(md)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="all", choices=("diagnosis", "ablation", "speed", "all"))
@@ -234,7 +622,18 @@ def main():
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--only", action="append", default=None,
                         help="run only the recipe of this name (repeatable); its rows replace the saved ones")
+    parser.add_argument("--settings", default="auto", choices=("auto", "gpu", "cpu", "quick"),
+                        help="sizes of the speed part (default: gpu with a GPU, cpu without)")
+    parser.add_argument("--model", action="append", default=None,
+                        help="speed: measure only this model of mer_lib.experiments.MODELS (repeatable)")
+    parser.add_argument("--budget", type=float, default=3600.0,
+                        help="speed: seconds after which the remaining measurements are skipped (and listed)")
+    parser.add_argument("--note", default=None,
+                        help="speed: a remark recorded in the provenance (e.g. 'shared machine')")
     args = parser.parse_args()
+    if args.part == "speed":
+        _run_speed(args)
+        return
     from mer_lib.env import gpu_names
     from mer_lib.experiments import provenance
 
@@ -254,8 +653,6 @@ def main():
         report["ablation"] = _merge(report.get("ablation", []), rows) if args.only else rows
         report["ablation_settings"] = {"epochs": args.epochs, "seeds": args.seeds, "fit clips": len(fit),
                                        "validation clips": len(val)}
-    if args.part in ("speed", "all"):
-        report["speed"] = speed(inputs, labels, fit)
     started["wall_seconds"] = round(time.perf_counter() - t0, 1)
     report.setdefault("provenance", {})[args.part + (f" ({', '.join(args.only)})" if args.only else "")] = started
     path.write_text(json.dumps(report, indent=1))
@@ -269,11 +666,14 @@ def main():
                f"UF1 on {s['validation clips']} validation clips carved from the training fold", "",
                _table(_summary(report["ablation"])), ""]
     if "speed" in report:
-        md += ["## Speed", "", _table([tuple(r) for r in report["speed"]]), "", "Reference (H200, the training issue):",
+        md += ["## Speed (an earlier version of this benchmark; see speed-<device>.md for the current one)", "",
+               _table([tuple(r) for r in report["speed"]]), "", "Reference (H200, the training issue):",
                "", _table(list(REFERENCE_H200.items())), ""]
     md += ["## Provenance", "", "```json", json.dumps(report["provenance"], indent=1), "```", ""]
     (out / f"training-{device}.md").write_text("\n".join(md))
     print("\n".join(md))
+    if args.part == "all":
+        _run_speed(args)
 
 
 if __name__ == "__main__":

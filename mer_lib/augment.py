@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["flip_horizontal", "augment"]
+__all__ = ["flip_horizontal", "augment", "augmentation_draws", "epoch_order", "epoch_augmentation"]
 
 
 def flip_horizontal(x, kind="frames"):
@@ -78,8 +78,7 @@ def augment(inputs, rng, shift=4):
     as_dict = isinstance(inputs, dict)
     items = inputs if as_dict else {"frames": inputs}
     n = len(next(iter(items.values())))
-    flips = rng.random(n) < 0.5
-    moves = rng.integers(-shift, shift + 1, size=(n, 2)) if shift > 0 else np.zeros((n, 2), int)
+    flips, moves = augmentation_draws(n, rng, shift)
     out = {}
     for key, x in items.items():
         kind = "flow" if key == "flow" else "frames"
@@ -90,3 +89,49 @@ def augment(inputs, rng, shift=4):
             y[i] = _shift(y[i], int(moves[i, 0]), int(moves[i, 1]))
         out[key] = y
     return out if as_dict else out["frames"]
+
+
+def augmentation_draws(n, rng, shift=4):
+    """The random draws of :func:`augment`: which clips are flipped, and each clip's shift.
+
+    Parameters
+    ----------
+    n : int
+        Clips.
+    rng : numpy.random.Generator
+    shift : int
+        Largest shift in pixels, each direction.
+
+    Returns
+    -------
+    flips : ndarray of bool, shape (n,)
+    moves : ndarray of int, shape (n, 2)
+        (dy, dx) of each clip, in ``-shift .. shift``.
+    """
+    flips = rng.random(n) < 0.5
+    moves = rng.integers(-shift, shift + 1, size=(n, 2)) if shift > 0 else np.zeros((n, 2), int)
+    return flips, moves
+
+
+def epoch_order(seed, epoch, n):
+    """The order in which a run sees its ``n`` training clips in an epoch: a function of (seed, epoch) only.
+
+    So a resumed run sees the same batches, and the batched trainer the same
+    as :func:`mer_lib.train.train`.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+    """
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(int(n))
+
+
+def epoch_augmentation(seed, epoch, n, shift):
+    """The flips and shifts of an epoch's clips (in the epoch's order), a function of (seed, epoch) only.
+
+    Returns
+    -------
+    flips : ndarray of bool, shape (n,)
+    moves : ndarray of int, shape (n, 2)
+    """
+    return augmentation_draws(int(n), np.random.default_rng([int(seed), int(epoch), 1]), shift)

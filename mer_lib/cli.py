@@ -146,12 +146,17 @@ def _parser():
     p.add_argument("--reuse", default=None, metavar="DIR",
                    help="a folder of run records of an earlier call: the folds of this plan found there are not "
                         "trained again")
+    p.add_argument("--trainer", default="auto", choices=("auto", "fit", "batched"),
+                   help="fit: one fold at a time (Keras' fit); batched: the folds of one architecture many at once "
+                        "in one compiled program (Keras on JAX); default: batched on JAX, fit otherwise")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="batched: folds per compiled program at most (default 64 with a GPU, 8 without)")
     return parser
 
 
 def _check_args(args):
     """Validate the arguments before any work starts; fill in the mode-dependent defaults."""
-    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "batch_size", "jobs"):
+    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "batch_size", "jobs", "max_batch"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
@@ -474,6 +479,7 @@ def cmd_reproduce(args):
                 workers="auto" if args.workers is None else args.workers, command=args.command_line,
                 loso_rows=args.loso_rows, cpu_epochs=args.cpu_epochs, reuse=args.reuse,
                 loso_recipes=args.loso_recipes,
+                trainer=args.trainer, max_batch="auto" if args.max_batch is None else args.max_batch,
                 dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
                          "seed": args.seed, "n_clips": int(len(data.labels)),
                          "n_subjects": int(len(np.unique(data.subjects))), "class_names": names},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe"]
+__all__ = ["Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe", "learning_rate_schedule"]
 
 
 @dataclass(frozen=True)
@@ -147,13 +147,7 @@ def compile_with_recipe(model, recipe="paper", steps_per_epoch=17, epochs=100, l
     import keras
 
     recipe = get_recipe(recipe)
-    lr = recipe.learning_rate if learning_rate is None else float(learning_rate)
-    if recipe.schedule == "cosine":
-        warmup = min(recipe.warmup_epochs, max(epochs - 1, 0)) * steps_per_epoch
-        total = epochs * steps_per_epoch
-        lr = keras.optimizers.schedules.CosineDecay(
-            lr / 10 if warmup else lr, decay_steps=max(total - warmup, 1), alpha=0.0,
-            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    lr = learning_rate_schedule(recipe, steps_per_epoch, epochs, learning_rate)
     if recipe.weight_decay > 0:
         optimizer = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
     else:
@@ -161,3 +155,32 @@ def compile_with_recipe(model, recipe="paper", steps_per_epoch=17, epochs=100, l
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=jit_compile)
     return model
+
+
+def learning_rate_schedule(recipe, steps_per_epoch, epochs, learning_rate=None):
+    """A recipe's learning rate: a float, or a Keras schedule of the optimiser step.
+
+    Parameters
+    ----------
+    recipe : str or Recipe
+    steps_per_epoch, epochs : int
+    learning_rate : float, optional
+        Overrides the recipe's peak rate.
+
+    Returns
+    -------
+    float or keras.optimizers.schedules.CosineDecay
+        "cosine": a linear warm-up from a tenth of the rate over the warm-up
+        epochs (at most ``epochs - 1``), then a cosine decay to zero.
+    """
+    import keras
+
+    recipe = get_recipe(recipe)
+    lr = recipe.learning_rate if learning_rate is None else float(learning_rate)
+    if recipe.schedule == "cosine":
+        warmup = min(recipe.warmup_epochs, max(epochs - 1, 0)) * steps_per_epoch
+        total = epochs * steps_per_epoch
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr / 10 if warmup else lr, decay_steps=max(total - warmup, 1), alpha=0.0,
+            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    return lr

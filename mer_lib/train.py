@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -61,16 +62,17 @@ from pathlib import Path
 
 import numpy as np
 
-# the recipes, the augmentation and the checkpoint files are modules of their own; their public names are
-# importable from here too (and train's loop finds the checkpoint writers here, where a test may replace them)
-from mer_lib.augment import augment, flip_horizontal
+# recipes, augmentation, checkpoints: modules of their own, importable from here (where a test may replace them)
+from mer_lib.augment import augment, augmentation_draws, epoch_augmentation, epoch_order, flip_horizontal
 from mer_lib.checkpoints import _load_checkpoint, _model_signature, _read_state, _save_checkpoint, data_fingerprint
 from mer_lib.env import gpu_names, tensorflow_log_level
 from mer_lib.errors import UserInputError
-from mer_lib.recipes import CONTROL_RECIPES, RECIPES, Recipe, compile_with_recipe, get_recipe
+from mer_lib.recipes import CONTROL_RECIPES, RECIPES, Recipe, compile_with_recipe, get_recipe, learning_rate_schedule
 
-__all__ = ["train", "TrainResult", "Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe", "class_weights",
-           "set_seeds", "flip_horizontal", "augment", "CollapseWarning", "DataWarning", "DeviceNotice",
+__all__ = ["train", "TrainResult", "Recipe", "RECIPES", "CONTROL_RECIPES", "get_recipe", "compile_with_recipe",
+           "class_weights", "set_seeds", "release_training_memory", "learning_rate_schedule", "epoch_order",
+           "epoch_augmentation", "augmentation_draws", "flip_horizontal", "augment", "CollapseWarning", "DataWarning",
+           "DeviceNotice",
            "data_fingerprint"]
 
 
@@ -121,12 +123,18 @@ class TrainResult:
     checkpoint_seconds : float
         Time spent writing checkpoints in this call.
     train_seconds : float
-        Time spent in the epochs of this call (checkpoints excluded).
+        Time spent in the epochs of this call (checkpoints excluded); shared
+        by the runs of a batch (:func:`mer_lib.batched.train_many`).
     data_warnings : list of str
         What is wrong with the training data rather than the run (a class
         with no clip in it); also warned as :class:`DataWarning`.
-    precision : str
-        "mixed_float16" or "float32": the precision policy the model trained under.
+    trainer, precision, batch_runs : str, str, int
+        "keras fit" (Keras' loop) or "batched" (:mod:`mer_lib.batched`); the
+        Keras dtype policy trained under; the runs trained in one program.
+    predictions : ndarray of shape (M, n_classes), optional
+        Probabilities for the clips a batched run was asked to predict.
+    epoch_seconds : list of float
+        Each epoch's wall time (checkpoints excluded; the first compiles).
     """
 
     model: object
@@ -143,7 +151,11 @@ class TrainResult:
     checkpoint_seconds: float = 0.0
     train_seconds: float = 0.0
     data_warnings: list = field(default_factory=list)
+    trainer: str = "keras fit"
     precision: str = "float32"
+    batch_runs: int = 1
+    predictions: object = None
+    epoch_seconds: list = field(default_factory=list)
 
 
 def set_seeds(seed):
@@ -261,7 +273,8 @@ def _current_lr(model):
 
 def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=100, batch_size=8, seed=0,
           class_weight=None, validation=None, groups=None, checkpoint_dir=None, checkpoint_every="auto",
-          learning_rate=None, cpu_epochs=None, verbose=1, mixed_precision="auto", jit_compile="auto"):
+          learning_rate=None, cpu_epochs=None, verbose=1, mixed_precision="auto", jit_compile="auto",
+          trainer="auto"):
     """Train a model with a recipe, repeatably and resumably, and check that it learns.
 
     Parameters
@@ -307,8 +320,14 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     verbose : int
         Keras' progress display (1: a progress bar per epoch).
     mixed_precision, jit_compile : "auto" or bool
-        "auto": on with a GPU, off on a CPU (for ``mixed_precision``: unless
-        the recipe's ``precision`` says otherwise).
+        "auto": on with a GPU, off on a CPU (for ``mixed_precision``: unless the recipe's ``precision``
+        says otherwise). Keras' loop uses float16; the batched trainer bfloat16 where the GPU has it
+        (:func:`mer_lib.batched.precision_for_device`), and always compiles.
+    trainer : {"auto", "fit", "batched"}
+        "fit": Keras' own loop (``model.fit``, one epoch per call), on any backend. "batched":
+        :func:`mer_lib.batched.train_many` with this one run, on JAX only (one compiled program per
+        epoch, the clips on the device). "auto": ``MER_TRAINER`` when set, else "batched" on JAX and
+        "fit" otherwise (TensorFlow, Colab's default). Both end with the same weights (a test checks it).
 
     Returns
     -------
@@ -345,6 +364,21 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
     if len(np.unique(labels)) < 2:
         raise UserInputError(f"the training data hold clips of one class only (class {int(labels[0])}): there is "
                              "nothing to tell apart, and a score would mean nothing")
+    if trainer not in ("auto", "fit", "batched"):
+        raise UserInputError(f"trainer must be 'auto', 'fit' or 'batched', got {trainer!r}")
+    if trainer == "auto" and os.environ.get("MER_TRAINER"):
+        trainer = os.environ["MER_TRAINER"]
+        if trainer not in ("fit", "batched"):
+            raise UserInputError(f"the environment variable MER_TRAINER must be 'fit' or 'batched', got {trainer!r}")
+    if trainer == "batched" or (trainer == "auto" and keras.backend.backend() == "jax"):
+        from mer_lib.batched import Run, train_many
+
+        return train_many(build_model, [Run(inputs, labels, seed=int(seed), recipe=recipe, validation=validation,
+                                             groups=groups, learning_rate=learning_rate,
+                                             class_weight=class_weight)],
+                          n_classes=n_classes, epochs=epochs, batch_size=batch_size, checkpoint_dir=checkpoint_dir,
+                          checkpoint_every=checkpoint_every, cpu_epochs=cpu_epochs, mixed_precision=mixed_precision,
+                          verbose=verbose)[0]
     gpus = gpu_names()
     device = f"GPU: {', '.join(gpus)}" if gpus else "CPU"
     notes = []
@@ -398,6 +432,7 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
                checkpoint_every=checkpoint_every, learning_rate=learning_rate, verbose=verbose,
                jit_compile=bool(gpus) if jit_compile == "auto" else bool(jit_compile), gpus=gpus, device=device,
                shortened=shortened, notes=notes, data_warnings=data_warnings)
+    release_training_memory()       # what earlier trainings left in Keras' and TensorFlow's global state
     # what this call sets for the process is set back when it ends, whatever the way it ends
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
@@ -499,10 +534,11 @@ def _train(run):
         last_save = time.perf_counter()
         save_cost = 0.0
         checkpoint_seconds = train_seconds = 0.0
+        epoch_seconds = []
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             # the shuffling of each epoch depends only on (seed, epoch): a resumed run sees the same batches
-            order = np.random.default_rng([int(seed), epoch]).permutation(n_fit)
+            order = epoch_order(seed, epoch, n_fit)
             x_epoch = _subset(run.fit_inputs, order)
             if recipe.augment:
                 x_epoch = augment(x_epoch, np.random.default_rng([int(seed), epoch, 1]), recipe.shift)
@@ -517,7 +553,8 @@ def _train(run):
             if recipe.restore_best and history["val_loss"][-1] < best_loss:
                 best_loss, best_epoch = history["val_loss"][-1], epoch + 1
                 best_weights = [np.array(w) for w in model.get_weights()]
-            train_seconds += time.perf_counter() - t0
+            epoch_seconds.append(time.perf_counter() - t0)
+            train_seconds += epoch_seconds[-1]
             last = epoch + 1 == epochs
             every = run.checkpoint_every
             due = (last or (every == "auto" and time.perf_counter() - last_save >= 10 * save_cost)
@@ -540,4 +577,24 @@ def _train(run):
         warnings.warn(message, CollapseWarning, stacklevel=3)
     return TrainResult(model, history, epochs, start, run.device, run.shortened, run.notes, initial_loss, best_epoch,
                        result_warnings, recipe, checkpoint_seconds, train_seconds, run.data_warnings,
-                       "mixed_float16" if keras.mixed_precision.global_policy().name == "mixed_float16" else "float32")
+                       trainer="keras fit", precision=keras.mixed_precision.global_policy().name,
+                       epoch_seconds=epoch_seconds)
+
+
+def release_training_memory():
+    """Release what finished trainings left in Keras' and its backend's global state.
+
+    Keras keeps a global state (layer names, the functional API's
+    bookkeeping) and TensorFlow caches kernels and graphs for every model a
+    process builds: without this, each in-process training of a plan kept
+    about 180 MB (issue 21). Calls ``keras.backend.clear_session()`` and the
+    garbage collector, keeping the global precision policy (which
+    ``clear_session`` would reset). Models still referenced keep working;
+    :func:`train` calls it before each training, the experiments' runner after
+    each fold.
+    """
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.backend.clear_session(free_memory=True)
+    keras.mixed_precision.set_global_policy(policy)

@@ -21,14 +21,15 @@ RANKS = {
     "data": 2,                                                           # databases and prepared clips
     "pipeline": 3, "fingerprint": 3,                                     # clips to network inputs, their fingerprints
     "splits": 4, "nn": 4, "models": 4, "diagnostics": 4, "recipes": 4, "augment": 4, "checkpoints": 4,
-    "train": 5,
+    "train": 5, "batched": 5,                                            # one run, or many in one program
     "evaluate": 6, "significance": 6,                                    # scores of what was trained, tests over runs
     "experiments": 7, "lbp_top": 7, "apex": 7, "attribution": 7,        # methods compared beside the network, and
     #                                                                    what a trained one looks at
     "cli": 8, "exercises": 8, "budget": 8,                                           # what the user runs
 }
 #: Inside the experiments package: each module imports only the ones before it.
-EXPERIMENTS = ["rows", "folds", "nested", "controls", "plan", "comparisons", "results", "folder", "runner", "__init__"]
+EXPERIMENTS = ["rows", "folds", "batched_runs", "nested", "controls", "plan", "comparisons", "results", "folder",
+               "runner", "__init__"]
 #: The longest a module may be.
 MAX_LINES = 600
 #: Modules allowed over MAX_LINES (none: data/ and flow/ were split by concern).

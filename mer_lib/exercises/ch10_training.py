@@ -113,3 +113,23 @@ register(Exercise("training.collapsed",
                                                           "ln 3; a trained model above that is worse than guessing.",
                           "a loss between ln 2 and ln 3 with 3 classes": "compare with ln K for the number of "
                                                                          "classes given, not a fixed number."}))
+
+
+def run_epochs_per_second_limit(macs_per_clip, clips_per_epoch, peak_flops):
+    """How many run-epochs per second a device's peak arithmetic allows.
+
+    A training step costs about 6 FLOPs per multiply-add of the forward pass of each clip: 2 FLOPs per
+    multiply-add, and a backward pass that costs about twice the forward pass.
+    """
+    return float(peak_flops) / (6.0 * float(macs_per_clip) * float(clips_per_epoch))
+
+
+register(Exercise("training.run_epochs_per_second_limit",
+                  lambda: [Case("the two-stream network on an H100 (0.44 G multiply-adds, 131 clips, 989 TFLOP/s)",
+                                (0.44e9, 131, 989e12)),
+                           Case("a small model on a CPU (2 M multiply-adds, 100 clips, 100 GFLOP/s)",
+                                (2e6, 100, 100e9))],
+                  run_epochs_per_second_limit, rtol=1e-6,
+                  advice={"the two-stream network on an H100 (0.44 G multiply-adds, 131 clips, 989 TFLOP/s)":
+                          "count FLOPs, not multiply-adds (2 per multiply-add), and the backward pass, which costs "
+                          "about twice the forward one: 6 FLOPs per multiply-add per clip."}))

@@ -33,6 +33,7 @@ before it):
 
 - :mod:`~mer_lib.experiments.rows`: the rows, the models they name, their inputs;
 - :mod:`~mer_lib.experiments.folds`: a protocol's folds, one fold's training, a row, a table;
+- :mod:`~mer_lib.experiments.batched_runs`: folds trained many at once (the batched trainer, on JAX);
 - :mod:`~mer_lib.experiments.nested`: a row's recipe chosen on an inner subject split of its training side;
 - :mod:`~mer_lib.experiments.controls`: the controls (precision, the alpha sweep, Table 4 held fixed) and the full plan;
 - :mod:`~mer_lib.experiments.plan`: a folder's plan, its jobs, and the records that belong to it;

@@ -13,7 +13,7 @@ from mer_lib import evaluate, splits
 from mer_lib.errors import UserInputError
 from mer_lib.experiments.rows import build, row_inputs
 
-__all__ = ["run_row", "run_table", "PROTOCOLS", "check_classes"]
+__all__ = ["run_row", "run_table", "PROTOCOLS", "check_classes", "fold_record"]
 
 #: The protocols: "paper" (one stratified 80/20 split of the clips), "loso" (subjects held out).
 PROTOCOLS = ("paper", "loso")
@@ -60,8 +60,40 @@ def check_classes(labels, n_classes, class_names=None):
             for c in splits.missing_classes(labels, n_classes)]
 
 
+def fold_record(result, probabilities, labels, test_idx, seconds):
+    """What a results folder keeps of one trained fold (before its job's fields and identity are added).
+
+    Parameters
+    ----------
+    result : mer_lib.train.TrainResult
+    probabilities : ndarray, shape (M, n_classes)
+        The trained model's probabilities for the fold's test clips.
+    labels : ndarray of int, shape (N,)
+        Every clip's label.
+    test_idx : array_like of int, shape (M,)
+    seconds : float
+        The fold's wall time (its share of its batch's, for a batched run).
+
+    Returns
+    -------
+    dict
+        Test clips, labels, predictions and probabilities, the history and
+        diagnostics, the device, the trainer (``trainer``, ``batch_runs``,
+        ``precision``) and the times.
+    """
+    probs = np.asarray(probabilities, float)
+    return {"test_index": [int(i) for i in test_idx], "y_true": [int(v) for v in np.asarray(labels)[test_idx]],
+            "y_pred": [int(v) for v in np.argmax(probs, axis=1)],
+            "probabilities": np.round(probs, 5).tolist(), "history": result.history,
+            "initial_loss": result.initial_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
+            "warnings": result.warnings, "data_warnings": list(result.data_warnings), "device": result.device,
+            "trainer": result.trainer, "batch_runs": int(result.batch_runs), "precision": result.precision,
+            "seconds": float(seconds), "train_seconds": result.train_seconds,
+            "checkpoint_seconds": result.checkpoint_seconds}
+
+
 def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_idx, *, epochs, batch_size, seed,
-                n_classes, checkpoint_dir, verbose, protocol, cpu_epochs=None):
+                n_classes, checkpoint_dir, verbose, protocol, cpu_epochs=None, trainer="auto"):
     """Train one fold and predict its test clips; the record a results folder keeps of it.
 
     A validation set (for recipes that pick their epoch) is carved out of the
@@ -85,15 +117,9 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
                        n_classes=n_classes, epochs=epochs, batch_size=batch_size, seed=seed,
                        groups=np.asarray(subjects)[train_idx] if protocol == "loso" else None,
                        checkpoint_dir=checkpoint_dir, verbose=verbose,
-                       cpu_epochs=cpu_epochs)
+                       cpu_epochs=cpu_epochs, trainer=trainer)
         probs = result.model.predict(row_inputs(row, frames, flows, test_idx, seed), batch_size=32, verbose=0)
-    return {"test_index": [int(i) for i in test_idx], "y_true": [int(v) for v in labels[test_idx]],
-            "y_pred": [int(v) for v in np.argmax(probs, axis=1)],
-            "probabilities": np.round(np.asarray(probs, float), 5).tolist(), "history": result.history,
-            "initial_loss": result.initial_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
-            "warnings": result.warnings, "data_warnings": list(result.data_warnings), "device": result.device,
-            "seconds": time.perf_counter() - t0, "train_seconds": result.train_seconds,
-            "checkpoint_seconds": result.checkpoint_seconds, "precision": result.precision}
+    return fold_record(result, probs, labels, test_idx, time.perf_counter() - t0)
 
 
 def run_row(row, frames, flows, labels, subjects, protocol="paper", *, recipe="paper", n_folds=None, epochs=100,

@@ -25,6 +25,7 @@ import numpy as np
 from mer_lib._io import atomic_save_npz, atomic_write_text, folder_lock, make_folder
 from mer_lib._pool import run_in_processes
 from mer_lib.errors import UserInputError
+from mer_lib.experiments.batched_runs import run_batched
 from mer_lib.experiments.folder import provenance, read_settings, validate_results
 from mer_lib.experiments.folds import PROTOCOLS, _folds, _train_fold, check_classes
 from mer_lib.experiments.nested import NESTED, choose_recipe
@@ -80,15 +81,21 @@ def _run_job(task):
     else:
         record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx,
                              epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
-                             n_classes=plan["n_classes"], checkpoint_dir=ckpt, verbose=0, protocol=job.protocol)
+                             n_classes=plan["n_classes"], checkpoint_dir=ckpt, verbose=0, protocol=job.protocol,
+                             trainer="fit")
+    _write_record(job, plan, out, record)
+    shutil.rmtree(ckpt, ignore_errors=True)       # the record is what resuming needs now
+    return job.job_id
+
+
+def _write_record(job, plan, out, record):
+    """Complete a fold's record with its job and identity, and write it to runs/<job_id>.json (atomically)."""
     record.update({"job": job.job_id, "run": job.run_id, "row": job.row.label, "row_key": job.row.key,
                    "model": job.row.model, "input": job.row.flow_input or "frames", "control": job.row.control,
                    "recipe": job.recipe, "protocol": job.protocol, "repeat": job.repeat, "fold": job.fold,
                    "n_folds": job.n_folds, "seed": job.seed, "split_seed": job.split_seed,
                    "identity": job_identity(job, plan)})
     atomic_write_text(Path(out) / "runs" / f"{job.job_id}.json", json.dumps(record))
-    shutil.rmtree(ckpt, ignore_errors=True)       # the record is what resuming needs now
-    return job.job_id
 
 
 def _positive_int(name, value):
@@ -160,7 +167,8 @@ def _check(rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch
 def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=("paper", "stable"),
               protocols=PROTOCOLS, repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
               n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True,
-              loso_rows=None, loso_recipes=None, cpu_epochs=None, reuse=None, recipe_rows=None, nested=None):
+              loso_rows=None, loso_recipes=None, cpu_epochs=None, reuse=None, recipe_rows=None, nested=None,
+              trainer="auto", max_batch="auto"):
     """Run rows x recipes x protocols x repeats, several at once, and write a results folder.
 
     Parameters
@@ -227,6 +235,18 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         chooses among them on an inner split of its training side
         (:func:`mer_lib.experiments.choose_recipe`); the summary shows the
         chosen recipe's results as the recipe "nested".
+    trainer : {"auto", "fit", "batched"}
+        "fit": each fold trained by Keras' fit (:func:`mer_lib.train.train`),
+        in this process or in ``workers`` processes. "batched": the folds
+        that share an architecture and input shapes trained together,
+        ``max_batch`` at a time, in one compiled program each
+        (:func:`mer_lib.batched.train_many`, Keras' JAX backend; ``workers``
+        is not used). "auto": ``MER_TRAINER`` when set, else "batched" on the
+        JAX backend and "fit" otherwise. Both write the same records (the
+        plan's identity kept; a folder may be continued by either), each
+        naming its trainer, batch and precision, as the provenance does.
+    max_batch : "auto" or int
+        Folds per compiled program at most ("auto": 64 with a GPU, 8 without).
 
     Returns
     -------
@@ -254,6 +274,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     loso_rows, loso_recipes, recipe_rows, nested = _check(
         rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size, workers, cpu_epochs, loso_rows,
         loso_recipes, flows, subjects, recipe_rows, nested)
+    trainer, max_batch = _choose_trainer(trainer, max_batch)
     class_warnings = check_classes(labels, n_classes, class_names)
     gpus = gpu_names()
     if workers == "auto":
@@ -297,23 +318,31 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         done |= _reused(reuse, plan, [j for j in jobs if j.job_id not in done], out, progress)
         todo = [j for j in jobs if j.job_id not in done]
         if progress:
-            print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); "
-                  f"{min(workers, max(len(todo), 1))} at once")
+            at_once = (f"up to {max_batch} at once in one program (the batched trainer)" if trainer == "batched"
+                       else f"{min(workers, max(len(todo), 1))} at once")
+            print(f"{len(jobs)} training runs ({len(jobs) - len(todo)} already done in {out}); {at_once}")
             for line in class_warnings:
                 print(f"warning: {line}")
         inputs_path = out / "inputs.npz"
         if todo:
             atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
                             **{f"flow_{k}": flows[k] for k in kinds})
-        _run_jobs(todo, plan, inputs_path, out, workers, progress, len(jobs))
+        if trainer == "batched":        # a nested job trains its inner splits one by one, as Keras' fit does
+            inner = [j for j in todo if j.recipe == NESTED]
+            _run_batched([j for j in todo if j.recipe != NESTED], plan, frames, flows, labels, subjects, out,
+                         max_batch, progress, len(jobs) - len(inner))
+            if inner:
+                _run_jobs(inner, plan, inputs_path, out, 1, progress, len(inner))
+        else:
+            _run_jobs(todo, plan, inputs_path, out, workers, progress, len(jobs))
         inputs_path.unlink(missing_ok=True)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
         prov = provenance(**{k: v for k, v in plan.items() if k not in ("data", "n_subjects")},
                           dataset=dataset or {"n_clips": int(len(labels)), "n_subjects": plan["n_subjects"]},
                           seeds={"paper": list(range(repeats)), "loso": list(range(loso_seeds))},
                           wall_seconds=round(time.perf_counter() - t_start + earlier_wall, 1), command=command,
-                          workers=int(workers), runs=len(jobs), data_fingerprint=fingerprint,
-                          preprocessing_versions=versions,
+                          workers=1 if trainer == "batched" else int(workers), runs=len(jobs),
+                          data_fingerprint=fingerprint, preprocessing_versions=versions, **_trainers(out, jobs),
                           **({"shortened_from": asked_epochs} if epochs != asked_epochs else {}),
                           **({"data_warnings": class_warnings} if class_warnings else {}))
         prov["dataset"].setdefault("n_subjects", plan["n_subjects"])
@@ -345,6 +374,57 @@ def _reused(reuse, plan, jobs, out, progress):
     return taken
 
 
+def _choose_trainer(trainer, max_batch):
+    """("fit" or "batched", the folds per program) from reproduce's arguments, checked."""
+    import keras
+
+    from mer_lib.env import gpu_names
+
+    if trainer not in ("auto", "fit", "batched"):
+        raise UserInputError(f"trainer must be 'auto', 'fit' or 'batched', got {trainer!r}")
+    if trainer == "auto" and os.environ.get("MER_TRAINER"):
+        trainer = os.environ["MER_TRAINER"]
+        if trainer not in ("fit", "batched"):
+            raise UserInputError(f"the environment variable MER_TRAINER must be 'fit' or 'batched', got {trainer!r}")
+    if trainer == "auto":
+        trainer = "batched" if keras.backend.backend() == "jax" else "fit"
+    if trainer == "batched" and keras.backend.backend() != "jax":
+        raise UserInputError("trainer='batched' trains on Keras' JAX backend: set KERAS_BACKEND=jax before Keras is "
+                             f"imported (this process uses {keras.backend.backend()!r})")
+    if max_batch == "auto":
+        max_batch = 64 if gpu_names() else 8
+    _positive_int("max_batch", max_batch)
+    return trainer, int(max_batch)
+
+
+def _trainers(out, jobs):
+    """The provenance's trainer, batch_runs (the largest) and precision, as the folder's records say."""
+    found = {"trainer": set(), "batch_runs": set(), "precision": set()}
+    for job in jobs:
+        path = Path(out) / "runs" / f"{job.job_id}.json"
+        if path.is_file():
+            record = json.loads(path.read_text())
+            found["trainer"].add(record.get("trainer", "keras fit"))
+            found["batch_runs"].add(int(record.get("batch_runs", 1)))
+            found["precision"].add(record.get("precision", "unknown"))
+    return {"trainer": " and ".join(sorted(found["trainer"])), "batch_runs": max(found["batch_runs"], default=0),
+            "precision": " and ".join(sorted(found["precision"]))}
+
+
+def _run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, progress, total):
+    bar = None
+    if progress:
+        from mer_lib.env import progress_bar
+        bar = progress_bar(total=total, initial=total - len(todo), desc="reproduction (batched)")
+    try:
+        run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch,
+                    lambda job, record: _write_record(job, plan, out, record),
+                    None if bar is None else (lambda job: bar.update()))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def _run_jobs(todo, plan, inputs_path, out, workers, progress, total):
     bar = None
     if progress:
@@ -358,8 +438,11 @@ def _run_jobs(todo, plan, inputs_path, out, workers, progress, total):
     tasks = [(job, plan, str(inputs_path), str(out)) for job in todo]
     try:
         if workers == 1 or len(tasks) <= 1:      # in this process: its environment is the caller's, left as it is
+            from mer_lib.train import release_training_memory
+
             for task in tasks:
                 done(_run_job(task))
+                release_training_memory()        # a plan's peak memory does not grow with its trainings
         else:
             run_in_processes(_run_job, tasks, workers, done, initializer=_worker_init)
     finally:

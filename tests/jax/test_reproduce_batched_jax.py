@@ -1,0 +1,90 @@
+"""`reproduce` through the batched trainer on JAX: the same results folder as the per-run path (run by tests/test_batched.py)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("jax")
+
+from mer_lib import experiments as ex  # noqa: E402
+from mer_lib.experiments import batched_runs  # noqa: E402
+
+assert keras.backend.backend() == "jax"
+
+ROWS = (ex.TABLE3[2], ex.CONTROLS[2])          # the two-stream network and its flow stream alone: two programs
+PLAN = dict(rows=ROWS, recipes=("stable",), protocols=("loso",), n_folds=2, epochs=2,
+            batch_size=4, class_names=["negative", "positive", "surprise"], progress=False, command="pytest")
+
+
+def _tiny():
+    rng = np.random.default_rng(0)
+    n = 12
+    frames = rng.normal(size=(n, 4, 8, 8, 1)).astype(np.float32)
+    flows = {"pbvm": rng.normal(size=(n, 8, 8, 8, 1)).astype(np.float32)}
+    return frames, flows, np.tile([0, 1, 2], 4), np.repeat(["s1", "s2", "s3", "s4"], 3)
+
+
+def _records(out):
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))}
+
+
+def test_a_folder_written_by_the_batched_path_validates_and_summarises_like_the_per_run_one(tmp_path, monkeypatch):
+    frames, flows, labels, subjects = _tiny()
+    batched_out, fit_out = tmp_path / "batched", tmp_path / "fit"
+    batches = []
+    real = batched_runs.batched_groups
+
+    def counting(*args, **kwargs):
+        found = real(*args, **kwargs)
+        batches.extend(len(jobs) for _, jobs in found)
+        return found
+
+    monkeypatch.setattr(batched_runs, "batched_groups", counting)
+    table_b = ex.reproduce(batched_out, frames, flows, labels, subjects, **PLAN)          # trainer "auto": JAX
+    table_f = ex.reproduce(fit_out, frames, flows, labels, subjects, trainer="fit", **PLAN)
+    assert batches == [2, 2]          # one program per architecture, with its 2 folds
+    prov_b, prov_f = ex.validate_results(batched_out), ex.validate_results(fit_out)
+    assert prov_b["trainer"] == "batched" and prov_f["trainer"] == "keras fit"
+    assert prov_b["batch_runs"] == 2 and prov_f["batch_runs"] == 1
+    assert prov_b["precision"] == prov_f["precision"] == "float32"
+    rec_b, rec_f = _records(batched_out), _records(fit_out)
+    assert sorted(rec_b) == sorted(rec_f) and len(rec_b) == 4
+    for job, b in rec_b.items():
+        f = rec_f[job]
+        assert b["identity"] == f["identity"], job          # the same fold of the same plan
+        assert (b["trainer"], b["batch_runs"], f["trainer"], f["batch_runs"]) == ("batched", 2, "keras fit", 1)
+        assert sorted(set(b) - {"trainer", "batch_runs", "precision"}) == sorted(set(f) - {"trainer", "batch_runs",
+                                                                                            "precision"})
+        assert b["test_index"] == f["test_index"] and b["y_true"] == f["y_true"]
+        # the two trainers end with the same weights (tests/jax/test_batched_jax.py): the same predictions
+        np.testing.assert_allclose(b["probabilities"], f["probabilities"], atol=2e-3, err_msg=job)
+        np.testing.assert_allclose(b["history"]["loss"], f["history"]["loss"], rtol=2e-3, err_msg=job)
+    timing = [c for c in table_b.columns if "second" in c]
+    pd.testing.assert_frame_equal(table_b.drop(columns=timing), table_f.drop(columns=timing), atol=1e-6)
+
+
+def test_an_interrupted_batched_reproduction_trains_only_the_batch_it_lost(tmp_path, monkeypatch):
+    frames, flows, labels, subjects = _tiny()
+    plan = {**PLAN, "rows": ROWS[1:], "epochs": 1}
+    out = tmp_path / "results"
+    ex.reproduce(out, frames, flows, labels, subjects, **plan)
+    before = _records(out)
+    lost = sorted(before)[0]
+    (out / "runs" / f"{lost}.json").unlink()
+    trained = []
+    real = batched_runs.batched_groups
+
+    def counting(jobs, *args, **kwargs):
+        trained.extend(j.job_id for j in jobs)
+        return real(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(batched_runs, "batched_groups", counting)
+    ex.reproduce(out, frames, flows, labels, subjects, **plan)
+    assert trained == [lost]
+    after = _records(out)
+    assert after[lost]["identity"] == before[lost]["identity"]
+    np.testing.assert_allclose(after[lost]["probabilities"], before[lost]["probabilities"], atol=1e-4)
+    ex.validate_results(out)
