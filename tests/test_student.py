@@ -42,7 +42,8 @@ def instructor(tmp_path_factory):
 ALGORITHM_MINIMUM = {stem: 2 for stem in ("02_optical_flow_theory", "03_horn_schunck", "04_tvl1",
                                           "05_eulerian_magnification", "06_steerable_pyramid",
                                           "07_phase_based_magnification", "08_conv3d", "09_two_stream_network",
-                                          "10_training_on_a_gpu", "11_evaluation_and_ablations")}
+                                          "10_training_on_a_gpu", "11_evaluation_and_ablations", "12_lbp_top",
+                                          "13_apex_frame", "14_where_the_network_looks")}
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
