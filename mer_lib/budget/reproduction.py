@@ -126,6 +126,7 @@ def plan_reproduction(budget, costs, n_clips, *, rows, min_rows=2, epochs=EPOCH_
 
     Examples
     --------
+    >>> from mer_lib.budget import TrainingCost
     >>> costs = {"a": TrainingCost(5, 0.5, 0.01), "b": TrainingCost(3, 0.2, 0.01), "c": TrainingCost(3, 0.2, 0.01)}
     >>> plan_reproduction(200, costs, 60, rows=["a", "b", "c"]).choice
     {'rows': ('a', 'b', 'c'), 'epochs': 3, 'n_folds': 3, 'repeats': 3}
