@@ -249,7 +249,9 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     n_jobs : int, optional
         Processes; default: the process count of :func:`mer_lib.env.bounded_threads`
         (every core this process may use, outside a block). 1 runs in this process.
-    progress : bool
+    progress : bool or str
+        A progress bar; a string names the part of a larger job this call is
+        (it follows the bar's description).
 
     Returns
     -------
@@ -311,7 +313,8 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
     bar = None
     if progress:
         from mer_lib.env import progress_bar
-        bar = progress_bar(total=len(jobs), desc=f"pre-processing ({magnify or 'no'} magnification, {flow})")
+        what = f"pre-processing ({magnify or 'no'} magnification, {flow})"
+        bar = progress_bar(total=len(jobs), desc=f"{what}, {progress}" if isinstance(progress, str) else what)
 
     def store(result):
         index, fr, fl, _ = result

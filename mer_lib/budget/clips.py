@@ -151,10 +151,11 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
                   reason=f"one clip took {per_clip:.1f} s on one thread here; {workers} process"
                          f"{'es' if workers > 1 else ''} at once")
     n = chosen["clips"]
-    common = dict(cache_dir=cache_dir, n_jobs=n_jobs, progress=progress, **settings)
+    common = dict(cache_dir=cache_dir, n_jobs=n_jobs, **settings)
     half = n if n <= 2 * workers else (n + 1) // 2
     t0 = budget.clock()
-    parts = [preprocess(frames[order[:half]], apex=None if apex is None else apex[order[:half]], **common)]
+    parts = [preprocess(frames[order[:half]], apex=None if apex is None else apex[order[:half]],
+                        progress=progress and ("first part" if half < n else True), **common)]
     done = half
     if done < n:
         # cached clips make the first half quick: the second is predicted at the slower of its rate and
@@ -168,7 +169,8 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
                                       f"{done + still} clips instead of {n}", degraded=True, clips=done + still)
         if still > 0:
             part = order[done:done + still]
-            parts.append(preprocess(frames[part], apex=None if apex is None else apex[part], **common))
+            parts.append(preprocess(frames[part], apex=None if apex is None else apex[part],
+                                    progress=progress and "second part", **common))
             done += still
     taken = order[:done]
     inputs = parts[0] if len(parts) == 1 else type(parts[0])(
