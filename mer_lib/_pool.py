@@ -11,6 +11,10 @@ has not left after a grace period, and the pool is shut down before the
 exception goes on: nothing is left running (the resource tracker leaves with
 the parent), and what finished is kept by the caller. A worker whose parent
 dies without a word (SIGKILL) notices within a second and leaves too.
+With ``tasks_per_process``, the workers are replaced by fresh ones after about
+that many items each: what a library keeps from one item to the next (TensorFlow's
+runtime keeps part of every training) is returned to the system with the
+process, so a long plan's memory does not grow with its length.
 """
 
 from __future__ import annotations
@@ -129,7 +133,8 @@ def _signals_held():
             signal.signal(s, handler)
 
 
-def run_in_processes(fn, items, n_jobs, on_result, *, initializer=None, initargs=(), grace_s=5.0):
+def run_in_processes(fn, items, n_jobs, on_result, *, initializer=None, initargs=(), grace_s=5.0,
+                     tasks_per_process=None):
     """Call ``fn(item)`` for every item in ``n_jobs`` worker processes; ``on_result`` in this one as each ends.
 
     Parameters
@@ -149,6 +154,11 @@ def run_in_processes(fn, items, n_jobs, on_result, *, initializer=None, initargs
     initargs : tuple
     grace_s : float
         How long a stopped worker may take to leave before it is killed.
+    tasks_per_process : int, optional
+        Replace the workers regularly: the items are run in rounds of
+        ``n_jobs * tasks_per_process``, each round in a pool of fresh workers
+        that leave when it ends (with one worker, exactly this many items per
+        process). Default: one pool for all the items.
 
     Raises
     ------
@@ -158,10 +168,19 @@ def run_in_processes(fn, items, n_jobs, on_result, *, initializer=None, initargs
         The first error of a worker or of ``on_result``, after the workers are
         stopped.
     """
+    items = list(items)
+    if tasks_per_process is not None and (isinstance(tasks_per_process, bool) or int(tasks_per_process) < 1):
+        raise ValueError(f"tasks_per_process must be a positive integer or None, got {tasks_per_process!r}")
+    step = len(items) if tasks_per_process is None else int(n_jobs) * int(tasks_per_process)
+    for start in range(0, len(items), max(step, 1)):
+        _run_pool(fn, items[start:start + step], n_jobs, on_result, initializer, initargs, grace_s)
+
+
+def _run_pool(fn, items, n_jobs, on_result, initializer, initargs, grace_s):
+    """One pool of fresh workers for ``items`` (:func:`run_in_processes`), shut down when they are done."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    items = list(items)
     if not items:
         return
     pool = ProcessPoolExecutor(min(int(n_jobs), len(items)), mp_context=multiprocessing.get_context("spawn"),

@@ -151,12 +151,16 @@ def _parser():
                         "in one compiled program (Keras on JAX); default: batched on JAX, fit otherwise")
     p.add_argument("--max-batch", type=int, default=None,
                    help="batched: folds per compiled program at most (default 64 with a GPU, 8 without)")
+    p.add_argument("--trainings-per-process", type=int, default=10, metavar="N",
+                   help="fit: train in a worker process replaced after N trainings, so that a long plan's "
+                        "memory does not grow (default 10)")
     return parser
 
 
 def _check_args(args):
     """Validate the arguments before any work starts; fill in the mode-dependent defaults."""
-    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "batch_size", "jobs", "max_batch"):
+    for name in ("epochs", "cpu_epochs", "repeats", "loso_seeds", "workers", "batch_size", "jobs", "max_batch",
+                 "trainings_per_process"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
@@ -480,6 +484,7 @@ def cmd_reproduce(args):
                 loso_rows=args.loso_rows, cpu_epochs=args.cpu_epochs, reuse=args.reuse,
                 loso_recipes=args.loso_recipes,
                 trainer=args.trainer, max_batch="auto" if args.max_batch is None else args.max_batch,
+                trainings_per_process=args.trainings_per_process,
                 dataset={"name": args.dataset, "root": args.root, "fast": bool(args.fast),
                          "seed": args.seed, "n_clips": int(len(data.labels)),
                          "n_subjects": int(len(np.unique(data.subjects))), "class_names": names},

@@ -64,6 +64,8 @@ def test_end_to_end_on_a_tiny_synthme(tmp_path):
      "--loso-rows: 'two_stream-pbmv' is not a row"),
     (["reproduce", "--all", "--dataset", "synth", "--out", "{tmp}", "--fast", "--recipe", "paper", "--loso-recipe",
       "stable"], "--loso-recipe stable is not among the recipes run"),
+    (["reproduce", "--table", "3", "--dataset", "synth", "--out", "{tmp}", "--fast", "--trainings-per-process", "0"],
+     "--trainings-per-process must be a positive"),
     (["evaluate", "--dataset", "synth", "--out", "{tmp}", "--fast", "--folds", "9"],
      "--folds 9: the dataset has 4 subjects"),
 ])

@@ -168,7 +168,7 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
               protocols=PROTOCOLS, repeats=5, loso_seeds=1, n_folds=None, epochs=100, batch_size=8,
               n_classes=3, class_names=None, workers="auto", dataset=None, command=None, progress=True,
               loso_rows=None, loso_recipes=None, cpu_epochs=None, reuse=None, recipe_rows=None, nested=None,
-              trainer="auto", max_batch="auto"):
+              trainer="auto", max_batch="auto", trainings_per_process=None):
     """Run rows x recipes x protocols x repeats, several at once, and write a results folder.
 
     Parameters
@@ -247,6 +247,12 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         naming its trainer, batch and precision, as the provenance does.
     max_batch : "auto" or int
         Folds per compiled program at most ("auto": 64 with a GPU, 8 without).
+    trainings_per_process : int, optional
+        Keras' fit only: train in worker processes (``workers`` of them, even
+        one), replaced by fresh ones after about this many trainings each, so
+        that the plan's memory does not grow with its length (TensorFlow's
+        runtime keeps part of every training it ran until its process ends).
+        Default: with one worker, the folds are trained in this process.
 
     Returns
     -------
@@ -274,6 +280,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
     loso_rows, loso_recipes, recipe_rows, nested = _check(
         rows, recipes, protocols, repeats, loso_seeds, n_folds, epochs, batch_size, workers, cpu_epochs, loso_rows,
         loso_recipes, flows, subjects, recipe_rows, nested)
+    if trainings_per_process is not None:
+        _positive_int("trainings_per_process", trainings_per_process)
     trainer, max_batch = _choose_trainer(trainer, max_batch)
     class_warnings = check_classes(labels, n_classes, class_names)
     gpus = gpu_names()
@@ -332,9 +340,9 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
             _run_batched([j for j in todo if j.recipe != NESTED], plan, frames, flows, labels, subjects, out,
                          max_batch, progress, len(jobs) - len(inner))
             if inner:
-                _run_jobs(inner, plan, inputs_path, out, 1, progress, len(inner))
+                _run_jobs(inner, plan, inputs_path, out, 1, progress, len(inner), trainings_per_process)
         else:
-            _run_jobs(todo, plan, inputs_path, out, workers, progress, len(jobs))
+            _run_jobs(todo, plan, inputs_path, out, workers, progress, len(jobs), trainings_per_process)
         inputs_path.unlink(missing_ok=True)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
         prov = provenance(**{k: v for k, v in plan.items() if k not in ("data", "n_subjects")},
@@ -425,7 +433,7 @@ def _run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, pr
             bar.close()
 
 
-def _run_jobs(todo, plan, inputs_path, out, workers, progress, total):
+def _run_jobs(todo, plan, inputs_path, out, workers, progress, total, trainings_per_process=None):
     bar = None
     if progress:
         from mer_lib.env import progress_bar
@@ -437,14 +445,16 @@ def _run_jobs(todo, plan, inputs_path, out, workers, progress, total):
 
     tasks = [(job, plan, str(inputs_path), str(out)) for job in todo]
     try:
-        if workers == 1 or len(tasks) <= 1:      # in this process: its environment is the caller's, left as it is
+        if trainings_per_process is None and (workers == 1 or len(tasks) <= 1):
+            # in this process: its environment is the caller's, left as it is
             from mer_lib.train import release_training_memory
 
             for task in tasks:
                 done(_run_job(task))
                 release_training_memory()        # a plan's peak memory does not grow with its trainings
         else:
-            run_in_processes(_run_job, tasks, workers, done, initializer=_worker_init)
+            run_in_processes(_run_job, tasks, workers, done, initializer=_worker_init,
+                             tasks_per_process=trainings_per_process)
     finally:
         if bar is not None:
             bar.close()
