@@ -84,6 +84,23 @@ def test_spot_apexes_on_synthme_without_nuisances_is_exact():
     assert np.array_equal(spotted, data.apex)
 
 
+def test_spotting_from_the_flows_once_gives_both_variants_of_the_head_fit():
+    """One pass of flows serves the spotter with and without the affine fit, exactly as two passes would."""
+    from mer_lib.data import synthetic_dataset
+
+    data = synthetic_dataset(seed=4, counts=(1, 1, 1), n_subjects=2, size=64)
+    spotted, curves, flows = apex.spot_apexes(data, brightness=False, head=False, progress=False, return_flows=True)
+    assert flows.shape == (3, 7, 64, 64, 2) and flows.dtype == np.float32
+    for head in (False, True):
+        again, again_curves = apex.spot_from_flows(flows, head=head)
+        direct, direct_curves = apex.spot_apexes(data, brightness=False, head=head, progress=False)
+        np.testing.assert_allclose(again_curves, direct_curves, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(again, direct)
+    assert not np.allclose(apex.spot_from_flows(flows, head=True)[1], curves)     # the fit does change the curves
+    with pytest.raises(UserInputError, match="flows"):
+        apex.spot_from_flows(flows[0])
+
+
 def test_expected_random_error_by_hand_and_by_drawing():
     assert np.allclose(apex.expected_random_error(np.array([1, 4, 7]), 8), [3.0, 12 / 7, 3.0])
     draws = apex.random_frame_errors(np.array([2, 5]), 8, n_draws=40_000, seed=1)
