@@ -395,6 +395,33 @@ def test_train_shallow_protocols_folds_scores_models_and_cache(tmp_path, monkeyp
         apex.train_shallow(x, labels, subjects, n_seeds=1, epoch=3, progress=False)
 
 
+class _Spent:
+    """A budget with nothing left, then plenty: as seen by the trainer after each epoch."""
+
+    def __init__(self, left):
+        self.seconds, self._left = 60.0, list(left)
+
+    def left(self):
+        return self._left.pop(0) if len(self._left) > 1 else self._left[0]
+
+
+def test_a_budget_stops_the_copies_after_the_epoch_that_used_it_up(tmp_path):
+    """Within a budget the copies train the epochs that fit (at least one), and the results say how many."""
+    x, labels = _tiny_task(n=18)
+    subjects = np.repeat(np.arange(3), 6)
+    plenty = apex.train_shallow(x, labels, subjects, n_seeds=1, epochs=3, progress=False, budget=_Spent([1e9]))
+    assert plenty.loss.shape[0] == 3 and plenty.settings["epochs"] == 3 == plenty.settings["epochs_asked"]
+    assert len(plenty.settings["epoch_seconds"]) == 3
+    short = apex.train_shallow(x, labels, subjects, n_seeds=1, epochs=3, progress=False, budget=_Spent([1e9, 0.0]),
+                               cache_dir=tmp_path)
+    assert short.loss.shape[0] == 2 and short.settings["epochs"] == 2 and short.settings["epochs_asked"] == 3
+    np.testing.assert_allclose(short.loss, plenty.loss[:2], rtol=1e-5)     # the same training, stopped earlier
+    again = apex.ShallowResults.load(next(tmp_path.iterdir()))
+    assert again.settings["epochs"] == 2 and again.settings["epoch_seconds"] == short.settings["epoch_seconds"]
+    none_left = apex.train_shallow(x, labels, subjects, n_seeds=1, epochs=3, progress=False, budget=_Spent([0.0]))
+    assert none_left.loss.shape[0] == 1                                  # the first epoch always runs
+
+
 _JAX_SCRIPT = """
 import numpy as np, json
 from mer_lib import apex
