@@ -31,8 +31,7 @@ BOOK_BUDGETS = {
     "training, chapter 11": (150.0, 30.0),   # the short reproduction
     "training, chapter 14": (50.0, 10.0),    # four small two-stream networks: the epochs
     "attribution, chapter 14": (30.0, 8.0),  # their maps on the test clips: integrated gradients' steps
-    "training, chapter 13": (50.0, 15.0),    # 10 seeds x (1 split + 22 subjects) shallow copies: the epochs
-    "ablations, chapter 13": (16.0, 10.0),   # two more sets of 10 copies, the main run's epochs at most
+    "training, chapter 13": (50.0, 15.0),    # 10 seeds x (1 split + 22 subjects) shallow copies: their epochs
 }
 
 
