@@ -76,7 +76,7 @@ class IntegratedGradients:
             return np.where(change > 0, np.abs(self.gap) / np.where(change > 0, change, 1.0), np.nan)
 
 
-def completeness_by_steps(model, inputs, target, steps=(8, 16, 32, 64), **kwargs):
+def completeness_by_steps(model, inputs, target, steps=(8, 16, 32, 64), tolerance=None, **kwargs):
     """The completeness gap of integrated gradients for several step counts, to choose one by measuring.
 
     Parameters
@@ -87,6 +87,9 @@ def completeness_by_steps(model, inputs, target, steps=(8, 16, 32, 64), **kwargs
     target : int or array_like of int, shape (N,)
     steps : sequence of int
         Increasing.
+    tolerance : float, optional
+        Stop after the first step count whose median relative gap is at
+        most ``tolerance`` (the larger counts are not computed).
     **kwargs
         Passed to :func:`integrated_gradients` (``baseline``, ``rule``, ``score``, ``batch_size``).
 
@@ -98,7 +101,12 @@ def completeness_by_steps(model, inputs, target, steps=(8, 16, 32, 64), **kwargs
     steps = [int(m) for m in steps]
     if not steps or any(m < 1 for m in steps) or sorted(set(steps)) != steps:
         raise UserInputError(f"steps: expected increasing positive integers, got {steps}")
-    return {m: integrated_gradients(model, inputs, target, steps=m, **kwargs).relative_gap() for m in steps}
+    out = {}
+    for m in steps:
+        out[m] = integrated_gradients(model, inputs, target, steps=m, **kwargs).relative_gap()
+        if tolerance is not None and np.nanmedian(out[m]) <= tolerance:
+            break
+    return out
 
 
 def integrated_gradients(model, inputs, target, *, baseline=0.0, steps=32, rule="midpoint", score="probability",

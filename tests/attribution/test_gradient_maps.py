@@ -79,6 +79,8 @@ def test_completeness_holds_on_a_relu_network_with_enough_steps_and_fails_with_t
     np.testing.assert_allclose(ig.relative_gap(), by_steps[128], rtol=1e-6)
     with pytest.raises(UserInputError, match="steps"):
         at.completeness_by_steps(model, x, target, steps=(16, 8))
+    # with a tolerance the search stops at the first count that meets it
+    assert list(at.completeness_by_steps(model, x, target, steps=(1, 128, 256), tolerance=0.01)) == [1, 128]
 
 
 def test_integrated_gradients_split_the_total_between_streams():
