@@ -84,6 +84,23 @@ def test_spot_apexes_on_synthme_without_nuisances_is_exact():
     assert np.array_equal(spotted, data.apex)
 
 
+def test_spotting_from_the_flows_once_gives_both_variants_of_the_head_fit():
+    """One pass of flows serves the spotter with and without the affine fit, exactly as two passes would."""
+    from mer_lib.data import synthetic_dataset
+
+    data = synthetic_dataset(seed=4, counts=(1, 1, 1), n_subjects=2, size=64)
+    spotted, curves, flows = apex.spot_apexes(data, brightness=False, head=False, progress=False, return_flows=True)
+    assert flows.shape == (3, 7, 64, 64, 2) and flows.dtype == np.float32
+    for head in (False, True):
+        again, again_curves = apex.spot_from_flows(flows, head=head)
+        direct, direct_curves = apex.spot_apexes(data, brightness=False, head=head, progress=False)
+        np.testing.assert_allclose(again_curves, direct_curves, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(again, direct)
+    assert not np.allclose(apex.spot_from_flows(flows, head=True)[1], curves)     # the fit does change the curves
+    with pytest.raises(UserInputError, match="flows"):
+        apex.spot_from_flows(flows[0])
+
+
 def test_expected_random_error_by_hand_and_by_drawing():
     assert np.allclose(apex.expected_random_error(np.array([1, 4, 7]), 8), [3.0, 12 / 7, 3.0])
     draws = apex.random_frame_errors(np.array([2, 5]), 8, n_draws=40_000, seed=1)
@@ -376,6 +393,33 @@ def test_train_shallow_protocols_folds_scores_models_and_cache(tmp_path, monkeyp
         res.model("paper", 0, 1)
     with pytest.raises(UserInputError, match="unknown settings"):
         apex.train_shallow(x, labels, subjects, n_seeds=1, epoch=3, progress=False)
+
+
+class _Spent:
+    """A budget with nothing left, then plenty: as seen by the trainer after each epoch."""
+
+    def __init__(self, left):
+        self.seconds, self._left = 60.0, list(left)
+
+    def left(self):
+        return self._left.pop(0) if len(self._left) > 1 else self._left[0]
+
+
+def test_a_budget_stops_the_copies_after_the_epoch_that_used_it_up(tmp_path):
+    """Within a budget the copies train the epochs that fit (at least one), and the results say how many."""
+    x, labels = _tiny_task(n=18)
+    subjects = np.repeat(np.arange(3), 6)
+    plenty = apex.train_shallow(x, labels, subjects, n_seeds=1, epochs=3, progress=False, budget=_Spent([1e9]))
+    assert plenty.loss.shape[0] == 3 and plenty.settings["epochs"] == 3 == plenty.settings["epochs_asked"]
+    assert len(plenty.settings["epoch_seconds"]) == 3
+    short = apex.train_shallow(x, labels, subjects, n_seeds=1, epochs=3, progress=False, budget=_Spent([1e9, 0.0]),
+                               cache_dir=tmp_path)
+    assert short.loss.shape[0] == 2 and short.settings["epochs"] == 2 and short.settings["epochs_asked"] == 3
+    np.testing.assert_allclose(short.loss, plenty.loss[:2], rtol=1e-5)     # the same training, stopped earlier
+    again = apex.ShallowResults.load(next(tmp_path.iterdir()))
+    assert again.settings["epochs"] == 2 and again.settings["epoch_seconds"] == short.settings["epoch_seconds"]
+    none_left = apex.train_shallow(x, labels, subjects, n_seeds=1, epochs=3, progress=False, budget=_Spent([0.0]))
+    assert none_left.loss.shape[0] == 1                                  # the first epoch always runs
 
 
 _JAX_SCRIPT = """

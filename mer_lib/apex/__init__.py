@@ -19,13 +19,15 @@ from mer_lib.apex.experiment import ShallowResults, train_shallow
 from mer_lib.apex.inputs import CHANNELS, ApexInputs, apex_inputs, onset_apex_flow, true_motion
 from mer_lib.apex.shallow import (FILTERS, RECIPE, CopiesRun, ShallowCopies, copy_to_model, predict_copies,
                                   shallow_net, train_copies)
-from mer_lib.apex.spotting import (FLOWS, affine_motion, expected_random_error, farneback, match_brightness,
-                                   median_interval, motion_curve, random_frame_errors, remove_affine_motion,
-                                   spot_apex, spot_apexes, spotting_report, summarize_spotting)
+from mer_lib.apex.spotting import (FLOWS, affine_motion, curve_from_flows, expected_random_error, farneback,
+                                   match_brightness, median_interval, motion_curve, random_frame_errors,
+                                   remove_affine_motion, spot_apex, spot_apexes, spot_from_flows, spotting_report,
+                                   summarize_spotting)
 from mer_lib.apex.strain import optical_strain, strain_components
 
 __all__ = ["match_brightness", "affine_motion", "remove_affine_motion", "farneback", "FLOWS", "motion_curve",
-           "spot_apex", "spot_apexes", "expected_random_error", "random_frame_errors", "median_interval",
+           "curve_from_flows", "spot_apex", "spot_apexes",
+           "spot_from_flows", "expected_random_error", "random_frame_errors", "median_interval",
            "spotting_report", "summarize_spotting", "strain_components", "optical_strain", "CHANNELS", "ApexInputs",
            "apex_inputs", "onset_apex_flow", "true_motion", "FILTERS", "RECIPE", "shallow_net", "ShallowCopies",
            "train_copies", "predict_copies", "copy_to_model", "CopiesRun", "train_shallow", "ShallowResults"]

@@ -288,7 +288,7 @@ def _fingerprint(x, labels, subjects, settings):
 
 
 def train_shallow(x, labels, subjects, *, protocols=PROTOCOLS, n_seeds=10, test_fraction=0.2, class_names=None,
-                  cache_dir=None, progress=True, **recipe):
+                  cache_dir=None, progress=True, budget=None, **recipe):
     """Train the shallow network with ``n_seeds`` seeds under the paper's split and leave-one-subject-out.
 
     Seed r draws the paper's split r (stratified 80/20,
@@ -310,6 +310,12 @@ def train_shallow(x, labels, subjects, *, protocols=PROTOCOLS, n_seeds=10, test_
         Save the results under ``cache_dir/<key>`` (a hash of the data and
         the settings) and read them from there when present.
     progress : bool
+    budget : mer_lib.budget.Budget, optional
+        Train at most ``epochs`` epochs, fewer when the budget runs out
+        (:func:`mer_lib.apex.train_copies`); ``settings["epochs"]`` is the
+        number trained, ``settings["epochs_asked"]`` the most, and
+        ``settings["epoch_seconds"]`` what each took. Its seconds are part of
+        the cache key.
     **recipe
         ``epochs``, ``batch_size``, ``learning_rate``, ``dropout`` (default
         :data:`mer_lib.apex.RECIPE`) and the network's ``filters``,
@@ -343,7 +349,8 @@ def train_shallow(x, labels, subjects, *, protocols=PROTOCOLS, n_seeds=10, test_
     class_names = list(class_names) if class_names is not None else [str(k) for k in range(n_classes)]
     seeds = list(range(int(n_seeds)))
     settings = dict(RECIPE, **recipe, protocols=protocols, n_seeds=int(n_seeds), test_fraction=float(test_fraction))
-    key = _fingerprint(x, labels, subjects, settings)
+    key = _fingerprint(x, labels, subjects, settings if budget is None else
+                       dict(settings, budget_seconds=round(float(budget.seconds), 1)))
     if cache_dir is not None and (Path(cache_dir) / key / "results.json").is_file():
         return ShallowResults.load(Path(cache_dir) / key)
 
@@ -371,10 +378,11 @@ def train_shallow(x, labels, subjects, *, protocols=PROTOCOLS, n_seeds=10, test_
     train_args = {k: v for k, v in settings.items() if k in RECIPE or k in ("filters", "kernel_size", "padding",
                                                                             "pool_size")}
     run = train_copies(x, labels, masks, seeds, copy_keys=copy_keys, n_classes=n_classes, progress=progress,
-                       **train_args)
+                       budget=budget, **train_args)
     probabilities = predict_copies(run.copies, x)
     settings["network"] = dict(run.copies.config)
-    settings["backend"] = run.settings["backend"]
+    for name in ("backend", "epochs", "epochs_asked", "epoch_seconds"):
+        settings[name] = run.settings[name]
     weights = {name: np.asarray(getattr(run.copies.model, name)) for name in _WEIGHTS}
     results = ShallowResults(x, labels, subjects, class_names, channels, seeds, protocols, folds, copy_index,
                              probabilities.astype(np.float32), run.loss.astype(np.float32), run.cpu_seconds,

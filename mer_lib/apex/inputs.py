@@ -199,11 +199,14 @@ def true_motion(data, apex=None, size=28):
 
     The ground truth of where the face really moved because of the
     expression (blinks and head motion excluded), summed over the frames up
-    to the apex and resized to ``size``.
+    to the apex and resized to ``size`` (area averaging, the displacement
+    scaled by ``size / W``). Chapter 14 reads it as
+    :func:`mer_lib.attribution.true_displacement`, which calls this function.
 
     Parameters
     ----------
     data : SynthME
+        Carries ``expression_flow``, shape (N, T - 1, H, W, 2).
     apex : array_like of int, shape (N,), optional
         Default: the true apex, ``data.apex``.
     size : int, default 28

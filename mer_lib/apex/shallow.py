@@ -410,7 +410,7 @@ def _copy_loss_class():
 
 def train_copies(x, labels, masks, seeds, *, copy_keys=None, n_classes=3, epochs=RECIPE["epochs"],
                  batch_size=RECIPE["batch_size"], learning_rate=RECIPE["learning_rate"], dropout=RECIPE["dropout"],
-                 progress=True, **network):
+                 progress=True, budget=None, **network):
     """Train S x C copies of the shallow network with one Keras ``fit``.
 
     Every stream s draws its own order of all N clips each epoch (from
@@ -434,6 +434,14 @@ def train_copies(x, labels, masks, seeds, *, copy_keys=None, n_classes=3, epochs
         Default :data:`RECIPE`.
     progress : bool
         A progress bar over the epochs.
+    budget : object with ``left()``, optional
+        A time budget (:class:`mer_lib.budget.Budget`): ``epochs`` is then the
+        most. After every epoch the training stops if what is left of the
+        budget is less than that epoch took (the first epoch, which traces
+        the model, always runs). The epochs trained and each epoch's seconds
+        are in the run's ``settings`` (``epochs``, ``epochs_asked``,
+        ``epoch_seconds``). Adam's learning rate does not depend on the number
+        of epochs, so a shorter training is the same training stopped earlier.
     **network
         ``filters``, ``kernel_size``, ``padding``, ``pool_size`` (as in :func:`shallow_net`).
 
@@ -472,14 +480,20 @@ def train_copies(x, labels, masks, seeds, *, copy_keys=None, n_classes=3, epochs
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=copies_crossentropy,
                   metrics=[_copy_loss_class()((n_streams, n_copies))])
     data = _batches_class()(x, np.eye(n_classes, dtype=np.float32)[labels], masks, seeds, int(batch_size))
-    losses = []
+    losses, epoch_seconds = [], []
     bar = progress_bar(total=int(epochs), desc=f"training {n_streams * n_copies} copies") if progress else None
 
     class _Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
             losses.append(np.asarray(logs["copy_loss"], float).reshape(n_streams, n_copies))
+            epoch_seconds.append(time.perf_counter() - self.started)
             if bar is not None:
                 bar.update(1)
+            if budget is not None and budget.left() < epoch_seconds[-1]:
+                self.model.stop_training = True              # the next epoch would not fit what is left
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
@@ -488,9 +502,9 @@ def train_copies(x, labels, masks, seeds, *, copy_keys=None, n_classes=3, epochs
         if bar is not None:
             bar.close()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    settings = dict(copies.config, epochs=int(epochs), batch_size=int(batch_size),
+    settings = dict(copies.config, epochs=len(losses), epochs_asked=int(epochs), batch_size=int(batch_size),
                     learning_rate=float(learning_rate), seeds=seeds, copy_keys=copy_keys,
-                    backend=keras.backend.backend())
+                    backend=keras.backend.backend(), epoch_seconds=[round(t, 3) for t in epoch_seconds])
     return CopiesRun(copies, np.stack(losses), cpu, wall, settings)
 
 

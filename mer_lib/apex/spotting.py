@@ -29,8 +29,8 @@ import numpy as np
 from mer_lib.errors import UserInputError
 
 __all__ = ["match_brightness", "affine_motion", "remove_affine_motion", "farneback", "FLOWS", "motion_curve",
-           "spot_apex", "spot_apexes", "expected_random_error", "random_frame_errors", "median_interval",
-           "spotting_report", "summarize_spotting"]
+           "curve_from_flows", "spot_apex", "spot_apexes", "spot_from_flows", "expected_random_error",
+           "random_frame_errors", "median_interval", "spotting_report", "summarize_spotting"]
 
 
 def _face_mask(mask, shape):
@@ -249,16 +249,45 @@ def motion_curve(clip, *, flow="farneback", size=64, mask="face", brightness=Tru
     frames = _resized(_check_clip(clip), size)
     estimate = _flow_function(flow)
     m = _face_mask(mask, frames.shape[1:])
-    curve = np.zeros(len(frames))
     flows = []
     for t in range(1, len(frames)):
         target = match_brightness(frames[0], frames[t], m) if brightness else frames[t]
-        f = np.asarray(estimate(frames[0], target), float)
-        flows.append(f)
-        r = remove_affine_motion(f, m) if head else f
-        curve[t] = np.hypot(r[..., 0], r[..., 1])[m].mean()
+        flows.append(np.asarray(estimate(frames[0], target), float))
+    curve = curve_from_flows(np.stack(flows), mask=m, head=head)
     if return_flows:
         return curve, np.stack(flows).astype(np.float32)
+    return curve
+
+
+def curve_from_flows(flows, *, mask="face", head=True):
+    """The motion curve of :func:`motion_curve` from flows already computed.
+
+    The head's affine motion is removed after the flow, so one set of flows
+    gives the curve with and without that fit (the brightness match comes
+    before the flow: it needs flows of its own).
+
+    Parameters
+    ----------
+    flows : array_like, shape (T - 1, H, W, 2)
+        ``flows[t - 1]`` from the onset to frame t (``motion_curve(...,
+        return_flows=True)``).
+    mask : "face", None or ndarray of bool, shape (H, W)
+    head : bool, default True
+        Subtract the best affine motion over the mask first.
+
+    Returns
+    -------
+    ndarray, shape (T,)
+        ``curve[0] = 0``.
+    """
+    flows = np.asarray(flows, float)
+    if flows.ndim != 4 or flows.shape[-1] != 2:
+        raise UserInputError(f"flows: expected shape (T - 1, H, W, 2), got {flows.shape}")
+    m = _face_mask(mask, flows.shape[1:3])
+    curve = np.zeros(len(flows) + 1)
+    for t, f in enumerate(flows, start=1):
+        r = remove_affine_motion(f, m) if head else f
+        curve[t] = np.hypot(r[..., 0], r[..., 1])[m].mean()
     return curve
 
 
@@ -290,7 +319,7 @@ def spot_apex(clip, **kwargs):
     return int(np.argmax(motion_curve(clip, **kwargs)[1:])) + 1
 
 
-def spot_apexes(clips, *, progress=True, **kwargs):
+def spot_apexes(clips, *, progress=True, return_flows=False, **kwargs):
     """Spot the apex of every clip.
 
     Parameters
@@ -298,6 +327,9 @@ def spot_apexes(clips, *, progress=True, **kwargs):
     clips : array_like, shape (N, T, H, W), or a SynthME dataset (its ``frames``)
     progress : bool
         Show a progress bar.
+    return_flows : bool
+        Also return every clip's flows from the onset (before the affine fit),
+        for :func:`spot_from_flows`.
     **kwargs
         Passed to :func:`motion_curve`.
 
@@ -305,6 +337,7 @@ def spot_apexes(clips, *, progress=True, **kwargs):
     -------
     apex : ndarray of int, shape (N,)
     curves : ndarray, shape (N, T)
+    flows : ndarray, shape (N, T - 1, size, size, 2), float32, only with ``return_flows``
     """
     frames = np.asarray(getattr(clips, "frames", clips))
     if frames.ndim != 4:
@@ -314,7 +347,37 @@ def spot_apexes(clips, *, progress=True, **kwargs):
         from mer_lib.env import progress_bar
 
         iterator = progress_bar(iterator, desc="spotting")
-    curves = np.stack([motion_curve(frames[i], **kwargs) for i in iterator])
+    out = [motion_curve(frames[i], return_flows=return_flows, **kwargs) for i in iterator]
+    curves = np.stack([o[0] for o in out] if return_flows else out)
+    apex = np.argmax(curves[:, 1:], axis=1) + 1
+    return (apex, curves, np.stack([o[1] for o in out])) if return_flows else (apex, curves)
+
+
+def spot_from_flows(flows, *, mask="face", head=True):
+    """Spot the apex of every clip from flows already computed (:func:`spot_apexes` with ``return_flows``).
+
+    Parameters
+    ----------
+    flows : array_like, shape (N, T - 1, H, W, 2)
+    mask : "face", None or ndarray of bool, shape (H, W)
+    head : bool, default True
+        Remove the head's affine motion first (:func:`curve_from_flows`).
+
+    Returns
+    -------
+    apex : ndarray of int, shape (N,)
+    curves : ndarray, shape (N, T)
+
+    Examples
+    --------
+    >>> flows = np.zeros((1, 3, 8, 8, 2)); flows[0, 1, 2:4, 2:4, 0] = 1.0     # a local bump at frame 2
+    >>> spot_from_flows(flows, mask=None)[0].tolist()
+    [2]
+    """
+    flows = np.asarray(flows)
+    if flows.ndim != 5 or flows.shape[-1] != 2:
+        raise UserInputError(f"flows: expected shape (N, T - 1, H, W, 2), got {flows.shape}")
+    curves = np.stack([curve_from_flows(f, mask=mask, head=head) for f in flows])
     return np.argmax(curves[:, 1:], axis=1) + 1, curves
 
 

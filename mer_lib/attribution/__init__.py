@@ -41,12 +41,12 @@ inside-region share).
 """
 
 from mer_lib.attribution._base import SCORES, class_scores, gradients
-from mer_lib.attribution.gradient_maps import (IntegratedGradients, grad_cam, integrated_gradients, riemann_alphas,
-                                               spatial_map)
+from mer_lib.attribution.gradient_maps import (IntegratedGradients, completeness_by_steps, grad_cam,
+                                               integrated_gradients, riemann_alphas, spatial_map)
 from mer_lib.attribution.ground_truth import (inside_share, moving_region, random_share, share_summary,
                                               true_displacement)
 from mer_lib.attribution.occlusion import occlusion_space, occlusion_time
 
 __all__ = ["gradients", "class_scores", "occlusion_space", "occlusion_time", "integrated_gradients",
-           "IntegratedGradients", "riemann_alphas", "grad_cam", "spatial_map", "true_displacement",
-           "moving_region", "inside_share", "random_share", "share_summary", "SCORES"]
+           "IntegratedGradients", "completeness_by_steps", "riemann_alphas", "grad_cam", "spatial_map",
+           "true_displacement", "moving_region", "inside_share", "random_share", "share_summary", "SCORES"]

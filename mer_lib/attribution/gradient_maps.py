@@ -11,7 +11,8 @@ from mer_lib.errors import UserInputError
 from mer_lib.attribution._base import (_as_dict, _baselines, _call_form, _check_batch, _score_model, _target_sum,
                                         _targets, gradients)
 
-__all__ = ["riemann_alphas", "IntegratedGradients", "integrated_gradients", "grad_cam", "spatial_map"]
+__all__ = ["riemann_alphas", "IntegratedGradients", "integrated_gradients", "completeness_by_steps", "grad_cam",
+           "spatial_map"]
 
 
 def riemann_alphas(steps, rule="right"):
@@ -64,6 +65,48 @@ class IntegratedGradients:
     def total(self):
         """The attributions summed over every stream and element, per example: shape (N,)."""
         return sum(a.reshape(len(a), -1).sum(axis=1) for a in self.attributions.values())
+
+    def relative_gap(self):
+        """``|gap| / |score_input - score_baseline|`` per example, shape (N,): the share of the change missed.
+
+        Completeness holds when it is near 0; NaN where the score did not change.
+        """
+        change = np.abs(self.score_input - self.score_baseline)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(change > 0, np.abs(self.gap) / np.where(change > 0, change, 1.0), np.nan)
+
+
+def completeness_by_steps(model, inputs, target, steps=(8, 16, 32, 64), tolerance=None, **kwargs):
+    """The completeness gap of integrated gradients for several step counts, to choose one by measuring.
+
+    Parameters
+    ----------
+    model : keras.Model
+    inputs : ndarray or dict of ndarray, N examples first
+        A few examples suffice: the cost is ``sum(steps)`` gradients per example.
+    target : int or array_like of int, shape (N,)
+    steps : sequence of int
+        Increasing.
+    tolerance : float, optional
+        Stop after the first step count whose median relative gap is at
+        most ``tolerance`` (the larger counts are not computed).
+    **kwargs
+        Passed to :func:`integrated_gradients` (``baseline``, ``rule``, ``score``, ``batch_size``).
+
+    Returns
+    -------
+    dict of int to ndarray, shape (N,)
+        Steps -> :meth:`IntegratedGradients.relative_gap` of each example.
+    """
+    steps = [int(m) for m in steps]
+    if not steps or any(m < 1 for m in steps) or sorted(set(steps)) != steps:
+        raise UserInputError(f"steps: expected increasing positive integers, got {steps}")
+    out = {}
+    for m in steps:
+        out[m] = integrated_gradients(model, inputs, target, steps=m, **kwargs).relative_gap()
+        if tolerance is not None and np.nanmedian(out[m]) <= tolerance:
+            break
+    return out
 
 
 def integrated_gradients(model, inputs, target, *, baseline=0.0, steps=32, rule="midpoint", score="probability",

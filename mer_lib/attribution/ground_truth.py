@@ -13,10 +13,15 @@ __all__ = ["true_displacement", "moving_region", "inside_share", "random_share",
 def true_displacement(data, size=64, apex=None):
     """SynthME's expression displacement from the onset to the apex, its magnitude at the network's size.
 
+    The same ground truth as :func:`mer_lib.apex.true_motion` (which computes
+    it; this name keeps chapter 14's vocabulary and its default size, the
+    two-stream network's).
+
     Parameters
     ----------
     data : SynthME
-        Carries ``expression_flow`` (blinks and head motion excluded).
+        Carries ``expression_flow``, shape (N, T - 1, H, W, 2) (blinks and
+        head motion excluded).
     size : int, default 64
     apex : array_like of int, shape (N,), optional
         Default: the true apex.
@@ -26,20 +31,9 @@ def true_displacement(data, size=64, apex=None):
     ndarray, shape (N, size, size), float32
         Pixels of displacement, at ``size`` (area-averaged like the frames).
     """
-    import cv2
+    from mer_lib.apex.inputs import true_motion
 
-    if not hasattr(data, "expression_flow"):
-        raise UserInputError("data: expected a SynthME dataset (it carries expression_flow)")
-    apex = np.asarray(data.apex if apex is None else apex)
-    if apex.shape != (len(data.labels),):
-        raise UserInputError(f"apex: expected one index per clip, shape ({len(data.labels)},), got {apex.shape}")
-    scale = size / data.expression_flow.shape[-2]
-    out = []
-    for i, a in enumerate(apex):
-        disp = data.expression_flow[i, :int(a)].sum(axis=0)
-        mag = np.ascontiguousarray(np.hypot(disp[..., 0], disp[..., 1]), dtype=np.float32)
-        out.append(cv2.resize(mag, (size, size), interpolation=cv2.INTER_AREA) * scale)
-    return np.stack(out).astype(np.float32)
+    return true_motion(data, apex=apex, size=size)
 
 
 def moving_region(displacement, threshold=0.1):

@@ -29,6 +29,9 @@ BOOK_BUDGETS = {
     "first steps, chapter 10": (60.0, 15.0),  # the diagnosis of both recipes' first steps
     "training, chapter 10": (120.0, 20.0),   # both recipes
     "training, chapter 11": (150.0, 30.0),   # the short reproduction
+    "training, chapter 14": (55.0, 10.0),    # four small two-stream networks: the epochs
+    "attribution, chapter 14": (35.0, 8.0),  # their maps on the test clips: integrated gradients' steps, the patch
+    "training, chapter 13": (50.0, 15.0),    # 10 seeds x (1 split + 22 subjects) shallow copies: their epochs
 }
 
 

@@ -59,6 +59,30 @@ def test_completeness_gap_shrinks_faster_with_the_midpoint_rule_on_a_network():
     assert gaps["midpoint"][2] < gaps["right"][2]
 
 
+def test_completeness_holds_on_a_relu_network_with_enough_steps_and_fails_with_too_few():
+    """The attributions add up to F(x) - F(x') (completeness) within 1% once the steps suffice; one step misses."""
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((4, 8, 8, 1), name="flow")
+    h = keras.layers.Conv3D(6, 3, padding="same", activation="relu")(inp)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(8, activation="relu")(h)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    x = 2.0 * np.random.default_rng(3).normal(size=(3, 4, 8, 8, 1))
+    target = [0, 1, 2]
+    by_steps = at.completeness_by_steps(model, x, target, steps=(1, 128))
+    assert set(by_steps) == {1, 128} and by_steps[128].shape == (3,)
+    assert np.nanmax(by_steps[128]) < 0.01                      # completeness, measured
+    assert np.nanmax(by_steps[1]) > 10 * np.nanmax(by_steps[128])  # a single gradient is far from it
+    ig = at.integrated_gradients(model, x, target, steps=128)
+    np.testing.assert_allclose(ig.total(), ig.score_input - ig.score_baseline,
+                               atol=0.01 * np.abs(ig.score_input - ig.score_baseline).max())
+    np.testing.assert_allclose(ig.relative_gap(), by_steps[128], rtol=1e-6)
+    with pytest.raises(UserInputError, match="steps"):
+        at.completeness_by_steps(model, x, target, steps=(16, 8))
+    # with a tolerance the search stops at the first count that meets it
+    assert list(at.completeness_by_steps(model, x, target, steps=(1, 128, 256), tolerance=0.01)) == [1, 128]
+
+
 def test_integrated_gradients_split_the_total_between_streams():
     keras.utils.set_random_seed(3)
     model = two_input_model()

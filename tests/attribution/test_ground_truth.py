@@ -46,6 +46,14 @@ def test_true_displacement_and_the_moving_region_follow_synthmes_action_units():
     assert rows[0].size > 0
     with pytest.raises(UserInputError, match="threshold"):
         at.moving_region(disp, 0)
+    # one ground truth in the library: chapter 14's name reads chapter 13's function, apex included
+    from mer_lib.apex import true_motion
+
+    np.testing.assert_array_equal(disp, true_motion(data, size=32))
+    earlier = np.maximum(data.apex - 1, 1)
+    np.testing.assert_array_equal(at.true_displacement(data, size=16, apex=earlier),
+                                  true_motion(data, apex=earlier, size=16))
+    assert at.true_displacement(data).shape == (3, 64, 64)      # its own default size, the two-stream network's
 
 
 def test_share_summary_per_class_with_intervals_over_clips():
