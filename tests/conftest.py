@@ -38,9 +38,34 @@ def chapter_cache(tmp_path_factory):
     10 pre-processed, as in the book's build); a later one (the student
     edition's run) reads the cache, as a reader's second run does, and
     resumes from the checkpoints. So each chapter's cold path and its warm
-    path are both executed, once each.
+    path are both executed, once each. Under pytest-xdist there is one per
+    worker, and a chapter's tests run on one worker (``chapter_group``).
     """
     return tmp_path_factory.mktemp("mer_cache")
+
+
+# --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject's addopts) -----------------------------------
+#
+# Each worker is a process of its own, with its own session fixtures (chapter_cache above) and module fixtures.
+# A test goes to the worker of its xdist group: a chapter's tests (marked `chapter`: its execution through the book's executor, the
+# check of its outputs, which reads that execution, and the student edition's run, which reads its cache) share
+# one; every other test goes with its module, whose fixtures are then built once.
+
+def chapter_group(stem: str) -> str:
+    """The xdist group of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
+    return "chapters-10-11" if stem[:2] in ("10", "11") else f"chapter-{stem}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        md = getattr(item, "callspec", None) and item.callspec.params.get("md")
+        if item.get_closest_marker("chapter") is not None and md is not None:
+            item.add_marker(pytest.mark.xdist_group(chapter_group(md.stem)))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.hookimpl(hookwrapper=True)
