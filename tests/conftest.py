@@ -68,25 +68,40 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item):
+def _measured(item, when):
     t = _cpu_seconds()
     yield
-    _CPU.append((_cpu_seconds() - t, "setup", item.nodeid))
+    item.__dict__.setdefault("_mer_cpu", {})[when] = _cpu_seconds() - t
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _measured(item, "setup")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    t = _cpu_seconds()
-    yield
-    _CPU.append((_cpu_seconds() - t, "call", item.nodeid))
+    yield from _measured(item, "call")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item):
-    t = _cpu_seconds()
-    yield
-    _CPU.append((_cpu_seconds() - t, "teardown", item.nodeid))
+    yield from _measured(item, "teardown")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # on the report, which pytest-xdist carries from its worker to the process that prints the summary
+    report = (yield).get_result()
+    cpu = item.__dict__.get("_mer_cpu", {}).get(call.when)
+    if cpu is not None:
+        report.user_properties.append(("cpu_seconds", cpu))
+
+
+def pytest_runtest_logreport(report):
+    cpu = dict(report.user_properties).get("cpu_seconds")
+    if cpu is not None:
+        _CPU.append((cpu, report.when, report.nodeid))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
