@@ -47,9 +47,9 @@ def chapter_cache(tmp_path_factory):
 # --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject's addopts) -----------------------------------
 #
 # Each worker is a process of its own, with its own session fixtures (chapter_cache above) and module fixtures.
-# A test goes to the worker of its xdist group: a chapter's tests (marked `chapter`: its execution through the book's executor, the
-# check of its outputs, which reads that execution, and the student edition's run, which reads its cache) share
-# one; every other test goes with its module, whose fixtures are then built once.
+# A test goes to the worker of its xdist group: a chapter's tests (marked `chapter`: its execution through the
+# book's executor, the check of its outputs, which reads that execution, and the student edition's run, which
+# reads its cache) share one; every other test goes with its module, whose fixtures are then built once.
 
 def chapter_group(stem: str) -> str:
     """The xdist group of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
