@@ -38,30 +38,70 @@ def chapter_cache(tmp_path_factory):
     10 pre-processed, as in the book's build); a later one (the student
     edition's run) reads the cache, as a reader's second run does, and
     resumes from the checkpoints. So each chapter's cold path and its warm
-    path are both executed, once each.
+    path are both executed, once each. Under pytest-xdist there is one per
+    worker, and a chapter's tests run on one worker (``chapter_group``).
     """
     return tmp_path_factory.mktemp("mer_cache")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item):
+# --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject's addopts) -----------------------------------
+#
+# Each worker is a process of its own, with its own session fixtures (chapter_cache above) and module fixtures.
+# A test goes to the worker of its xdist group: a chapter's tests (marked `chapter`: its execution through the
+# book's executor, the check of its outputs, which reads that execution, and the student edition's run, which
+# reads its cache) share one; every other test goes with its module, whose fixtures are then built once.
+
+def chapter_group(stem: str) -> str:
+    """The xdist group of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
+    return "chapters-10-11" if stem[:2] in ("10", "11") else f"chapter-{stem}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        md = getattr(item, "callspec", None) and item.callspec.params.get("md")
+        if item.get_closest_marker("chapter") is not None and md is not None:
+            item.add_marker(pytest.mark.xdist_group(chapter_group(md.stem)))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _measured(item, when):
     t = _cpu_seconds()
     yield
-    _CPU.append((_cpu_seconds() - t, "setup", item.nodeid))
+    item.__dict__.setdefault("_mer_cpu", {})[when] = _cpu_seconds() - t
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _measured(item, "setup")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    t = _cpu_seconds()
-    yield
-    _CPU.append((_cpu_seconds() - t, "call", item.nodeid))
+    yield from _measured(item, "call")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item):
-    t = _cpu_seconds()
-    yield
-    _CPU.append((_cpu_seconds() - t, "teardown", item.nodeid))
+    yield from _measured(item, "teardown")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # on the report, which pytest-xdist carries from its worker to the process that prints the summary
+    report = (yield).get_result()
+    cpu = item.__dict__.get("_mer_cpu", {}).get(call.when)
+    if cpu is not None:
+        report.user_properties.append(("cpu_seconds", cpu))
+
+
+def pytest_runtest_logreport(report):
+    cpu = dict(report.user_properties).get("cpu_seconds")
+    if cpu is not None:
+        _CPU.append((cpu, report.when, report.nodeid))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -109,19 +109,26 @@ def test_student_notebook_holds_no_solution_and_no_output(md, student):
 
 @pytest.fixture(scope="module")
 def student_runs(student, tmp_path_factory, chapter_cache):
-    """Every student notebook run in one process (fast mode), each up to its last exercise.
+    """A student notebook run in fast mode up to its last exercise, by chapter stem (each run once).
 
-    With the cache the book's chapters were executed with (conftest.chapter_cache):
-    a student's run after the book's, which reads what is cached and resumes."""
-    tmp = tmp_path_factory.mktemp("runs")
-    env = dict(os.environ, MER_FAST="1", MER_CACHE=str(chapter_cache), MPLBACKEND="Agg")
-    paths = [str(student / "book" / f"{stem}.ipynb") for stem in IDS]
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "course_builds.py"), "exercises", str(tmp / "runs.json"),
-                          *paths], capture_output=True, text=True, timeout=900, env=env)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads((tmp / "runs.json").read_text())
+    With the cache the book's chapter was executed with (conftest.chapter_cache; the
+    chapter's tests share an xdist worker): a student's run after the book's, which
+    reads what is cached and resumes."""
+    tmp, runs = tmp_path_factory.mktemp("runs"), {}
+
+    def run(stem):
+        if stem not in runs:
+            env = dict(os.environ, MER_FAST="1", MER_CACHE=str(chapter_cache), MPLBACKEND="Agg")
+            done = subprocess.run([sys.executable, str(ROOT / "tools" / "course_builds.py"), "exercises",
+                                   str(tmp / f"{stem}.json"), str(student / "book" / f"{stem}.ipynb")],
+                                  capture_output=True, text=True, timeout=900, env=env)
+            assert done.returncode == 0, done.stderr[-2000:]
+            runs[stem] = json.loads((tmp / f"{stem}.json").read_text())[stem]
+        return runs[stem]
+    return run
 
 
+@pytest.mark.chapter
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
 def test_student_notebook_runs_and_each_exercise_answers_not_attempted(md, student, student_runs):
     """Run as a student would before writing anything, up to the last exercise: only
@@ -129,7 +136,7 @@ def test_student_notebook_runs_and_each_exercise_answers_not_attempted(md, stude
     (it never fails with another error). The cells after the last exercise are checked by
     the next test, statically."""
     path = student / "book" / f"{md.stem}.ipynb"
-    cells = {r["index"]: r for r in student_runs[md.stem]}
+    cells = {r["index"]: r for r in student_runs(md.stem)}
     errors = [(i, r["error"], r["message"][:200]) for i, r in cells.items()
               if r["error"] not in (None, "NotImplementedError")]
     assert not errors, f"{path.name}: cells fail with other errors than NotImplementedError: {errors}"
