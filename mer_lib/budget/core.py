@@ -26,10 +26,10 @@ POOL_START_S = 4.0
 #: (make test) a cell checks the code path: its budget is small, and a plan that does not fit runs at its smallest.
 BOOK_BUDGETS = {
     "flow comparison, chapter 4": (45.0, 10.0),  # five flow methods on three inputs, the motorcycle's size planned
-    "pre-processing": (120.0, 30.0),         # chapters 10 and 11 (chapter 11 reads what chapter 10 cached)
-    "first steps, chapter 10": (60.0, 15.0),  # the diagnosis of both recipes' first steps
-    "training, chapter 10": (120.0, 20.0),   # both recipes
-    "training, chapter 11": (150.0, 30.0),   # the short reproduction
+    "pre-processing": (70.0, 30.0),          # chapters 10 and 11 (chapter 11 reads what chapter 10 cached)
+    "first steps, chapter 10": (45.0, 15.0),  # the diagnosis of both recipes' first steps
+    "training, chapter 10": (75.0, 20.0),    # both recipes
+    "training, chapter 11": (95.0, 30.0),    # the short reproduction
 }
 
 
