@@ -323,7 +323,16 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
             bar.update()
 
     try:
-        if n_jobs <= 1 or len(jobs) == 1:
+        # clips already in the cache are read here: a pool of processes (seconds to start, more on a busy
+        # machine) only for the clips still to compute
+        pending = []
+        for job in jobs:
+            if job[4] is not None and job[4].exists():
+                store(_clip_job(job))
+            else:
+                pending.append(job)
+        jobs = pending
+        if n_jobs <= 1 or len(jobs) <= 1:
             for job in jobs:
                 store(_clip_job(job))
         else:

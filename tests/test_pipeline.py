@@ -51,6 +51,20 @@ def test_cache_is_used_and_an_interrupted_run_resumes(tiny, tmp_path, monkeypatc
     assert len(list(tmp_path.iterdir())) == 2
 
 
+def test_cached_clips_are_read_without_starting_processes(tiny, tmp_path, monkeypatch):
+    first = preprocess(tiny, size=32, n_jobs=1, cache_dir=tmp_path, progress=False)
+    started = []
+    monkeypatch.setattr(pipeline, "run_in_processes", lambda *args, **kwargs: started.append(args))
+    again = preprocess(tiny, size=32, n_jobs=2, cache_dir=tmp_path, progress=False)
+    assert started == []                     # every clip cached: no pool of processes
+    np.testing.assert_array_equal(first.flow, again.flow)
+    np.testing.assert_array_equal(first.frames, again.frames)
+    next(tmp_path.rglob("*.npz")).unlink()
+    next(tmp_path.rglob("*.npz")).unlink()
+    preprocess(tiny, size=32, n_jobs=2, cache_dir=tmp_path, progress=False)
+    assert len(started) == 1 and len(started[0][1]) == 2     # a pool for the two clips to compute only
+
+
 def test_two_processes_give_the_same_result(tiny):
     a = preprocess(tiny.frames[:2], size=32, n_jobs=1, progress=False)
     b = preprocess(tiny.frames[:2], size=32, n_jobs=2, progress=False)
