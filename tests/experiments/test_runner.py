@@ -154,11 +154,15 @@ def test_a_folder_in_use_by_another_command_is_refused_at_the_start(tiny, tmp_pa
 
 
 _SCRIPT = r"""
+import signal
 import sys
 import numpy as np
 from mer_lib import experiments as ex
 
 if __name__ == "__main__":           # the workers are spawned: they import this file too
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal or a notebook's kernel: a test run started in the background
+    # (nohup, `cmd &`, some CI runners) hands its children SIGINT ignored, and Python then leaves it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = np.random.default_rng(0)
     frames = rng.normal(size=(12, 8, 16, 16, 1)).astype(np.float32)
     flows = {"pbvm": rng.normal(size=(12, 16, 16, 16, 1)).astype(np.float32)}
