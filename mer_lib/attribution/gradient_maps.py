@@ -246,7 +246,7 @@ def grad_cam(model, inputs, target, layer, *, score="logit", batch_size=32):
     return np.concatenate(maps)
 
 
-def spatial_map(values, *, time_axis=None, absolute=False):
+def spatial_map(values, *, time_axis=None, absolute=False, size=None):
     """A per-pixel map from an attribution: channels and, optionally, time summed away.
 
     Parameters
@@ -259,10 +259,21 @@ def spatial_map(values, *, time_axis=None, absolute=False):
         The axis summed over besides the channels.
     absolute : bool
         Sum magnitudes (for signed attributions such as integrated gradients).
+    size : int, optional
+        Stretch each map to ``size`` x ``size`` pixels by bilinear
+        interpolation, pixel centres aligned (OpenCV's ``resize``): a Grad-CAM
+        map on a pooled layer's coarse grid, brought to the input's size as
+        Selvaraju et al. do, so that it can be compared with a region at that
+        size. Default: the map's own size.
 
     Returns
     -------
-    ndarray, shape (N, H, W)
+    ndarray, shape (N, H, W), or (N, size, size)
+
+    Examples
+    --------
+    >>> spatial_map(np.ones((2, 5, 5, 4)), size=20).shape
+    (2, 20, 20)
     """
     v = np.abs(values) if absolute else np.asarray(values, dtype=np.float64)
     if time_axis is not None:
@@ -271,4 +282,10 @@ def spatial_map(values, *, time_axis=None, absolute=False):
         v = v.sum(axis=-1)
     if v.ndim != 3:
         raise UserInputError(f"values: expected (N, H, W) once time and channels are summed, got shape {v.shape}")
-    return v
+    if size is None or v.shape[1:] == (size, size):
+        return v
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise UserInputError(f"size: expected a positive integer, got {size!r}")
+    import cv2
+
+    return np.stack([cv2.resize(m, (int(size), int(size)), interpolation=cv2.INTER_LINEAR) for m in v])

@@ -31,6 +31,7 @@ BOOK_BUDGETS = {
     "training, chapter 10": (75.0, 20.0),    # both recipes
     "training, chapter 11": (95.0, 30.0),    # the short reproduction
     "training, chapter 14": (55.0, 10.0),    # four small two-stream networks: the epochs
+    "shallow network, chapter 14": (20.0, 8.0),  # chapter 13's shallow network, one copy per seed: its epochs
     "attribution, chapter 14": (35.0, 8.0),  # their maps on the test clips: integrated gradients' steps, the patch
     "training, chapter 13": (50.0, 15.0),    # 10 seeds x (1 split + 22 subjects) shallow copies: their epochs
 }

@@ -137,6 +137,23 @@ def test_grad_cam_takes_the_named_streams_and_the_paper_layer_layout():
     assert at.spatial_map(cam, time_axis=3).shape == (2, 12, 12)
 
 
+def test_a_coarse_map_is_stretched_to_the_inputs_size_keeping_where_its_mass_lies():
+    coarse = np.zeros((2, 4, 4))
+    coarse[0, :, :2] = 1.0                 # clip 0: the left half
+    coarse[1] = 3.0                        # clip 1: flat
+    fine = at.spatial_map(coarse, size=16)
+    assert fine.shape == (2, 16, 16)
+    np.testing.assert_allclose(fine[1], 3.0)                      # a flat map stays flat
+    # pixel centres aligned: the fine pixels whose centres lie left of the second coarse centre (x < 6) keep 1,
+    # those right of the third (x >= 10) keep 0, the ones between blend
+    assert fine[0, :, :6].min() == 1.0 and fine[0, :, 10:].max() == 0.0
+    assert np.all(np.diff(fine[0, 0, 5:11]) < 0)
+    np.testing.assert_allclose(fine[0], np.broadcast_to(fine[0, :1], (16, 16)))   # the same on every row
+    np.testing.assert_array_equal(at.spatial_map(coarse, size=4), coarse)
+    with pytest.raises(UserInputError, match="size"):
+        at.spatial_map(coarse, size=0)
+
+
 def test_attribution_runs_under_jax_as_under_tensorflow(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, keras
