@@ -47,25 +47,56 @@ def chapter_cache(tmp_path_factory):
 # --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject's addopts) -----------------------------------
 #
 # Each worker is a process of its own, with its own session fixtures (chapter_cache above) and module fixtures.
-# A test goes to the worker of its xdist group: a chapter's tests (marked `chapter`: its execution through the
-# book's executor, the check of its outputs, which reads that execution, and the student edition's run, which
-# reads its cache) share one; every other test goes with its module, whose fixtures are then built once.
+# A test goes to the worker of its scope: a chapter's tests (marked `chapter`: its execution through the book's
+# executor, the check of its outputs, which reads that execution, and the student edition's run, which reads its
+# cache) share one; every other test goes with its module, whose fixtures are then built once.
+#
+# The scope is computed here, from the test's id, by the scheduler below (the controller process sees only ids).
+# pytest-xdist's own `loadgroup` cannot be relied on: it appends the group to each item's `_nodeid`, which pytest 9
+# no longer reads (it keeps the id in `_id`), so under pytest 9 every test was scheduled alone: a chapter's output
+# check executed the chapter a second time on the other worker, and module fixtures were built twice.
+
+#: The tests that execute a chapter or read its execution (marked `chapter`), by "file::function".
+CHAPTER_TESTS = {
+    "tests/test_book.py::test_chapter_executes_in_fast_mode_through_the_books_executor_without_stall_or_noise",
+    "tests/test_book.py::test_chapter_outputs_are_clean",
+    "tests/test_student.py::test_student_notebook_runs_and_each_exercise_answers_not_attempted",
+}
+
 
 def chapter_group(stem: str) -> str:
-    """The xdist group of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
+    """The xdist scope of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
     return "chapters-10-11" if stem[:2] in ("10", "11") else f"chapter-{stem}"
 
 
-@pytest.hookimpl(tryfirst=True)
+def xdist_scope(nodeid: str) -> str:
+    """The scope of a test id: its chapter's (a test of CHAPTER_TESTS, parametrised by the chapter), else its file."""
+    base = nodeid.split("@", 1)[0]                   # an older pytest may carry xdist's "@group" suffix
+    function, _, param = base.partition("[")
+    if function in CHAPTER_TESTS and param:
+        return chapter_group(param.rstrip("]"))
+    return base.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ChapterScopeScheduling(LoadScopeScheduling):
+        """pytest-xdist's scope scheduling with the scopes of :func:`xdist_scope`."""
+
+        def _split_scope(self, nodeid):
+            return xdist_scope(nodeid)
+
+    return ChapterScopeScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        md = getattr(item, "callspec", None) and item.callspec.params.get("md")
-        if item.get_closest_marker("chapter") is not None and md is not None:
-            item.add_marker(pytest.mark.xdist_group(chapter_group(md.stem)))
-        else:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    # CHAPTER_TESTS is what the scheduler reads; a test marked `chapter` but missing from it would run on any worker
+    marked = {item.nodeid.split("[", 1)[0] for item in items if item.get_closest_marker("chapter") is not None}
+    missing = sorted(marked - CHAPTER_TESTS)
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py: add {missing} to CHAPTER_TESTS (they are marked `chapter`)")
 
 
 def _measured(item, when):
