@@ -64,6 +64,11 @@ CHAPTER_TESTS = {
 }
 
 
+#: Tests, by "file::function", each of whose parametrisations is a scope of its own: long ones that share no
+#: fixture with the rest of their module (each runs a module of tests/jax/ in a child process).
+ALONE = {"tests/test_batched.py::test_the_batched_trainer_on_the_jax_backend"}
+
+
 def chapter_group(stem: str) -> str:
     """The xdist scope of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
     return "chapters-10-11" if stem[:2] in ("10", "11") else f"chapter-{stem}"
@@ -75,6 +80,8 @@ def xdist_scope(nodeid: str) -> str:
     function, _, param = base.partition("[")
     if function in CHAPTER_TESTS and param:
         return chapter_group(param.rstrip("]"))
+    if function in ALONE:
+        return base
     return base.split("::", 1)[0]
 
 

@@ -1,8 +1,9 @@
 """The batched trainer (mer_lib.batched): its arithmetic here, its training in a process on Keras' JAX backend.
 
 This process imports Keras with the TensorFlow backend (the course's default); the trainer needs JAX, so
-``test_the_batched_trainer_on_the_jax_backend`` runs the tests of ``tests/jax/`` in one child process with
-``KERAS_BACKEND=jax`` (on the CPU: JAX's CPU wheel is a test dependency).
+``test_the_batched_trainer_on_the_jax_backend`` runs the tests of ``tests/jax/`` in child processes with
+``KERAS_BACKEND=jax`` (on the CPU: JAX's CPU wheel is a test dependency), one per file, each a test of its own
+that pytest-xdist may give to either worker (tests/conftest.py, ``ALONE``).
 """
 
 import importlib.util
@@ -26,14 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install jax)")
-def test_the_batched_trainer_on_the_jax_backend():
+@pytest.mark.parametrize("module", sorted(p.name for p in (ROOT / "tests" / "jax").glob("test_*.py")))
+def test_the_batched_trainer_on_the_jax_backend(module):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            # JAX's default (partitionable) Threefry compiles dropout on the networks' 5-D tensors very slowly on a
            # CPU (50 s for one draw, against 3 s): both trainers draw with the other, as the equivalence needs
            "JAX_THREEFRY_PARTITIONABLE": "false",
            "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
     # -n 0: one process (pyproject's addopts start two pytest-xdist workers; this test already runs in one of them)
-    done = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "jax"), "-q", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "jax" / module), "-q", "-p", "no:cacheprovider",
                            "-n", "0", "-W", "ignore::UserWarning"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout.splitlines()[-1], done.stdout[-2000:]
