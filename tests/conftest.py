@@ -69,6 +69,22 @@ CHAPTER_TESTS = {
 ALONE = {"tests/test_batched.py::test_the_batched_trainer_on_the_jax_backend"}
 
 
+#: Modules that share a session fixture too costly to build on both workers: one scope (the experiments' `results`,
+#: a reproduction of 16 trainings, tests/experiments/conftest.py).
+SHARED = {f"tests/experiments/{name}.py": "experiments: the session's results folder"
+          for name in ("test_folder", "test_results", "test_runner")}
+#: The longest scopes, longest first (seconds measured in a fresh clone's `make test`): scheduled first, so that the
+#: two workers end together instead of one waiting while the other finishes a long scope taken last. The others
+#: follow in their order of collection.
+LONGEST_FIRST = ["experiments: the session's results folder",                                        # ~400 s
+                 "tests/test_train.py", "chapters-10-11",                                             # ~280 s
+                 "tests/test_batched.py::test_the_batched_trainer_on_the_jax_backend[test_reproduce_batched_jax.py]",
+                 "tests/test_cli.py",                                                                 # ~170 s
+                 "tests/test_batched.py::test_the_batched_trainer_on_the_jax_backend[test_batched_jax.py]",
+                 "chapter-14_where_the_network_looks", "tests/test_apex.py", "tests/test_pipeline.py",  # ~110-75 s
+                 "tests/test_nested.py", "chapter-13_apex_frame", "chapter-07_phase_based_magnification"]
+
+
 def chapter_group(stem: str) -> str:
     """The xdist scope of a chapter's tests; chapter 11 reads what chapter 10 pre-processed, so they share one."""
     return "chapters-10-11" if stem[:2] in ("10", "11") else f"chapter-{stem}"
@@ -82,7 +98,8 @@ def xdist_scope(nodeid: str) -> str:
         return chapter_group(param.rstrip("]"))
     if function in ALONE:
         return base
-    return base.split("::", 1)[0]
+    module = base.split("::", 1)[0]
+    return SHARED.get(module, module)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -95,10 +112,14 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             return xdist_scope(nodeid)
 
+    config.option.loadscopereorder = False          # keep the order of collection, set below
     return ChapterScopeScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
+    # the longest scopes first; within a scope the order of collection (a chapter's execution before its checks)
+    rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_scope(item.nodeid), len(rank)))
     # CHAPTER_TESTS is what the scheduler reads; a test marked `chapter` but missing from it would run on any worker
     marked = {item.nodeid.split("[", 1)[0] for item in items if item.get_closest_marker("chapter") is not None}
     missing = sorted(marked - CHAPTER_TESTS)
