@@ -104,6 +104,8 @@ def xdist_scope(nodeid: str) -> str:
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") not in ("loadgroup", "loadscope"):
+        return None                                 # another mode asked for on the command line: xdist's own
     from xdist.scheduler import LoadScopeScheduling
 
     class ChapterScopeScheduling(LoadScopeScheduling):
