@@ -35,8 +35,9 @@ def test_the_batched_trainer_on_the_jax_backend(module):
            "JAX_THREEFRY_PARTITIONABLE": "false",
            "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
     # -n 0: one process (pyproject's addopts start two pytest-xdist workers; this test already runs in one of them)
-    done = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "jax" / module), "-q", "-p", "no:cacheprovider",
-                           "-n", "0", "-W", "ignore::UserWarning"], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "jax" / module), "-q",
+                           "-p", "no:cacheprovider", "-n", "0", "-W", "ignore::UserWarning"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout.splitlines()[-1], done.stdout[-2000:]
 

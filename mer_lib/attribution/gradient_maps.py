@@ -282,10 +282,12 @@ def spatial_map(values, *, time_axis=None, absolute=False, size=None):
         v = v.sum(axis=-1)
     if v.ndim != 3:
         raise UserInputError(f"values: expected (N, H, W) once time and channels are summed, got shape {v.shape}")
-    if size is None or v.shape[1:] == (size, size):
+    if size is None:
         return v
-    if not isinstance(size, (int, np.integer)) or size < 1:
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
         raise UserInputError(f"size: expected a positive integer, got {size!r}")
+    if v.shape[1:] == (size, size):
+        return v
     import cv2
 
     return np.stack([cv2.resize(m, (int(size), int(size)), interpolation=cv2.INTER_LINEAR) for m in v])
