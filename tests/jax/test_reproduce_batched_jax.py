@@ -44,16 +44,18 @@ def test_a_folder_written_by_the_batched_path_validates_and_summarises_like_the_
 
     monkeypatch.setattr(batched_runs, "batched_groups", counting)
     table_b = ex.reproduce(batched_out, frames, flows, labels, subjects, **PLAN)          # trainer "auto": JAX
-    table_f = ex.reproduce(fit_out, frames, flows, labels, subjects, trainer="fit", **PLAN)
+    # the per-run path on the flow stream alone: Keras' own loop compiles the two-stream network for 30 s a fold on a
+    # CPU, and the batched trainer's two-stream runs are checked against it in tests/jax/test_batched_jax.py
+    table_f = ex.reproduce(fit_out, frames, flows, labels, subjects, trainer="fit", **{**PLAN, "rows": ROWS[1:]})
     assert batches == [2, 2]          # one program per architecture, with its 2 folds
     prov_b, prov_f = ex.validate_results(batched_out), ex.validate_results(fit_out)
     assert prov_b["trainer"] == "batched" and prov_f["trainer"] == "keras fit"
     assert prov_b["batch_runs"] == 2 and prov_f["batch_runs"] == 1
     assert prov_b["precision"] == prov_f["precision"] == "float32"
     rec_b, rec_f = _records(batched_out), _records(fit_out)
-    assert sorted(rec_b) == sorted(rec_f) and len(rec_b) == 4
-    for job, b in rec_b.items():
-        f = rec_f[job]
+    assert len(rec_b) == 4 and len(rec_f) == 2 and set(rec_f) < set(rec_b)
+    for job, f in rec_f.items():
+        b = rec_b[job]
         assert b["identity"] == f["identity"], job          # the same fold of the same plan
         assert (b["trainer"], b["batch_runs"], f["trainer"], f["batch_runs"]) == ("batched", 2, "keras fit", 1)
         assert sorted(set(b) - {"trainer", "batch_runs", "precision"}) == sorted(set(f) - {"trainer", "batch_runs",
@@ -63,7 +65,9 @@ def test_a_folder_written_by_the_batched_path_validates_and_summarises_like_the_
         np.testing.assert_allclose(b["probabilities"], f["probabilities"], atol=2e-3, err_msg=job)
         np.testing.assert_allclose(b["history"]["loss"], f["history"]["loss"], rtol=2e-3, err_msg=job)
     timing = [c for c in table_b.columns if "second" in c]
-    pd.testing.assert_frame_equal(table_b.drop(columns=timing), table_f.drop(columns=timing), atol=1e-6)
+    flow_rows = table_b[table_b["row"].isin(table_f["row"])].reset_index(drop=True)
+    assert len(flow_rows) == len(table_f) < len(table_b)
+    pd.testing.assert_frame_equal(flow_rows.drop(columns=timing), table_f.drop(columns=timing), atol=1e-6)
 
 
 def test_an_interrupted_batched_reproduction_trains_only_the_batch_it_lost(tmp_path, monkeypatch):
