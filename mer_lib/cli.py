@@ -68,6 +68,8 @@ INPUTS = tuple(_pipeline.INPUT_SETTINGS)
 RECIPES = tuple(_train.RECIPES)
 PROTOCOLS = tuple(_ex.PROTOCOLS)
 MAGNIFIERS = tuple("none" if m is None else m for m in _pipeline.MAGNIFIERS)
+#: The side of the network inputs with --fast (as the chapters' fast mode): a quarter of the pixels of 64 x 64.
+FAST_SIZE = 32
 
 
 class CLIError(Exception):
@@ -85,7 +87,8 @@ def _common(p, out=True):
     if out:
         p.add_argument("--out", required=True, help="folder for the results (CSV files and figures)")
     p.add_argument("--fast", action="store_true",
-                   help="run small: 10 SynthME clips, 1 epoch, 2 runs, 3 folds (tests and smoke checks)")
+                   help=f"run small: 10 SynthME clips, inputs of {FAST_SIZE} x {FAST_SIZE}, 1 epoch, 2 runs, 3 folds "
+                        "(tests and smoke checks)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -101,7 +104,7 @@ def _parser():
     p.add_argument("--magnify", default="phase", choices=MAGNIFIERS)
     p.add_argument("--alpha", type=float, default=20.0)
     p.add_argument("--flow", default="tvl1", choices=_pipeline.FLOWS)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, default=None, help=f"default 64 ({FAST_SIZE} with --fast)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: every usable core)")
     for name, helptext in (("train", "train a model on the training part of the paper's split"),
                            ("evaluate", "train and test under a protocol, scores and confusion matrix")):
@@ -174,6 +177,8 @@ def _check_args(args):
     if getattr(args, "folds", None) is not None and args.folds < 2:
         raise CLIError(f"--folds must be at least 2, got {args.folds}")
     defaults = _ex.folds.library_defaults()
+    if hasattr(args, "size") and args.size is None:
+        args.size = FAST_SIZE if args.fast else 64
     if hasattr(args, "epochs") and args.epochs is None:
         args.epochs = 1 if args.fast else defaults["epochs"]
     if hasattr(args, "batch_size") and args.batch_size is None:
@@ -353,7 +358,8 @@ def _row(args):
 
 def _inputs(args, data, kinds):
     """The frames and a flow input per kind (:func:`mer_lib.pipeline.network_inputs`), cached under --out."""
-    return _pipeline.network_inputs(data.clips, kinds, apex=data.apex, cache_dir=Path(args.out) / "cache")
+    return _pipeline.network_inputs(data.clips, kinds, apex=data.apex, size=FAST_SIZE if args.fast else 64,
+                                    cache_dir=Path(args.out) / "cache")
 
 
 def _run_folder(args, kind, name, settings):

@@ -20,7 +20,7 @@ def test_end_to_end_on_a_tiny_synthme(tmp_path):
         assert f["frames"].shape[0] == 10
     assert (out / "synthme.csv").exists() and (out / "synthme_classes.png").exists()
     assert main(["preprocess", "--dataset", "synth", "--out", str(out), "--fast", "--jobs", "1"]) == 0
-    assert list(out.glob("inputs-synth-phase-tvl1-64.npz"))
+    assert list(out.glob("inputs-synth-phase-tvl1-32.npz"))          # --fast: 32 x 32 inputs
     assert main(["train", "--dataset", "synth", "--out", str(out), "--fast"]) == 0
     first = out / "train" / "two_stream-pbvm-paper-s0-e1-b8"          # a folder per run, named by its settings
     assert len(pd.read_csv(first / "history.csv")) == 1 and (first / "learning_curve.png").exists()
@@ -148,18 +148,18 @@ def test_preprocess_refuses_to_replace_inputs_made_with_other_settings(tmp_path,
     monkeypatch.setattr("mer_lib.pipeline.preprocess", lambda clips, *a, **k: made.append(a) or _fake_inputs(clips))
     out = tmp_path / "o"
     assert main(["preprocess", "--dataset", "synth", "--out", str(out), "--fast", "--jobs", "1"]) == 0
-    first = (out / "inputs-synth-phase-tvl1-64.npz").read_bytes()
+    first = (out / "inputs-synth-phase-tvl1-32.npz").read_bytes()           # --fast: 32 x 32
     printed = capsys.readouterr().out
     assert "SynthME: kept 10 clips" in printed                        # the loader's report, said
-    assert json.loads((out / "inputs-synth-phase-tvl1-64.load_report.json").read_text())["n_clips"] == 10
-    for change in (["--alpha", "10"], ["--seed", "3"], []):
-        code = main(["preprocess", "--dataset", "synth", "--out", str(out), "--jobs", "1"] + change
-                    + (["--fast"] if change else []))
+    assert json.loads((out / "inputs-synth-phase-tvl1-32.load_report.json").read_text())["n_clips"] == 10
+    # another alpha, another seed, the same size without --fast (other clips): the same name, refused
+    for change in (["--alpha", "10", "--fast"], ["--seed", "3", "--fast"], ["--size", "32"]):
+        code = main(["preprocess", "--dataset", "synth", "--out", str(out), "--jobs", "1"] + change)
         assert code == 2
         err = capsys.readouterr().err
-        assert err.startswith("mer: error: --out") and "already holds inputs-synth-phase-tvl1-64.*" in err, err
+        assert err.startswith("mer: error: --out") and "already holds inputs-synth-phase-tvl1-32.*" in err, err
         assert err.count("\n") == 1
-    assert (out / "inputs-synth-phase-tvl1-64.npz").read_bytes() == first and len(made) == 1
+    assert (out / "inputs-synth-phase-tvl1-32.npz").read_bytes() == first and len(made) == 1
 
 
 def _fake_inputs(clips):
