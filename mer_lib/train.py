@@ -66,6 +66,7 @@ import numpy as np
 from mer_lib.augment import augment, augmentation_draws, epoch_augmentation, epoch_order, flip_horizontal
 from mer_lib.checkpoints import _load_checkpoint, _model_signature, _read_state, _save_checkpoint, data_fingerprint
 from mer_lib.env import gpu_names, tensorflow_log_level
+from mer_lib.epochs import _length, _subset, epoch_by_batches
 from mer_lib.errors import UserInputError
 from mer_lib.recipes import CONTROL_RECIPES, RECIPES, Recipe, compile_with_recipe, get_recipe, learning_rate_schedule
 
@@ -253,16 +254,6 @@ def class_weights(labels, n_classes=None):
     k = int(labels.max() + 1) if n_classes is None else int(n_classes)
     counts = np.bincount(labels, minlength=k)
     return {c: (float(len(labels) / (k * counts[c])) if counts[c] else 0.0) for c in range(k)}
-
-
-def _subset(inputs, index):
-    if isinstance(inputs, dict):
-        return {k: v[index] for k, v in inputs.items()}
-    return inputs[index]
-
-
-def _length(inputs):
-    return len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
 
 
 def _current_lr(model):
@@ -545,7 +536,7 @@ def _train(run):
                 x_epoch = augment(x_epoch, np.random.default_rng([int(seed), epoch, 1]), recipe.shift)
             lr = _current_lr(model)
             if strategy is None:
-                logs = _epoch_by_batches(model, x_epoch, y[order], run, epoch)
+                logs = epoch_by_batches(model, x_epoch, y[order], run, epoch)
             else:                 # several GPUs: Keras' fit distributes the batches
                 logs = {k: v[-1] for k, v in model.fit(
                     x_epoch, y[order], batch_size=run.batch_size, epochs=epoch + 1, initial_epoch=epoch,
@@ -584,75 +575,6 @@ def _train(run):
                        result_warnings, recipe, checkpoint_seconds, train_seconds, run.data_warnings,
                        trainer="keras fit", precision=keras.mixed_precision.global_policy().name,
                        epoch_seconds=epoch_seconds)
-
-
-def _epoch_by_batches(model, x, y, run, epoch):
-    """One epoch of Keras' compiled training step, called once per batch, and its logs as ``fit`` reports them.
-
-    ``model.fit`` called once per epoch (as :func:`train` needs, to draw each
-    epoch's order and augmentation from (seed, epoch)) builds a ``tf.data``
-    pipeline and tears it down each time: measured on this project's 2-core
-    machine, 1.2 s an epoch on top of a 1.4 s epoch of 3 steps. The same step
-    (``train_on_batch``) called on each batch in order trains the same way;
-    the epoch's loss and metrics are the means of the batches' weighted by
-    their sizes, as Keras' own loop accumulates them (the metrics are
-    compiled unweighted: class weights weight the loss only). The
-    validation set, when there is one, is scored in batches of the same size
-    after the epoch (``val_`` keys).
-
-    Parameters
-    ----------
-    model : keras.Model
-        Compiled.
-    x : array (N, ...) or dict of arrays (N, ...)
-        The epoch's clips, in the order they are trained on.
-    y : array (N, n_classes)
-        One-hot labels.
-    run : _Run
-        The batch size, class weights, validation set and display of the run.
-    epoch : int
-        The epoch's index (0-based), for the display.
-
-    Returns
-    -------
-    dict
-        ``loss``, the compiled metrics and, with a validation set, ``val_loss``
-        and ``val_`` metrics: floats.
-    """
-    def train_step(xb, yb):
-        return model.train_on_batch(xb, yb, class_weight=run.class_weight, return_dict=True)
-
-    def test_step(xb, yb):
-        return model.test_on_batch(xb, yb, return_dict=True)
-
-    if run.verbose:
-        print(f"Epoch {epoch + 1}/{run.epochs}")
-    logs = _mean_over_batches(train_step, x, y, run.batch_size, run.verbose)
-    if run.validation is not None:
-        logs.update({f"val_{k}": v for k, v in _mean_over_batches(test_step, *run.validation, run.batch_size,
-                                                                  0).items()})
-        if run.verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k.startswith("val_")))
-    return logs
-
-
-def _mean_over_batches(step, x, y, batch_size, verbose):
-    """``step`` on each batch of (x, y) in order: each log's mean over the clips (weighted by batch size)."""
-    import keras
-
-    labels = np.argmax(y, axis=1)
-    steps = math.ceil(len(labels) / batch_size)
-    bar, totals, seen = None, {}, 0
-    for i in range(steps):
-        part = slice(i * batch_size, (i + 1) * batch_size)
-        logs = step(_subset(x, part), y[part])
-        seen += len(labels[part])
-        for key, value in logs.items():
-            totals[key] = totals.get(key, 0.0) + float(value) * len(labels[part])
-        if verbose:              # the running means, as Keras' loop shows them
-            bar = bar or keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=list(totals))
-            bar.update(i + 1, values=[(k, v / seen) for k, v in totals.items()])
-    return {k: v / seen for k, v in totals.items()}
 
 
 def release_training_memory():

@@ -20,7 +20,7 @@ RANKS = {
     "flow": 1, "magnify": 1, "diagrams": 1,                              # the primitives of chapters 2-7
     "data": 2,                                                           # databases and prepared clips
     "pipeline": 3, "fingerprint": 3,                                     # clips to network inputs, their fingerprints
-    "splits": 4, "nn": 4, "models": 4, "diagnostics": 4, "recipes": 4, "augment": 4, "checkpoints": 4,
+    "splits": 4, "nn": 4, "models": 4, "diagnostics": 4, "recipes": 4, "augment": 4, "checkpoints": 4, "epochs": 4,
     "train": 5, "batched": 5,                                            # one run, or many in one program
     "evaluate": 6, "significance": 6,                                    # scores of what was trained, tests over runs
     "experiments": 7, "lbp_top": 7, "apex": 7, "attribution": 7,        # methods compared beside the network, and

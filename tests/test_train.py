@@ -305,26 +305,3 @@ def test_training_data_of_one_class_is_refused_and_a_missing_class_is_said():
                                     "predict it"]
     assert class_weights([0, 1, 0, 1], 3)[2] == 0.0          # documented: an absent class weighs nothing
 
-
-def test_an_epoch_by_batches_is_an_epoch_of_keras_fit():
-    """train's epoch (the compiled step once per batch) logs and updates what model.fit's epoch does."""
-    import types
-
-    from mer_lib.recipes import compile_with_recipe
-
-    x, y = _data(n=10)
-    onehot = keras.utils.to_categorical(y, 3)
-    val = ({k: v[:4] for k, v in x.items()}, onehot[:4])
-    models = []
-    for _ in range(2):
-        keras.utils.set_random_seed(4)
-        models.append(compile_with_recipe(_build(), RECIPES["paper"], 3, 1, None, False))
-    weights = {0: 1.0, 1: 2.0, 2: 0.5}
-    fitted = models[0].fit(x, onehot, batch_size=4, epochs=1, shuffle=False, class_weight=weights,
-                           validation_data=val, verbose=0).history
-    run = types.SimpleNamespace(batch_size=4, class_weight=weights, validation=val, verbose=0, epochs=1)
-    logs = train_module._epoch_by_batches(models[1], x, onehot, run, 0)
-    assert sorted(logs) == sorted(fitted) == ["accuracy", "loss", "val_accuracy", "val_loss"]
-    for key, values in fitted.items():
-        assert logs[key] == pytest.approx(values[0], rel=1e-6), key
-    assert _max_diff(models[0], models[1]) == 0.0       # 3 steps, the last of 2 clips, with the class weights
