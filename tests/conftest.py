@@ -44,6 +44,15 @@ def chapter_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("mer_cache")
 
 
+@pytest.fixture(scope="module")
+def keras_steps_eager():
+    """:func:`tests.keras_eager.keras_steps_run_eagerly` for the tests of one module."""
+    from tests.keras_eager import keras_steps_run_eagerly
+
+    with keras_steps_run_eagerly():
+        yield
+
+
 # --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject's addopts) -----------------------------------
 #
 # Each worker is a process of its own, with its own session fixtures (chapter_cache above) and module fixtures.

@@ -12,6 +12,11 @@ from mer_lib import experiments as ex  # noqa: E402
 from mer_lib import splits  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _eager(keras_steps_eager):
+    """These tests check which recipe is chosen and how, not the compiled steps (tests/conftest.py)."""
+
+
 @pytest.fixture(scope="module")
 def tiny():
     """16 clips of 16 x 16 from 8 subjects, frames and one flow input."""

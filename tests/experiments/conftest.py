@@ -13,6 +13,11 @@ PLAN = dict(rows=ROWS, recipes=("paper", "stable"), protocols=("paper", "loso"),
             batch_size=4)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _eager(keras_steps_eager):
+    """These tests check what is done with trainings, not their compiled steps (tests/conftest.py)."""
+
+
 @pytest.fixture(scope="session")
 def tiny():
     """12 clips of 16 x 16 from 4 subjects, frames and two flow inputs."""
@@ -28,10 +33,13 @@ def tiny():
 
 @pytest.fixture(scope="session")
 def results(tiny, tmp_path_factory):
+    from tests.keras_eager import keras_steps_run_eagerly
+
     out = tmp_path_factory.mktemp("results")
     frames, flows, labels, subjects = tiny
-    table = ex.reproduce(out, frames, flows, labels, subjects, **PLAN,
-                         class_names=["negative", "positive", "surprise"], progress=False, command="pytest")
+    with keras_steps_run_eagerly():        # a session fixture is made before the module's _eager
+        table = ex.reproduce(out, frames, flows, labels, subjects, **PLAN,
+                             class_names=["negative", "positive", "surprise"], progress=False, command="pytest")
     return out, table
 
 
