@@ -66,7 +66,8 @@ from mer_lib.experiments.runner import reproduce
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "INPUT_SETTINGS",
-           "MODELS", "MODEL_VARIANTS", "model_variants", "build", "row_inputs", "unique_rows", "run_row", "run_table", "reproduce", "summarize_results",
+           "MODELS", "MODEL_VARIANTS", "model_variants", "build", "row_inputs", "unique_rows", "run_row", "run_table",
+           "reproduce", "summarize_results",
            "validate_results", "provenance", "RESULTS_FILES", "PROVENANCE_FIELDS", "current_settings",
            "settings_differences", "describe_provenance", "locate_results", "set_aside_partial", "PROTOCOLS",
            "check_classes", "row_by_key", "select_rows", "compare_plans",

@@ -9,9 +9,9 @@ use, fingerprints of the data (the frames, labels and subjects; each flow
 input apart, so that a plan may add a row of another input), and what the
 builders of its rows' models were given where a model changed after folders
 were first written (``models``, :data:`mer_lib.experiments.MODEL_VARIANTS`).
-It implies a list of jobs (:class:`Job`, one fold of one run each). Each fold's record keeps its job's identity
-(:func:`job_identity`), so a record is recognised by what it holds, not by
-its file name.
+It implies a list of jobs (:class:`Job`, one fold of one run each). Each
+fold's record keeps its job's identity (:func:`job_identity`), so a record is
+recognised by what it holds, not by its file name.
 
 :func:`compare_plans` says whether a requested plan is the folder's, extends
 it (only adds runs: more repeats, rows, recipes, protocols or seeds, with every
