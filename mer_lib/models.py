@@ -24,9 +24,12 @@ from __future__ import annotations
 import functools
 
 import keras
-from keras import layers
+from keras import layers, ops
 
-__all__ = ["two_stream", "stream_model", "one_stream_3dcnn", "cnn_rnn", "TABLE1", "compile_model"]
+from mer_lib.errors import UserInputError
+
+__all__ = ["two_stream", "stream_model", "one_stream_3dcnn", "cnn_rnn", "OnsetRelative", "CNN_RNN_INPUTS",
+           "TABLE1", "compile_model"]
 
 #: Table 1 of the paper: layer name -> output shape (batch left out).
 TABLE1 = {
@@ -226,20 +229,64 @@ def one_stream_3dcnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=32, kernel
     return keras.Model(inp, out, name=name)
 
 
+#: What the per-frame CNN of :func:`cnn_rnn` may read (its ``inputs`` argument).
+CNN_RNN_INPUTS = ("frames", "onset_relative")
+#: Keeps the onset-relative scaling of a still clip finite (its differences are all 0); as the pipeline's.
+_ONSET_EPS = 1e-6
+
+
+@keras.saving.register_keras_serializable(package="mer_lib")
+class OnsetRelative(layers.Layer):
+    """Each frame minus the clip's first (onset) frame, scaled per clip to unit root mean square.
+
+    ``y_t = (x_t - x_0) / (rms(x - x_0) + 1e-6)``, the RMS taken over the
+    clip's frames, pixels and channels. What is left of a clip is how it
+    changed since the onset: the face itself (the same in every frame)
+    cancels, and the scaling does for frames what the pipeline does for flow
+    (:mod:`mer_lib.pipeline` divides a clip's flows by their RMS magnitude).
+    A clip whose frames are all equal gives zeros. Our choice for
+    :func:`cnn_rnn`, not the paper's (see its Notes). Computes in float32
+    under any precision policy (the squares of small differences).
+
+    Input (N, T, H, W, C); output the same shape, frame 0 all zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clip = np.zeros((1, 3, 2, 2, 1), "float32")
+    >>> clip[0, 2] += 4.0                            # the third frame brighter by 4
+    >>> np.round(np.asarray(OnsetRelative()(clip))[0, :, 0, 0, 0], 3)
+    array([0.   , 0.   , 1.732], dtype=float32)
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, x):
+        relative = x - x[:, :1]
+        rms = ops.sqrt(ops.mean(ops.square(relative), axis=tuple(range(1, len(x.shape))), keepdims=True))
+        return relative / (rms + _ONSET_EPS)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_units=128, lstm_units=128,
-            dropout=0.5, normalization=None, name="cnn_rnn"):
+            dropout=0.5, normalization=None, inputs="onset_relative", name="cnn_rnn"):
     """The CNN_RNN baseline of Table 3: a per-frame 2D CNN, then an LSTM over time.
 
     After the CNN + LSTM designs the paper cites (Kim et al. 2016; Khor et al.
     2018): each frame goes through the same small 2D CNN
-    (Conv2D -> MaxPooling2D, twice, -> Flatten -> Dense), giving one feature
-    vector per frame; an LSTM reads the sequence, and a softmax classifies its
-    last state.
+    (Conv2D -> MaxPooling2D, twice, -> Flatten -> Dense ``frame_features``),
+    giving one feature vector per frame; an LSTM reads the sequence, and a
+    softmax classifies its last state. The paper gives neither the inputs nor
+    the layers of its CNN_RNN: both are our assumptions.
 
     Parameters
     ----------
     input_shape : tuple, default (8, 64, 64, 1)
-        (T, H, W, 1).
+        (T, H, W, 1): grey frames, onset first.
     n_classes : int
     filters : tuple of 2 ints
         Filters of the two Conv2D layers.
@@ -247,6 +294,12 @@ def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_uni
     dropout : float
     normalization : None, "batch" or "layer"
         A normalisation layer after the per-frame Flatten.
+    inputs : {"onset_relative", "frames"}, default "onset_relative"
+        What the per-frame CNN reads. "onset_relative": each frame minus the
+        onset frame, scaled per clip to unit RMS (an :class:`OnsetRelative`
+        layer named ``onset_relative``, inside the model, so that every
+        caller gets it); "frames": the frames themselves (the library's
+        CNN_RNN before issue 23). Ours, not the paper's: see Notes.
     name : str
 
     Returns
@@ -256,7 +309,40 @@ def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_uni
         LSTM computes in float32 even under a mixed-precision policy (the
         cuDNN LSTM of JAX has no float16 kernel, and its recurrence
         accumulates rounding errors in float16).
+
+    Raises
+    ------
+    UserInputError
+        ``inputs`` not one of :data:`CNN_RNN_INPUTS`.
+
+    Notes
+    -----
+    Why onset-relative frames (our assumption; the paper says only that a CNN
+    encodes each frame and an LSTM learns the temporal change). Measured by
+    ``benchmarks/bench_cnn_rnn.py`` (``benchmarks/results/cnn_rnn.md``:
+    SynthME at 32x32, the paper's 80/20 split, 30 epochs, 3 seeds): on the
+    frames themselves the per-frame features encode the face; they vary
+    along a clip by 5-9% of how much they vary between clips, so the LSTM
+    reads nearly the same vector eight times, and the test UF1 stays at or
+    below chance (0.26 +- 0.06 with the paper's recipe, which fits the
+    training clips only slowly; 0.36 +- 0.07 with the stable one; chance
+    0.32). Relative to the onset the face cancels, the features vary along a
+    clip as much as between clips, and the same layers reach a test UF1 of
+    0.60 +- 0.02 (paper's recipe) and 0.42 +- 0.06 (stable recipe, held back
+    mostly by its augmentation within 30 epochs: 0.55 +- 0.08 over 2 seeds
+    without it). The scaling per clip is what the pipeline does for flow: the model sees where
+    and when a clip changes, not how strongly.
+
+    Examples
+    --------
+    >>> model = cnn_rnn((8, 32, 32, 1))
+    >>> model.get_layer("onset_relative").output.shape
+    (None, 8, 32, 32, 1)
+    >>> cnn_rnn((8, 32, 32, 1), inputs="frames").count_params() == model.count_params()
+    True
     """
+    if inputs not in CNN_RNN_INPUTS:
+        raise UserInputError(f"inputs must be one of {', '.join(map(repr, CNN_RNN_INPUTS))}, got {inputs!r}")
     t, h, w, _ = _check_shape(input_shape, "input_shape")
     _normalization(normalization)
     frame = keras.Input((h, w, 1))
@@ -270,7 +356,8 @@ def cnn_rnn(input_shape=(8, 64, 64, 1), n_classes=3, filters=(32, 64), dense_uni
     x = layers.Dense(dense_units, activation="relu", name="frame_features")(x)
     encoder = keras.Model(frame, x, name="frame_encoder")
     inp = keras.Input((t, h, w, 1), name="frames")
-    seq = layers.TimeDistributed(encoder, name="per_frame_cnn")(inp)
+    seq = OnsetRelative(name="onset_relative")(inp) if inputs == "onset_relative" else inp
+    seq = layers.TimeDistributed(encoder, name="per_frame_cnn")(seq)
     seq = layers.LSTM(lstm_units, dtype="float32", name="lstm")(seq)
     seq = layers.Dropout(dropout, name="dropout")(seq)
     out = layers.Dense(int(n_classes), activation="softmax", dtype="float32", name="softmax")(seq)

@@ -3,7 +3,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mer_lib.models import TABLE1, TABLE1_PARAMS, cnn_rnn, compile_model, one_stream_3dcnn, two_stream
+from mer_lib.errors import UserInputError
+from mer_lib.models import (CNN_RNN_INPUTS, TABLE1, TABLE1_PARAMS, OnsetRelative, cnn_rnn, compile_model,
+                            one_stream_3dcnn, two_stream)
 
 
 def _shapes(model):
@@ -115,3 +117,79 @@ def test_the_lstm_of_cnn_rnn_computes_in_float32_under_mixed_precision():
         assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1, atol=1e-3)
     finally:
         keras.mixed_precision.set_global_policy(before)
+
+
+def test_cnn_rnn_reads_onset_relative_frames_by_default_and_the_frames_on_request():
+    model = cnn_rnn((8, 32, 32, 1))
+    assert model.get_layer("onset_relative").output.shape[1:] == (8, 32, 32, 1)
+    assert model.get_layer("per_frame_cnn").input is model.get_layer("onset_relative").output
+    plain = cnn_rnn((8, 32, 32, 1), inputs="frames")
+    assert "onset_relative" not in [layer.name for layer in plain.layers]
+    assert plain.count_params() == model.count_params()          # a layer without weights
+    assert set(CNN_RNN_INPUTS) == {"frames", "onset_relative"}
+
+
+def test_onset_relative_frames_are_each_frame_minus_the_onset_at_unit_rms_per_clip():
+    rng = np.random.default_rng(0)
+    clips = rng.normal(size=(3, 5, 6, 6, 1)).astype("float32")
+    out = np.asarray(OnsetRelative()(clips))
+    relative = clips - clips[:, :1]
+    rms = np.sqrt(np.mean(relative ** 2, axis=(1, 2, 3, 4), keepdims=True))
+    np.testing.assert_allclose(out, relative / (rms + 1e-6), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.mean(out ** 2, axis=(1, 2, 3, 4))), 1.0, rtol=1e-4)
+    assert np.all(out[:, 0] == 0)
+
+
+def test_a_face_that_does_not_move_cancels_in_cnn_rnn():
+    rng = np.random.default_rng(1)
+    model = cnn_rnn((4, 16, 16, 1), filters=(4, 8), dense_units=8, lstm_units=4)
+    face = rng.normal(size=(1, 1, 16, 16, 1)).astype("float32")
+    still = np.repeat(face, 4, axis=1)
+    zeros = np.zeros_like(still)
+    np.testing.assert_allclose(model.predict(still, verbose=0), model.predict(zeros, verbose=0), atol=1e-6)
+    moving = rng.normal(size=(1, 4, 16, 16, 1)).astype("float32")
+    # another face under the same motion, and the motion twice as strong: the same clip to the model
+    for same in (moving + face, 2.0 * moving):
+        np.testing.assert_allclose(model.predict(same, verbose=0), model.predict(moving, verbose=0), atol=1e-5)
+    plain = cnn_rnn((4, 16, 16, 1), filters=(4, 8), dense_units=8, lstm_units=4, inputs="frames")
+    assert not np.allclose(plain.predict(still, verbose=0), plain.predict(zeros, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["relative", "Frames", None])
+def test_cnn_rnn_rejects_an_unknown_input_in_one_line_naming_it(bad):
+    with pytest.raises(UserInputError, match="inputs") as err:
+        cnn_rnn((4, 16, 16, 1), inputs=bad)
+    assert "\n" not in str(err.value) and repr(bad) in str(err.value)
+
+
+def _toy_clips(n, seed, size=16, t=6, amplitude=0.3):
+    """Two classes told apart by motion only: a different random face per clip (unit contrast), on which the
+    top half (class 0) or the bottom half (class 1) brightens by ``amplitude`` from onset to offset."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    faces = ndimage.gaussian_filter(rng.normal(size=(n, size, size)), (0, 1.5, 1.5))
+    faces /= faces.std(axis=(1, 2), keepdims=True)
+    halves = np.zeros((2, size, size))
+    halves[0, : size // 2], halves[1, size // 2:] = 1.0, 1.0
+    ramp = np.linspace(0.0, 1.0, t)[None, :, None, None]
+    clips = faces[:, None] + amplitude * ramp * halves[labels][:, None] + 0.02 * rng.normal(size=(n, t, size, size))
+    return clips[..., None].astype("float32"), labels
+
+
+def test_cnn_rnn_learns_a_motion_that_a_different_face_per_clip_hides():
+    """The model of issue 23 learns what the face hides: held-out clips, paper's recipe, a threshold that the
+    model on plain frames misses (0.62 measured with these settings)."""
+    import warnings
+
+    from mer_lib.train import train
+
+    x, y = _toy_clips(48, seed=0)
+    x_test, y_test = _toy_clips(24, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # the CPU notice
+        result = train(lambda: cnn_rnn(x.shape[1:], 2, filters=(4, 8), dense_units=16, lstm_units=8), x, y,
+                       n_classes=2, recipe="paper", epochs=12, batch_size=8, seed=0, verbose=0)
+    accuracy = float(np.mean(result.model.predict(x_test, verbose=0).argmax(axis=1) == y_test))
+    assert accuracy >= 0.9, f"test accuracy {accuracy:.2f}; losses {np.round(result.history['loss'], 3)}"

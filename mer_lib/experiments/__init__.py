@@ -59,13 +59,15 @@ from mer_lib.experiments.folds import PROTOCOLS, check_classes, run_row, run_tab
 from mer_lib.experiments.nested import NESTED, NESTED_GRID, choose_recipe, compose_nested
 from mer_lib.experiments.plan import compare_plans
 from mer_lib.experiments.results import NOT_TRAINED_FRACTION, TABLE4_FIXED, paper_tables, summarize_results
-from mer_lib.experiments.rows import (CONTROLS, FULL_ROWS, MODELS, PAPER_TABLE3, PAPER_TABLE4, TABLE3, TABLE4, Row,
-                                      build, row_by_key, row_inputs, select_rows, unique_rows)
+from mer_lib.experiments.rows import (CONTROLS, FULL_ROWS, MODEL_VARIANTS, MODELS, PAPER_TABLE3, PAPER_TABLE4, TABLE3,
+                                      TABLE4, Row, build, model_variants, row_by_key, row_inputs, select_rows,
+                                      unique_rows)
 from mer_lib.experiments.runner import reproduce
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "INPUT_SETTINGS",
-           "MODELS", "build", "row_inputs", "unique_rows", "run_row", "run_table", "reproduce", "summarize_results",
+           "MODELS", "MODEL_VARIANTS", "model_variants", "build", "row_inputs", "unique_rows", "run_row", "run_table",
+           "reproduce", "summarize_results",
            "validate_results", "provenance", "RESULTS_FILES", "PROVENANCE_FIELDS", "current_settings",
            "settings_differences", "describe_provenance", "locate_results", "set_aside_partial", "PROTOCOLS",
            "check_classes", "row_by_key", "select_rows", "compare_plans",

@@ -24,9 +24,10 @@ import numpy as np
 from mer_lib._io import atomic_write_text, make_folder
 from mer_lib.errors import UserInputError
 from mer_lib.experiments.folds import library_defaults
-from mer_lib.experiments.plan import check_records, compare_plans, plan_from_provenance, plan_jobs, read_records
+from mer_lib.experiments.plan import (check_records, compare_plans, library_row, plan_from_provenance, plan_jobs,
+                                      read_records, show_model)
 from mer_lib.experiments.results import _read_provenance
-from mer_lib.experiments.rows import FULL_ROWS, unique_rows
+from mer_lib.experiments.rows import FULL_ROWS, model_variants, unique_rows
 from mer_lib.pipeline import INPUT_SETTINGS
 
 __all__ = ["RESULTS_FILES", "PROVENANCE_FIELDS", "provenance", "validate_results", "current_settings",
@@ -243,16 +244,18 @@ def current_settings(recipes=None):
         magnifier and alpha, :data:`mer_lib.pipeline.INPUT_SETTINGS`),
         ``epochs`` and ``batch_size`` (the defaults of
         :func:`mer_lib.train.train`, the paper's 100 and 8), ``rows`` (the
-        keys of :data:`FULL_ROWS`).
+        keys of :data:`FULL_ROWS`), ``models`` (what the builders of those
+        rows' models are given, :func:`mer_lib.experiments.model_variants`).
     """
     from mer_lib.experiments.controls import PLAN_ROWS
     from mer_lib.train import CONTROL_RECIPES, RECIPES
 
     known = {**RECIPES, **CONTROL_RECIPES}
     names = list(known) if recipes is None else list(recipes)
+    rows = unique_rows(FULL_ROWS + PLAN_ROWS)
     return {"recipes": {n: known[n].as_dict() for n in names if n in known},
             "input_settings": {k: list(v) for k, v in INPUT_SETTINGS.items()},
-            **library_defaults(), "rows": [r.key for r in unique_rows(FULL_ROWS + PLAN_ROWS)]}
+            **library_defaults(), "rows": [r.key for r in rows], "models": model_variants(rows)}
 
 
 def settings_differences(prov):
@@ -271,7 +274,10 @@ def settings_differences(prov):
         produce now. Rows or recipes the folder did not run are not
         differences (a folder may hold a subset), nor is a recipe field added
         since the folder was made whose value now is its default, the
-        behaviour the field was added to name (``precision`` "auto").
+        behaviour the field was added to name (``precision`` "auto"). A
+        model of the folder's rows built otherwise now is one ("model
+        'cnn_rnn': was inputs=frames (not recorded: ...), now
+        inputs=onset_relative").
     """
     from mer_lib.train import Recipe
 
@@ -295,6 +301,14 @@ def settings_differences(prov):
     for key in ("epochs", "batch_size"):
         if prov.get(key) != now[key]:
             diffs.append(f"{key} was {prov.get(key)!r}, the paper's and the library's is {now[key]!r}")
+    models = set()
+    for key in prov.get("rows") or []:
+        if key in now["rows"]:
+            models.add(library_row(key).model)
+    for model in sorted(models):
+        was, is_ = (prov.get("models") or {}).get(model), now["models"].get(model)
+        if was != is_:
+            diffs.append(f"model {model!r}: was {show_model(was, model)}, now {show_model(is_, model)}")
     gone = [r for r in prov.get("rows") or [] if r not in now["rows"]]
     if gone:
         diffs.append(f"rows no longer in the library's plan: {', '.join(gone)}")

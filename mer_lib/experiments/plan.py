@@ -5,15 +5,20 @@ A *plan* is a plain dict (it is written as ``settings.json`` and recorded in
 recipes (every field), the protocols, the repeats and seeds, the rows and
 recipes run under leave-one-subject-out, the fold count, the epochs, the batch
 size, the number of classes, the input settings of the flow inputs the rows
-use, and fingerprints of the data (the frames, labels and subjects; each flow
-input apart, so that a plan may add a row of another input). It implies a list of jobs (:class:`Job`,
-one fold of one run each). Each fold's record keeps its job's identity
-(:func:`job_identity`), so a record is recognised by what it holds, not by
-its file name.
+use, fingerprints of the data (the frames, labels and subjects; each flow
+input apart, so that a plan may add a row of another input), and what the
+builders of its rows' models were given where a model changed after folders
+were first written (``models``, :data:`mer_lib.experiments.MODEL_VARIANTS`).
+It implies a list of jobs (:class:`Job`, one fold of one run each). Each
+fold's record keeps its job's identity (:func:`job_identity`), so a record is
+recognised by what it holds, not by its file name.
 
 :func:`compare_plans` says whether a requested plan is the folder's, extends
 it (only adds runs: more repeats, rows, recipes, protocols or seeds, with every
-other setting the same), or differs (the first difference, named).
+other setting the same), or differs (the first difference, named). A folder
+whose plan does not record ``models`` was made before they were recorded: its
+models are the ones of that time, so a request whose rows build another
+model of one of its rows differs from it.
 :func:`check_records` reads the records of a folder and refuses one that
 belongs to no job of the plan.
 """
@@ -27,16 +32,17 @@ from pathlib import Path
 from mer_lib.errors import UserInputError
 from mer_lib.experiments.controls import PLAN_ROWS
 from mer_lib.experiments.nested import NESTED
-from mer_lib.experiments.rows import Row, row_by_key
+from mer_lib.experiments.rows import MODELS_BEFORE_VARIANTS, Row, model_variants, row_by_key
 
 __all__ = ["Job", "make_plan", "plan_jobs", "job_identity", "record_mismatch", "compare_plans", "check_records",
-           "read_records", "plan_from_provenance", "PLAN_FIELDS", "library_row"]
+           "read_records", "plan_from_provenance", "PLAN_FIELDS", "library_row", "show_model"]
 
 #: The fields of a plan (``settings.json``). ``recipe_rows`` (recipe -> the rows it runs for; None: every
-#: recipe for every row) and ``nested`` (the grid of nested recipe choice; None: no choice) are optional.
+#: recipe for every row) and ``nested`` (the grid of nested recipe choice; None: no choice) are optional; so is
+#: ``models`` (what the rows' changed models were built with), which plans before issue 23 did not record.
 PLAN_FIELDS = ("rows", "recipes", "protocols", "repeats", "loso_seeds", "loso_rows", "loso_recipes", "n_folds",
                "epochs", "batch_size", "n_classes", "input_settings", "data", "input_data", "n_subjects",
-               "recipe_rows", "nested")
+               "recipe_rows", "nested", "models")
 #: Settings a plan cannot change without changing the results it already holds.
 _FIXED = ("data", "epochs", "batch_size", "n_classes")
 
@@ -132,6 +138,8 @@ def make_plan(rows, recipes, protocols, repeats, loso_seeds, loso_rows, loso_rec
     Returns
     -------
     dict
+        With ``models``: :func:`mer_lib.experiments.model_variants` of the
+        rows (read from the library, not an argument).
     """
     return {"rows": [r.key for r in rows], "recipes": dict(recipes), "protocols": list(protocols),
             "repeats": int(repeats), "loso_seeds": int(loso_seeds),
@@ -142,7 +150,7 @@ def make_plan(rows, recipes, protocols, repeats, loso_seeds, loso_rows, loso_rec
             "input_settings": {k: list(v) for k, v in input_settings.items()}, "data": data,
             "input_data": dict(input_data), "n_subjects": int(n_subjects),
             "recipe_rows": None if recipe_rows is None else {k: list(v) for k, v in recipe_rows.items()},
-            "nested": None if nested is None else list(nested)}
+            "nested": None if nested is None else list(nested), "models": model_variants(rows)}
 
 
 def plan_jobs(plan, rows=None):
@@ -187,7 +195,9 @@ def job_identity(job, plan):
     Returns
     -------
     dict
-        JSON-ready.
+        JSON-ready. ``model``: what the row's model was built with (its
+        entry of the plan's ``models``; None for a model that has none, and
+        for every model of a plan made before they were recorded).
     """
     kind = job.row.flow_input
     fields = ({name: plan["recipes"][name] for name in plan["nested"]} if job.recipe == NESTED
@@ -197,11 +207,15 @@ def job_identity(job, plan):
             "subject_folds": job.subject_folds, "seed": job.seed, "split_seed": job.split_seed,
             "epochs": plan["epochs"], "batch_size": plan["batch_size"], "n_classes": plan["n_classes"],
             "input": None if kind is None else plan["input_settings"].get(kind), "data": plan["data"],
-            "input_data": None if kind is None else (plan.get("input_data") or {}).get(kind)}
+            "input_data": None if kind is None else (plan.get("input_data") or {}).get(kind),
+            "model": (plan.get("models") or {}).get(job.row.model)}
 
 
 # what a record of an older version holds of its identity, outside "identity"
 _RECORD_FIELDS = ("row_key", "recipe", "protocol", "repeat", "fold", "n_folds", "seed", "split_seed", "epochs")
+# identity fields a record of an older version may lack, and what it held then: its model was built as before
+# models were recorded (for CNN_RNN: on the frames themselves), which is not the model of a plan that records one
+_ABSENT_MEANS = {"model": None}
 
 
 def record_mismatch(record, identity):
@@ -212,7 +226,9 @@ def record_mismatch(record, identity):
     record : dict
         A run record (``runs/<job_id>.json``). A record written before
         identities were recorded is checked on the fields it holds (row,
-        recipe, protocol, repeat, fold, fold count, seeds, epochs).
+        recipe, protocol, repeat, fold, fold count, seeds, epochs); a record
+        without ``model`` holds the model as it was before models were
+        recorded, which is not the model of an identity that names one.
     identity : dict
 
     Returns
@@ -226,6 +242,8 @@ def record_mismatch(record, identity):
     for key in identity:
         if key in held and held[key] != identity[key]:
             return f"{key} is {held[key]!r} there, {identity[key]!r} in the plan"
+        if key not in held and key in _ABSENT_MEANS and identity[key] != _ABSENT_MEANS[key]:
+            return f"{key} is not recorded there (a record of an older {key}), {identity[key]!r} in the plan"
     missing = [k for k in ("row_key", "recipe", "protocol", "repeat", "fold") if k not in held]
     if missing:
         return f"it lacks {', '.join(missing)}"
@@ -305,7 +323,8 @@ def compare_plans(old, new):
     ----------
     old : dict
         The folder's plan (``settings.json``; fields an older version did not
-        record are not compared).
+        record are not compared, except ``models``: a plan without it built
+        its models as they were before models were recorded).
     new : dict
         The requested plan.
 
@@ -332,6 +351,9 @@ def compare_plans(old, new):
         if list(old["input_settings"][kind]) != list(new["input_settings"][kind]):
             return "differs", (f"input {kind!r} (magnifier, alpha): {old['input_settings'][kind]} there, "
                                f"{new['input_settings'][kind]} asked")
+    changed = _changed_models(old, new)
+    if changed:
+        return "differs", changed
     for kind in set(old.get("input_data") or {}) & set(new.get("input_data") or {}):
         if old["input_data"][kind] != new["input_data"][kind]:
             return "differs", (f"the data of the flow input {kind!r}: fingerprint {old['input_data'][kind]} there, "
@@ -357,6 +379,44 @@ def compare_plans(old, new):
         why = shrinks[0] if shrinks else f"{len(old_ids - new_ids)} of its runs are not in the plan asked"
         return "differs", why
     return ("same" if old_ids == new_ids else "extends"), None
+
+
+def show_model(variant, model=None):
+    """A model's entry of a plan's ``models`` in words (None: the model before models were recorded).
+
+    Examples
+    --------
+    >>> show_model({"inputs": "onset_relative"})
+    'inputs=onset_relative'
+    >>> show_model(None, "cnn_rnn")
+    'inputs=frames (not recorded: the model before models were recorded)'
+    """
+    if variant is None:
+        before = MODELS_BEFORE_VARIANTS.get(model)
+        if before is None:
+            return "not recorded (the model before models were recorded)"
+        return f"{show_model(before)} (not recorded: the model before models were recorded)"
+    return ", ".join(f"{k}={v}" for k, v in variant.items())
+
+
+def _models_of(keys):
+    models = set()
+    for key in keys:
+        try:
+            models.add(library_row(key).model)
+        except UserInputError:
+            continue         # a row this library does not know: plan_jobs names it
+    return models
+
+
+def _changed_models(old, new):
+    """The first model of both plans' rows that the new plan builds otherwise, in words; None when none."""
+    before, now = old.get("models") or {}, new.get("models") or {}
+    for model in sorted(_models_of(old.get("rows", ())) & _models_of(new["rows"])):
+        if before.get(model) != now.get(model):
+            return (f"model {model!r}: {show_model(before.get(model), model)} there, "
+                    f"{show_model(now.get(model), model)} asked")
+    return None
 
 
 def _show(value):

@@ -28,7 +28,8 @@ import numpy as np
 
 from mer_lib.errors import UserInputError
 
-__all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "MODELS", "build",
+__all__ = ["Row", "TABLE3", "TABLE4", "CONTROLS", "FULL_ROWS", "PAPER_TABLE3", "PAPER_TABLE4", "MODELS",
+           "MODEL_VARIANTS", "model_variants", "build",
            "row_inputs", "unique_rows", "row_by_key", "select_rows"]
 
 #: The paper's Table 3: accuracy of the validation set, f1_score, recall rate.
@@ -41,6 +42,15 @@ PAPER_TABLE4 = {"Raw video frame": (0.58, 0.58, 0.56), "optical flow": (0.60, 0.
 #: Model names and what they take: "frames", "flow" or "both".
 MODELS = {"two_stream": "both", "two_stream_corrected": "both", "one_stream": "frames", "cnn_rnn": "frames",
           "frames_stream": "frames", "flow_stream": "flow"}
+#: What :func:`build` passes a model's builder beyond its shapes, for the models whose builder changed after
+#: results folders were first written: model name -> keyword arguments. A plan records the entries of its rows'
+#: models (its ``models`` field) and a fold's record its model's (:func:`mer_lib.experiments.plan.job_identity`), so
+#: that runs of an older model are never counted with runs of the current one; a model absent from a plan or a
+#: record is the model as it was before. CNN_RNN reads onset-relative frames since issue 23 (our assumption, see
+#: :func:`mer_lib.models.cnn_rnn`); before, it read the frames themselves.
+MODEL_VARIANTS = {"cnn_rnn": {"inputs": "onset_relative"}}
+#: What the models of :data:`MODEL_VARIANTS` were built with before a plan recorded it (for messages).
+MODELS_BEFORE_VARIANTS = {"cnn_rnn": {"inputs": "frames"}}
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,30 @@ def build(model, frames_shape, flow_shape=None, n_classes=3, normalization=None)
     return lambda: builder(frames_shape, flow_shape, n_classes, normalization)
 
 
+def model_variants(rows):
+    """The :data:`MODEL_VARIANTS` entries of the models of some rows: what a plan records of its models.
+
+    Parameters
+    ----------
+    rows : iterable of Row
+
+    Returns
+    -------
+    dict of str to dict
+        Model name -> the keyword arguments its builder gets, for the rows'
+        models that have an entry (sorted by name; JSON-ready).
+
+    Examples
+    --------
+    >>> model_variants(TABLE3)
+    {'cnn_rnn': {'inputs': 'onset_relative'}}
+    >>> model_variants(CONTROLS)
+    {}
+    """
+    names = sorted({row.model for row in rows} & set(MODEL_VARIANTS))
+    return {name: dict(MODEL_VARIANTS[name]) for name in names}
+
+
 #: The models whose one input is the frames as a plain array (no named inputs); the others take a dict.
 _PLAIN_INPUT = ("one_stream", "cnn_rnn")
 
@@ -195,7 +229,7 @@ def _builders():
         "two_stream": lambda fr, fl, k, n: models.two_stream("paper", fr, fl, k, normalization=n),
         "two_stream_corrected": lambda fr, fl, k, n: models.two_stream("corrected", fr, fl, k, normalization=n),
         "one_stream": lambda fr, fl, k, n: models.one_stream_3dcnn(fr, k, normalization=n),
-        "cnn_rnn": lambda fr, fl, k, n: models.cnn_rnn(fr, k, normalization=n),
+        "cnn_rnn": lambda fr, fl, k, n: models.cnn_rnn(fr, k, normalization=n, **MODEL_VARIANTS["cnn_rnn"]),
         "frames_stream": lambda fr, fl, k, n: models.stream_model("frames", "paper", fr, k, normalization=n),
         "flow_stream": lambda fr, fl, k, n: models.stream_model("flow", "paper", fl, k, normalization=n),
     }

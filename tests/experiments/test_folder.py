@@ -128,3 +128,14 @@ def test_the_current_settings_are_read_from_the_library_not_typed_again(monkeypa
     monkeypatch.setattr(train_module, "train", longer)
     now = ex.current_settings()
     assert (now["epochs"], now["batch_size"]) == (150, 16)
+
+
+def test_settings_differences_name_a_model_built_otherwise_now():
+    now = ex.current_settings()
+    prov = {"recipes": {}, "input_settings": {}, "epochs": now["epochs"], "batch_size": now["batch_size"],
+            "rows": ["cnn_rnn-frames", "two_stream-pbvm"]}
+    assert ex.settings_differences(prov) == [
+        "model 'cnn_rnn': was inputs=frames (not recorded: the model before models were recorded), now "
+        "inputs=onset_relative"]
+    assert ex.settings_differences({**prov, "models": now["models"]}) == []
+    assert ex.settings_differences({**prov, "rows": ["two_stream-pbvm"]}) == []

@@ -57,3 +57,41 @@ def test_a_folds_identity_holds_every_setting_that_changes_its_result():
     assert {"row_key", "recipe_fields", "protocol", "repeat", "fold", "n_folds", "seed", "split_seed", "epochs",
             "batch_size", "n_classes", "input", "data", "input_data"} <= set(identity)
     assert identity["input"] == ["phase", 20.0] and identity["epochs"] == 1
+
+
+def _cnn_rnn_plan(**change):
+    return _plan(rows=(ex.TABLE3[0], ex.TABLE3[2]), **change)
+
+
+def test_a_plan_records_what_its_changed_models_are_built_with_and_each_fold_its_own():
+    plan = _cnn_rnn_plan()
+    assert plan["models"] == {"cnn_rnn": {"inputs": "onset_relative"}}
+    identities = {job.row.model: job_identity(job, plan)["model"] for job in plan_jobs(plan)}
+    assert identities == {"cnn_rnn": {"inputs": "onset_relative"}, "two_stream": None}
+    assert _plan()["models"] == {}
+
+
+def test_a_folder_made_before_models_were_recorded_is_not_extended_with_another_cnn_rnn():
+    old = {k: v for k, v in _cnn_rnn_plan().items() if k != "models"}     # as settings.json was written before
+    kind, why = compare_plans(old, _cnn_rnn_plan(repeats=3))
+    assert kind == "differs"
+    assert why == ("model 'cnn_rnn': inputs=frames (not recorded: the model before models were recorded) there, "
+                   "inputs=onset_relative asked")
+    # a folder without CNN_RNN is extended by it: no run of the older model is there to be mixed in
+    no_rnn = {k: v for k, v in _plan().items() if k != "models"}
+    assert compare_plans(no_rnn, _plan(rows=(ex.TABLE3[2], ex.CONTROLS[2], ex.TABLE3[0]))) == ("extends", None)
+
+
+def test_a_record_without_its_model_is_no_fold_of_a_changed_model():
+    from mer_lib.experiments.plan import record_mismatch
+
+    plan = _cnn_rnn_plan()
+    for job in plan_jobs(plan)[:4]:
+        identity = job_identity(job, plan)
+        old = {"identity": {k: v for k, v in identity.items() if k != "model"}}
+        why = record_mismatch(old, identity)
+        if job.row.model == "cnn_rnn":
+            assert why is not None and why.startswith("model is not recorded there"), why
+        else:
+            assert why is None
+        assert record_mismatch({"identity": identity}, identity) is None

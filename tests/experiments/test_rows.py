@@ -43,3 +43,11 @@ def test_a_row_is_found_by_its_key_and_rows_are_selected_by_key_or_label():
     assert ex.select_rows(["Our method", "cnn_rnn-frames"], ex.FULL_ROWS) == ["cnn_rnn-frames", "two_stream-pbvm"]
     with pytest.raises(UserInputError, match="--loso-rows: 'two_stream-pbmv' is not a row"):
         ex.select_rows(["two_stream-pbmv"], ex.FULL_ROWS, "--loso-rows")
+
+
+def test_the_cnn_rnn_row_builds_onset_relative_frames_and_its_plan_records_it():
+    model = ex.build("cnn_rnn", (8, 16, 16, 1))()
+    assert "onset_relative" in [layer.name for layer in model.layers]
+    assert ex.MODEL_VARIANTS["cnn_rnn"] == {"inputs": "onset_relative"}
+    assert ex.model_variants(ex.TABLE3) == {"cnn_rnn": {"inputs": "onset_relative"}}
+    assert ex.model_variants(ex.CONTROLS) == {}            # models unchanged since folders were first written
