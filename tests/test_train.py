@@ -22,7 +22,9 @@ def _data(n=12, size=16, seed=0):
 
 
 def _build(normalization=None):
-    return two_stream("paper", frames_shape=(8, 16, 16, 1), flow_shape=(16, 16, 16, 1), normalization=normalization)
+    """The paper's two-stream network at 16 x 16 with 8 filters a stream, not 32 (a step a quarter of the cost)."""
+    return two_stream("paper", frames_shape=(8, 16, 16, 1), flow_shape=(16, 16, 16, 1), filters=8,
+                      normalization=normalization)
 
 
 def _max_diff(a, b):
