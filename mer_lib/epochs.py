@@ -2,8 +2,6 @@
 
 import math
 
-import numpy as np
-
 __all__ = ["epoch_by_batches"]
 
 
@@ -74,15 +72,15 @@ def _mean_over_batches(step, x, y, batch_size, verbose):
     """``step`` on each batch of (x, y) in order: each log's mean over the clips (weighted by batch size)."""
     import keras
 
-    labels = np.argmax(y, axis=1)
-    steps = math.ceil(len(labels) / batch_size)
+    steps = math.ceil(len(y) / batch_size)
     bar, totals, seen = None, {}, 0
     for i in range(steps):
         part = slice(i * batch_size, (i + 1) * batch_size)
         logs = step(_subset(x, part), y[part])
-        seen += len(labels[part])
+        size = len(y[part])
+        seen += size
         for key, value in logs.items():
-            totals[key] = totals.get(key, 0.0) + float(value) * len(labels[part])
+            totals[key] = totals.get(key, 0.0) + float(value) * size
         if verbose:              # the running means, as Keras' loop shows them
             bar = bar or keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=list(totals))
             bar.update(i + 1, values=[(k, v / seen) for k, v in totals.items()])

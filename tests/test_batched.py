@@ -32,7 +32,8 @@ def test_the_batched_trainer_on_the_jax_backend(module, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            # the tests compile the same programs several times (Keras' loop once per seed, a batch and its resumed
            # copy): XLA's persistent cache, new for this run, compiles each once (measured: 80 s down to 55 s)
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
            # JAX's default (partitionable) Threefry compiles dropout on the networks' 5-D tensors very slowly on a
            # CPU (50 s for one draw, against 3 s): both trainers draw with the other, as the equivalence needs
            "JAX_THREEFRY_PARTITIONABLE": "false",
