@@ -70,6 +70,8 @@ PROTOCOLS = tuple(_ex.PROTOCOLS)
 MAGNIFIERS = tuple("none" if m is None else m for m in _pipeline.MAGNIFIERS)
 #: The side of the network inputs with --fast (as the chapters' fast mode): a quarter of the pixels of 64 x 64.
 FAST_SIZE = 32
+#: The side of the network inputs otherwise (the paper's 64 x 64).
+_NETWORK_SIZE = 64
 
 
 class CLIError(Exception):
@@ -104,7 +106,7 @@ def _parser():
     p.add_argument("--magnify", default="phase", choices=MAGNIFIERS)
     p.add_argument("--alpha", type=float, default=20.0)
     p.add_argument("--flow", default="tvl1", choices=_pipeline.FLOWS)
-    p.add_argument("--size", type=int, default=None, help=f"default 64 ({FAST_SIZE} with --fast)")
+    p.add_argument("--size", type=int, default=None, help=f"default {_NETWORK_SIZE} ({FAST_SIZE} with --fast)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: every usable core)")
     for name, helptext in (("train", "train a model on the training part of the paper's split"),
                            ("evaluate", "train and test under a protocol, scores and confusion matrix")):
@@ -178,7 +180,7 @@ def _check_args(args):
         raise CLIError(f"--folds must be at least 2, got {args.folds}")
     defaults = _ex.folds.library_defaults()
     if hasattr(args, "size") and args.size is None:
-        args.size = FAST_SIZE if args.fast else 64
+        args.size = _input_size(args)
     if hasattr(args, "epochs") and args.epochs is None:
         args.epochs = 1 if args.fast else defaults["epochs"]
     if hasattr(args, "batch_size") and args.batch_size is None:
@@ -356,9 +358,14 @@ def _row(args):
     return _ex.Row(f"{args.model} ({flow_input or 'frames'})", args.model, flow_input)
 
 
+def _input_size(args):
+    """The side of the network inputs: :data:`FAST_SIZE` with --fast, the pipeline's default otherwise."""
+    return FAST_SIZE if args.fast else _NETWORK_SIZE
+
+
 def _inputs(args, data, kinds):
     """The frames and a flow input per kind (:func:`mer_lib.pipeline.network_inputs`), cached under --out."""
-    return _pipeline.network_inputs(data.clips, kinds, apex=data.apex, size=FAST_SIZE if args.fast else 64,
+    return _pipeline.network_inputs(data.clips, kinds, apex=data.apex, size=_input_size(args),
                                     cache_dir=Path(args.out) / "cache")
 
 
