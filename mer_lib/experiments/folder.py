@@ -24,7 +24,7 @@ import numpy as np
 from mer_lib._io import atomic_write_text, make_folder
 from mer_lib.errors import UserInputError
 from mer_lib.experiments.folds import library_defaults
-from mer_lib.experiments.plan import (check_records, compare_plans, library_row, plan_from_provenance, plan_jobs,
+from mer_lib.experiments.plan import (check_records, compare_plans, models_of, plan_from_provenance, plan_jobs,
                                       read_records, show_model)
 from mer_lib.experiments.results import _read_provenance
 from mer_lib.experiments.rows import FULL_ROWS, model_variants, unique_rows
@@ -301,11 +301,7 @@ def settings_differences(prov):
     for key in ("epochs", "batch_size"):
         if prov.get(key) != now[key]:
             diffs.append(f"{key} was {prov.get(key)!r}, the paper's and the library's is {now[key]!r}")
-    models = set()
-    for key in prov.get("rows") or []:
-        if key in now["rows"]:
-            models.add(library_row(key).model)
-    for model in sorted(models):
+    for model in sorted(models_of([key for key in prov.get("rows") or [] if key in now["rows"]])):
         was, is_ = (prov.get("models") or {}).get(model), now["models"].get(model)
         if was != is_:
             diffs.append(f"model {model!r}: was {show_model(was, model)}, now {show_model(is_, model)}")

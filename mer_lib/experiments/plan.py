@@ -35,7 +35,7 @@ from mer_lib.experiments.nested import NESTED
 from mer_lib.experiments.rows import MODELS_BEFORE_VARIANTS, Row, model_variants, row_by_key
 
 __all__ = ["Job", "make_plan", "plan_jobs", "job_identity", "record_mismatch", "compare_plans", "check_records",
-           "read_records", "plan_from_provenance", "PLAN_FIELDS", "library_row", "show_model"]
+           "read_records", "plan_from_provenance", "PLAN_FIELDS", "library_row", "show_model", "models_of"]
 
 #: The fields of a plan (``settings.json``). ``recipe_rows`` (recipe -> the rows it runs for; None: every
 #: recipe for every row) and ``nested`` (the grid of nested recipe choice; None: no choice) are optional; so is
@@ -399,7 +399,24 @@ def show_model(variant, model=None):
     return ", ".join(f"{k}={v}" for k, v in variant.items())
 
 
-def _models_of(keys):
+def models_of(keys):
+    """The model names of the library's rows among some row keys.
+
+    A key the library does not know is skipped: :func:`plan_jobs` names it.
+
+    Parameters
+    ----------
+    keys : iterable of str
+
+    Returns
+    -------
+    set of str
+
+    Examples
+    --------
+    >>> sorted(models_of(["cnn_rnn-frames", "two_stream-pbvm", "no-such-row"]))
+    ['cnn_rnn', 'two_stream']
+    """
     models = set()
     for key in keys:
         try:
@@ -412,7 +429,7 @@ def _models_of(keys):
 def _changed_models(old, new):
     """The first model of both plans' rows that the new plan builds otherwise, in words; None when none."""
     before, now = old.get("models") or {}, new.get("models") or {}
-    for model in sorted(_models_of(old.get("rows", ())) & _models_of(new["rows"])):
+    for model in sorted(models_of(old.get("rows", ())) & models_of(new["rows"])):
         if before.get(model) != now.get(model):
             return (f"model {model!r}: {show_model(before.get(model), model)} there, "
                     f"{show_model(now.get(model), model)} asked")
