@@ -85,16 +85,19 @@ def test_the_stable_recipe_resumes_to_the_same_weights_too(tmp_path, monkeypatch
 def test_automatic_checkpoints_cost_at_most_a_tenth_of_the_training(tmp_path, monkeypatch):
     """When a checkpoint takes far longer than an epoch, "auto" writes one after the first epoch and the last."""
     import time
+    import types
 
     x, y = _data(n=6)
     saved = []
     real = train_module._save_checkpoint
+    # the trainer's clock, on which each checkpoint takes 100 s more than it does (no real wait)
+    clock = types.SimpleNamespace(perf_counter=lambda: time.perf_counter() + 100.0 * len(saved))
 
     def slow(model, folder, epoch, *args, **kwargs):
-        time.sleep(2.0)
         saved.append(epoch)
         real(model, folder, epoch, *args, **kwargs)
 
+    monkeypatch.setattr(train_module, "time", clock)
     monkeypatch.setattr(train_module, "_save_checkpoint", slow)
     train(_build, x, y, epochs=5, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
     assert saved == [1, 5]
