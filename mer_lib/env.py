@@ -28,7 +28,8 @@ import sys
 
 __all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup", "live_widgets",
            "progress_bar", "progress_mode", "quiet_tensorflow", "tensorflow_log_level", "usable_cores",
-           "ThreadSettings", "thread_settings", "current_threads", "bounded_threads", "tensorflow_pools"]
+           "ThreadSettings", "thread_settings", "current_threads", "bounded_threads", "tensorflow_pools",
+           "seed_keras"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -360,3 +361,48 @@ def print_setup() -> None:
 # The thread settings live in mer_lib.threads; the chapters and the mer command read them from here.
 from mer_lib.threads import (ThreadSettings, bounded_threads, current_threads, tensorflow_pools,  # noqa: E402
                              thread_settings, usable_cores)
+
+
+def seed_keras(seed):
+    """Seed Python, NumPy and Keras as :func:`keras.utils.set_random_seed` does, without importing TensorFlow.
+
+    Keras' function also seeds TensorFlow whenever it is installed, which
+    imports it: 5 s of each process on Keras' JAX backend on a 2-core
+    machine, for a seed nothing in that process reads. Here TensorFlow is
+    seeded when it is the backend or already imported.
+
+    Parameters
+    ----------
+    seed : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seed_keras(3); a = np.random.rand()
+    >>> seed_keras(3); bool(np.random.rand() == a)
+    True
+    """
+    import random
+
+    import keras
+    import numpy as np
+
+    seed = int(seed)
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    try:      # what keras.utils.set_random_seed sets besides TensorFlow's seed (Keras 3)
+        from keras.src.backend.common import global_state
+        from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    except ImportError:       # pragma: no cover (another Keras: its own function, TensorFlow's import and all)
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)   # recreated from the seed when next used
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)

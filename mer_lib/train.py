@@ -65,7 +65,7 @@ import numpy as np
 # recipes, augmentation, checkpoints: modules of their own, importable from here (where a test may replace them)
 from mer_lib.augment import augment, augmentation_draws, epoch_augmentation, epoch_order, flip_horizontal
 from mer_lib.checkpoints import _load_checkpoint, _model_signature, _read_state, _save_checkpoint, data_fingerprint
-from mer_lib.env import gpu_names, tensorflow_log_level
+from mer_lib.env import gpu_names, seed_keras, tensorflow_log_level
 from mer_lib.epochs import _length, _subset, epoch_by_batches
 from mer_lib.errors import UserInputError
 from mer_lib.recipes import CONTROL_RECIPES, RECIPES, Recipe, compile_with_recipe, get_recipe, learning_rate_schedule
@@ -170,9 +170,7 @@ def set_seeds(seed):
     ----------
     seed : int
     """
-    import keras
-
-    keras.utils.set_random_seed(int(seed))
+    seed_keras(seed)
     _set_op_determinism(True)
 
 
@@ -208,16 +206,14 @@ def _deterministic(seed):
     Restored after: the op-determinism switch, and the global random states
     of Python and NumPy (a notebook's own ``np.random`` draws after training
     do not depend on the training's seed). The Keras backend's seed stays set,
-    as :func:`keras.utils.set_random_seed` leaves it.
+    as :func:`keras.utils.set_random_seed` leaves it (:func:`seed_keras`).
     """
     import random
-
-    import keras
 
     python_state, numpy_state = random.getstate(), np.random.get_state()
     switch = _op_determinism()
     was = None if switch is None else switch[0]
-    keras.utils.set_random_seed(int(seed))
+    seed_keras(seed)
     if switch is not None:
         switch[1](True)
     try:
@@ -314,8 +310,8 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
         "auto": on with a GPU, off on a CPU (for ``mixed_precision``: unless the recipe's ``precision``
         says otherwise; ``jit_compile`` is on with JAX whatever the device: Keras' JAX loop without it
         compiles each operation on its own: two tiny folds of the flow stream alone on a CPU took
-        23 s that way, 15 s with the step compiled whole, compilation included). Keras' loop uses float16; the batched trainer bfloat16 where the GPU has it
-        (:func:`mer_lib.batched.precision_for_device`), and always compiles.
+        23 s that way, 15 s with the step compiled whole, compilation included). Keras' loop uses float16; the batched trainer
+        bfloat16 where the GPU has it (:func:`mer_lib.batched.precision_for_device`), and always compiles.
     trainer : {"auto", "fit", "batched"}
         "fit": Keras' own compiled step, called once per batch (``model.train_on_batch``; ``model.fit``
         with several GPUs), on any backend. "batched":

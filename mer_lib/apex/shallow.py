@@ -451,7 +451,7 @@ def train_copies(x, labels, masks, seeds, *, copy_keys=None, n_classes=3, epochs
     """
     import keras
 
-    from mer_lib.env import progress_bar
+    from mer_lib.env import progress_bar, seed_keras
 
     x = np.asarray(x, np.float32)
     labels = np.asarray(labels)
@@ -473,7 +473,7 @@ def train_copies(x, labels, masks, seeds, *, copy_keys=None, n_classes=3, epochs
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if int(value) != value or value < 1:
             raise UserInputError(f"{name}: expected a positive integer, got {value!r}")
-    keras.utils.set_random_seed(seeds[0])
+    seed_keras(seeds[0])
     copies = ShallowCopies(n_streams, n_copies, x.shape[1:], n_classes, dropout=dropout, seed=seeds[0], **network)
     copies.initialize(seeds, copy_keys)
     model = copies.model

@@ -204,3 +204,27 @@ def test_bad_runs_are_one_line_errors(runs, match):
     with pytest.raises(UserInputError, match=match) as err:
         train_many(_mlp(), runs, epochs=1, batch_size=4, verbose=0)
     assert "\n" not in str(err.value)
+
+
+def test_seed_keras_seeds_as_keras_own_function_without_importing_tensorflow():
+    """Last in this module: Keras' own function imports TensorFlow, which the test needs for the comparison."""
+    import sys
+
+    from mer_lib.env import seed_keras
+
+    def drawn(seed_with, seed):
+        seed_with(seed)
+        model = _mlp("batch")()          # its initial weights and its dropout's seed come from the seeded state
+        x, _ = _clips(4, seed=0)
+        out = model(x, training=True)    # dropout draws from the layer's seed generator
+        return [np.array(w) for w in model.get_weights()], np.asarray(out), np.random.rand()
+
+    assert "tensorflow" not in sys.modules
+    ours = drawn(seed_keras, 7)
+    assert "tensorflow" not in sys.modules
+    assert all(np.array_equal(a, b) for a, b in zip(ours[0], drawn(seed_keras, 7)[0]))
+    assert not all(np.array_equal(a, b) for a, b in zip(ours[0], drawn(seed_keras, 8)[0]))
+    theirs = drawn(keras.utils.set_random_seed, 7)
+    assert all(np.array_equal(a, b) for a, b in zip(ours[0], theirs[0]))
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    assert ours[2] == theirs[2]
