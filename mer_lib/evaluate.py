@@ -224,10 +224,50 @@ def summarize(values, confidence=0.95, n_boot=10_000, seed=0):
     return out
 
 
-def _over_resampled_clips(n, n_boot, seed, statistic):
-    """``statistic(index)`` on ``n_boot`` resamples of ``range(n)`` with replacement."""
-    rng = np.random.default_rng(seed)
-    return np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)])
+def _resamples(n, n_boot, seed):
+    """``n_boot`` resamples of ``range(n)`` with replacement, shape (n_boot, n), drawn in one call.
+
+    The same indices as ``n_boot`` draws of ``rng.integers(0, n, n)`` one
+    after another (NumPy's generator fills the array in order).
+    """
+    return np.random.default_rng(seed).integers(0, n, (n_boot, n))
+
+
+def _metric_on_resamples(metric, y_true, y_pred, index, k):
+    """``metric(y_true[i], y_pred[i], k)`` for each row ``i`` of ``index`` (B, N): shape (B,).
+
+    A named metric is computed on all the resamples' confusion matrices at
+    once (:func:`_metric_of_confusions`: about 10 times faster than a call per
+    resample, with the same values); a callable is called once per resample.
+    """
+    if callable(metric):
+        return np.array([metric(y_true[i], y_pred[i], k) for i in index])
+    return _metric_of_confusions(_confusions(y_true[index], y_pred[index], k), metric)
+
+
+def _confusions(y_true, y_pred, k):
+    """The confusion matrix of each row: ``y_true``, ``y_pred`` (B, N) of int -> counts (B, K, K).
+
+    ``cm[r, i, j]`` counts the clips of row ``r`` of true class i predicted as class j.
+    """
+    b = len(y_true)
+    codes = (np.arange(b)[:, None] * (k * k) + np.asarray(y_true, np.int64) * k + y_pred).ravel()
+    return np.bincount(codes, minlength=b * k * k).reshape(b, k, k)
+
+
+def _metric_of_confusions(cm, metric):
+    """A named metric of each confusion matrix ``cm`` (B, K, K): shape (B,), the arithmetic of :func:`accuracy`,
+    :func:`uf1` and :func:`uar` (a class absent from a row's true labels is left out of its UAR)."""
+    tp = np.diagonal(cm, axis1=1, axis2=2).astype(float)
+    if metric == "accuracy":
+        return tp.sum(axis=1) / cm.sum(axis=(1, 2))
+    if metric == "uf1":
+        denom = 2 * tp + (cm.sum(axis=1) - tp) + (cm.sum(axis=2) - tp)
+        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0).mean(axis=1)
+    if metric == "uar":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nanmean(tp / cm.sum(axis=2), axis=1)
+    raise ValueError(f"metric must be one of {tuple(METRICS)}, got {metric!r}")
 
 
 def _refuse_nan(values, name):
@@ -263,7 +303,7 @@ def bootstrap_metric(y_true, y_pred, metric="uf1", n_classes=None, confidence=0.
     _check_confidence(confidence, n_boot)
     y_true, y_pred, k = _check_labels(y_true, y_pred, n_classes)
     fn = _metric(metric)
-    boots = _over_resampled_clips(len(y_true), n_boot, seed, lambda idx: fn(y_true[idx], y_pred[idx], k))
+    boots = _metric_on_resamples(metric, y_true, y_pred, _resamples(len(y_true), n_boot, seed), k)
     _refuse_nan(boots, "bootstrap_metric")
     tail = (1 - confidence) / 2
     low, high = np.quantile(boots, [tail, 1 - tail])
@@ -297,8 +337,9 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric="uf1", n_classes=None, confi
     y_true, pred_a, k = _check_labels(y_true, pred_a, n_classes)
     _, pred_b, _ = _check_labels(y_true, pred_b, k)
     fn = _metric(metric)
-    diffs = _over_resampled_clips(len(y_true), n_boot, seed,
-                                  lambda idx: fn(y_true[idx], pred_a[idx], k) - fn(y_true[idx], pred_b[idx], k))
+    index = _resamples(len(y_true), n_boot, seed)
+    diffs = _metric_on_resamples(metric, y_true, pred_a, index, k) - _metric_on_resamples(metric, y_true, pred_b,
+                                                                                          index, k)
     _refuse_nan(diffs, "paired_bootstrap")
     tail = (1 - confidence) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from mer_lib.evaluate import METRICS, _check_labels, summarize
+from mer_lib.evaluate import METRICS, _check_labels, _confusions, _metric_of_confusions, summarize
 
 __all__ = ["compare_runs", "corrected_resampled_ttest", "mcnemar_power", "MIN_RUNS", "interval_over_runs",
            "compare_over_runs", "paired_permutation_test"]
@@ -363,21 +363,7 @@ def _paired_t(a, b):
 
 def _batched_metric(y_true, preds, k, metric):
     """``metric`` of each row of ``preds`` (P, N) against one ``y_true`` (N,), from batched confusion matrices."""
-    p_count, n = preds.shape
-    index = (np.arange(p_count)[:, None] * (k * k) + y_true[None, :] * k + preds).ravel()
-    cm = np.bincount(index, minlength=p_count * k * k).reshape(p_count, k, k).astype(float)
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    if metric == "accuracy":
-        return tp.sum(axis=1) / n
-    if metric == "uar":
-        support = cm.sum(axis=2)[0]
-        present = support > 0
-        return (tp[:, present] / support[present]).mean(axis=1)
-    if metric == "uf1":
-        denom = 2 * tp + (cm.sum(axis=1) - tp) + (cm.sum(axis=2) - tp)
-        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-        return f1.mean(axis=1)
-    raise ValueError(f"metric must be one of {tuple(METRICS)}, got {metric!r}")
+    return _metric_of_confusions(_confusions(np.broadcast_to(y_true, preds.shape), preds, k), metric)
 
 
 def paired_permutation_test(y_true, pred_a, pred_b, metric="uf1", n_classes=None, n_permutations=10_000, seed=0):

@@ -95,6 +95,32 @@ def test_compare_runs_is_an_exact_sign_flip_test():
         evaluate.compare_runs([0.5, 0.6], [0.5])
 
 
+@pytest.mark.parametrize("metric", ["accuracy", "uf1", "uar"])
+def test_the_bootstraps_of_named_metrics_are_those_of_one_call_per_resample(metric):
+    """The named metrics are computed on all resamples at once: the same values as the metric called on each resample
+    drawn one after another (a class missing from some resamples included: 2 clips of class 3)."""
+    rng = np.random.default_rng(4)
+    y = np.r_[rng.integers(0, 3, 31), 3, 3]
+    a, b = rng.integers(0, 4, 33), rng.integers(0, 4, 33)
+    fn = evaluate.METRICS[metric]
+
+    def one_by_one(statistic):
+        draw = np.random.default_rng(5)
+        return np.array([statistic(draw.integers(0, 33, 33)) for _ in range(300)])
+
+    boots = one_by_one(lambda i: fn(y[i], a[i], 4))
+    diffs = one_by_one(lambda i: fn(y[i], a[i], 4) - fn(y[i], b[i], 4))
+    tail = (1 - 0.95) / 2                      # as the functions compute it
+    assert boots.std() > 0
+    got = evaluate.bootstrap_metric(y, a, metric, 4, n_boot=300, seed=5)
+    assert (got["ci_low"], got["ci_high"]) == tuple(np.quantile(boots, [tail, 1 - tail]))
+    paired = evaluate.paired_bootstrap(y, a, b, metric, 4, n_boot=300, seed=5)
+    assert (paired["ci_low"], paired["ci_high"]) == tuple(np.quantile(diffs, [tail, 1 - tail]))
+    assert paired["p_value"] == min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
+    # and a callable metric still gets one call per resample
+    assert evaluate.bootstrap_metric(y, a, lambda t, p, k: fn(t, p, k), 4, n_boot=300, seed=5) == got
+
+
 def test_paired_bootstrap_separates_a_real_difference_from_none():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 60)
