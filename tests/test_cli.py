@@ -13,7 +13,9 @@ def _run(*args):
     return subprocess.run([sys.executable, "-m", "mer_lib.cli", *args], capture_output=True, text=True, timeout=900)
 
 
-def test_end_to_end_on_a_tiny_synthme(tmp_path):
+def test_end_to_end_on_a_tiny_synthme(tmp_path, keras_steps_eager):
+    # eager steps in this process (train, evaluate): tracing each tiny network cost more than its steps; the
+    # reproduction trains in a worker process (--trainings-per-process), with Keras' compiled steps
     out = tmp_path / "run"
     assert main(["synth", "--out", str(out), "--fast"]) == 0
     with np.load(out / "synthme.npz", allow_pickle=False) as f:
