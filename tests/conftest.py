@@ -30,22 +30,6 @@ def _cpu_seconds():
 import pytest  # noqa: E402
 
 
-def pytest_configure(config):
-    """Each pytest-xdist worker on its own share of the cores (``-n 2`` on 2 cores: one core each).
-
-    What a worker starts (a chapter's kernel, a child process, a pool) inherits its cores, and the library sizes its
-    thread pools from them (``mer_lib.threads.usable_cores``): two workers no longer run twice as many busy threads
-    as cores, whose stragglers slow every parallel op. Measured on 2 cores (wall time, same tests, unpinned against
-    pinned): five chapters' executions and student runs 118 s against 108 s; test_train and test_cli 122 s against
-    115 s. ``MER_TEST_PIN=0`` leaves the workers on every core.
-    """
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    if worker and os.environ.get("MER_TEST_PIN", "1") != "0" and hasattr(os, "sched_getaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        if count <= len(cores):
-            os.sched_setaffinity(0, cores[int(worker[2:])::count])
-
-
 @pytest.fixture(scope="session")
 def chapter_cache(tmp_path_factory):
     """One MER_CACHE for every chapter the tests execute, as `make book` shares book/.mer_cache.
