@@ -310,8 +310,9 @@ def train(build_model, inputs, labels, *, recipe="paper", n_classes=3, epochs=10
         "auto": on with a GPU, off on a CPU (for ``mixed_precision``: unless the recipe's ``precision``
         says otherwise; ``jit_compile`` is on with JAX whatever the device: Keras' JAX loop without it
         compiles each operation on its own: two tiny folds of the flow stream alone on a CPU took
-        23 s that way, 15 s with the step compiled whole, compilation included). Keras' loop uses float16; the batched trainer
-        bfloat16 where the GPU has it (:func:`mer_lib.batched.precision_for_device`), and always compiles.
+        23 s that way, 15 s with the step compiled whole, compilation included). Keras' loop uses
+        float16; the batched trainer bfloat16 where the GPU has it
+        (:func:`mer_lib.batched.precision_for_device`), and always compiles.
     trainer : {"auto", "fit", "batched"}
         "fit": Keras' own compiled step, called once per batch (``model.train_on_batch``; ``model.fit``
         with several GPUs), on any backend. "batched":

@@ -77,7 +77,8 @@ def test_the_tables_cover_the_plan_the_provenance_records(prov):
     assert (paper["runs"] == prov["repeats"]).all()
     if "loso" in prov["protocols"]:
         # subjects held out: named "loso" for one fold per subject, "subject-kfold" for fewer folds
-        held_out = protocol_name("loso", prov["n_folds"] or prov["dataset"]["n_subjects"], prov["dataset"]["n_subjects"])
+        n_subjects = prov["dataset"]["n_subjects"]
+        held_out = protocol_name("loso", prov["n_folds"] or n_subjects, n_subjects)
         loso = tables[tables["protocol"] == held_out]
         assert set(loso["row_key"]) == set(prov["loso_rows"] or prov["rows"])
         n_subjects = prov["dataset"]["n_subjects"]
