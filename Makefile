@@ -9,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test venv sync clean bench check-html student instructor
+.PHONY: book test venv sync clean bench check-html student instructor compiled
 
 venv: $(STAMP)
 
@@ -22,12 +22,18 @@ $(STAMP): pyproject.toml
 
 # MER_BOOK_BUILD=1: chapters create no widget and show static figures (tools/mer_build.py,
 # which the build loads from _config.yml, sets it too).
-book: $(STAMP)
+book: $(STAMP) compiled
 	MER_BOOK_BUILD=1 $(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is at _build/html/index.html"
 
-test: $(STAMP)
+test: $(STAMP) compiled
 	$(PY) -m pytest
+
+# The library's, the tools' and the tests' bytecode, written once (under a second): every process the book and the
+# tests start (kernels, workers, the command's subprocesses) reads it instead of compiling the sources again, which
+# each does when PYTHONDONTWRITEBYTECODE is set (as on some CI runners). Only files changed since are recompiled.
+compiled: $(STAMP)
+	$(PY) -m compileall -q mer_lib tools tests
 
 # Open every page of the built book (make book first) in headless Chromium and check
 # outputs, figures, math, launch buttons and collapsed solutions; screenshots go to

@@ -53,6 +53,16 @@ def keras_steps_eager():
         yield
 
 
+@pytest.fixture
+def steps_eager():
+    """:func:`tests.keras_eager.keras_steps_run_eagerly` for one test: one of what is done around the steps
+    (checkpoints, notices, refusals, masks, budgets) in a module whose other tests keep the steps traced."""
+    from tests.keras_eager import keras_steps_run_eagerly
+
+    with keras_steps_run_eagerly():
+        yield
+
+
 # --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject's addopts) -----------------------------------
 #
 # Each worker is a process of its own, with its own session fixtures (chapter_cache above) and module fixtures.

@@ -319,6 +319,7 @@ def _tiny_task(n=24, side=16, seed=0):
     return x, labels
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_copies_trained_together_are_the_copies_trained_alone():
     x, labels = _tiny_task()
     rng = np.random.default_rng(3)
@@ -340,6 +341,7 @@ def test_copies_trained_together_are_the_copies_trained_alone():
                                apex.predict_copies(alone.copies, x)[:, 0, 0], atol=1e-3)
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_a_copy_never_learns_from_the_clips_its_mask_leaves_out():
     x, labels = _tiny_task()
     masks = np.ones((1, 1, len(x)), bool)
@@ -357,6 +359,7 @@ def test_a_copy_never_learns_from_the_clips_its_mask_leaves_out():
         apex.train_copies(x, labels, np.zeros((1, 1, len(x)), bool), [0], progress=False)
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_train_shallow_protocols_folds_scores_models_and_cache(tmp_path, monkeypatch):
     x, labels = _tiny_task(n=30)
     subjects = np.repeat(np.arange(5), 6)
@@ -405,6 +408,7 @@ class _Spent:
         return self._left.pop(0) if len(self._left) > 1 else self._left[0]
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_a_budget_stops_the_copies_after_the_epoch_that_used_it_up(tmp_path):
     """Within a budget the copies train the epochs that fit (at least one), and the results say how many."""
     x, labels = _tiny_task(n=18)

@@ -115,6 +115,7 @@ def test_the_same_seed_repeats_a_cpu_run_exactly():
     assert _max_diff(a.model, c.model) > 0.0
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_without_a_gpu_the_run_says_so_and_shortens_when_asked(monkeypatch):
     monkeypatch.setattr(train_module, "gpu_names", lambda: [])
     x, y = _data(n=6)
@@ -125,6 +126,7 @@ def test_without_a_gpu_the_run_says_so_and_shortens_when_asked(monkeypatch):
     assert result.shortened and result.epochs == 1 and len(result.history["loss"]) == 1
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_class_weights_balance_the_classes():
     w = class_weights(np.array([0, 0, 0, 1, 2, 2]))
     assert w == pytest.approx({0: 6 / 9, 1: 2.0, 2: 1.0})
@@ -132,6 +134,7 @@ def test_class_weights_balance_the_classes():
     assert train(_build, x, y, epochs=1, batch_size=3, class_weight="balanced", verbose=0).history["loss"]
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_a_checkpoint_of_another_run_is_not_silently_reused(tmp_path):
     x, y = _data(n=6)
     train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
@@ -147,6 +150,7 @@ def test_a_checkpoint_of_another_run_is_not_silently_reused(tmp_path):
               checkpoint_dir=tmp_path, verbose=0)
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_asking_for_more_epochs_extends_a_run_and_for_fewer_keeps_the_longer_run(tmp_path):
     x, y = _data(n=6)
     train(_build, x, y, epochs=1, batch_size=3, checkpoint_dir=tmp_path, verbose=0)
@@ -157,6 +161,7 @@ def test_asking_for_more_epochs_extends_a_run_and_for_fewer_keeps_the_longer_run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-0002.npz", "state.json"]
 
 
+@pytest.mark.usefixtures("steps_eager")
 @pytest.mark.parametrize("damage, match", [
     (lambda d: (d / "state.json").write_text('{"epoch": 1, "file"'), "state.json is not a checkpoint state"),
     (lambda d: (d / "checkpoint-0001.npz").write_bytes(b"PK\x03\x04 truncated"), "checkpoint-0001.npz is unreadable"),
@@ -171,6 +176,7 @@ def test_a_damaged_checkpoint_is_a_one_line_error_naming_the_file(tmp_path, dama
     assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_checkpoint_files_get_the_users_usual_permissions(tmp_path):
     import os
     import stat
@@ -282,6 +288,7 @@ def test_bad_arguments(kwargs, match):
         train(_build, x, labels, **kwargs)
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_training_leaves_the_process_as_it_found_it():
     """TensorFlow's logger level and its op-determinism switch are set for the run and set back after."""
     if keras.backend.backend() != "tensorflow":
@@ -300,6 +307,7 @@ def test_training_leaves_the_process_as_it_found_it():
     assert np.random.random() == expected          # NumPy's global random state is the caller's again
 
 
+@pytest.mark.usefixtures("steps_eager")
 def test_training_data_of_one_class_is_refused_and_a_missing_class_is_said():
     x, _ = _data(n=6)
     with pytest.raises(UserInputError, match="one class only"):

@@ -159,7 +159,8 @@ def test_attribution_runs_under_jax_as_under_tensorflow(tmp_path):
         import numpy as np, keras
         from keras import layers
         from mer_lib import attribution as at
-        keras.utils.set_random_seed(0)
+        from mer_lib.env import seed_keras
+        seed_keras(0)       # as keras.utils.set_random_seed, which would import TensorFlow under JAX too (12 s)
         x = keras.Input((5, 6, 1), name="images")
         conv = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(x)
         out = layers.Dense(3, activation="softmax", name="softmax")(layers.GlobalAveragePooling2D()(conv))

@@ -206,9 +206,12 @@ def test_bad_runs_are_one_line_errors(runs, match):
     assert "\n" not in str(err.value)
 
 
-def test_seed_keras_seeds_as_keras_own_function_without_importing_tensorflow():
-    """Last in this module: Keras' own function imports TensorFlow, which the test needs for the comparison."""
+def test_seed_keras_seeds_as_keras_own_function_without_importing_tensorflow(monkeypatch):
+    """Compared with Keras' own function as it runs where TensorFlow is not installed: on this backend TensorFlow's
+    seed draws nothing, and Keras would otherwise import TensorFlow to set it (12 s of CPU on a 2-core machine)."""
     import sys
+
+    from keras.src.utils import module_utils
 
     from mer_lib.env import seed_keras
 
@@ -224,7 +227,9 @@ def test_seed_keras_seeds_as_keras_own_function_without_importing_tensorflow():
     assert "tensorflow" not in sys.modules
     assert all(np.array_equal(a, b) for a, b in zip(ours[0], drawn(seed_keras, 7)[0]))
     assert not all(np.array_equal(a, b) for a, b in zip(ours[0], drawn(seed_keras, 8)[0]))
+    monkeypatch.setattr(module_utils.tensorflow, "_available", False)   # Keras' check of an installed TensorFlow
     theirs = drawn(keras.utils.set_random_seed, 7)
+    assert "tensorflow" not in sys.modules
     assert all(np.array_equal(a, b) for a, b in zip(ours[0], theirs[0]))
     np.testing.assert_array_equal(ours[1], theirs[1])
     assert ours[2] == theirs[2]
