@@ -10,8 +10,8 @@ For each load condition it:
    ``_build/`` and so no jupyter-cache, no ``.mer_cache``: a cold build);
 2. uses a virtual environment made beforehand (``--venv``, by default this
    repository's ``.venv`` when ``make venv`` made it), or makes one in the work
-   folder the first time (``python -m venv`` and ``pip install '<clone>[all]'``,
-   as ``make`` does) and reuses it; the clone's own ``mer_lib`` comes first on
+   folder the first time (``python -m venv`` and ``pip install '<clone>[all]'``:
+   the packages ``make venv`` installs, with pip alone) and reuses it; the clone's own ``mer_lib`` comes first on
    ``PYTHONPATH``; the results say which;
 3. runs what ``make book`` runs, ``python -m compileall -q mer_lib tools
    tests`` then ``MER_BOOK_BUILD=1 jupyter-book build . --warningiserror

@@ -81,7 +81,6 @@ def test_the_tables_cover_the_plan_the_provenance_records(prov):
         held_out = protocol_name("loso", prov["n_folds"] or n_subjects, n_subjects)
         loso = tables[tables["protocol"] == held_out]
         assert set(loso["row_key"]) == set(prov["loso_rows"] or prov["rows"])
-        n_subjects = prov["dataset"]["n_subjects"]
         assert (runs.loc[runs["protocol"] == held_out, "folds"] == (prov["n_folds"] or n_subjects)).all()
     assert len(runs) == int(tables["runs"].sum())
     records = [json.loads(p.read_text()) for p in (FOLDER / "runs").glob("*.json")]
