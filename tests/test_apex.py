@@ -1,7 +1,6 @@
 """mer_lib.apex: spotting, strain, apex inputs, the shallow network and its many-copies trainer."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -443,9 +442,10 @@ print(json.dumps({"backend": run.settings["backend"], "diff": float(np.abs(singl
 
 def test_the_trainer_runs_on_keras_jax_backend_too():
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    from tests.jax_child import jax_child_env
+
+    out = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], capture_output=True, text=True, env=jax_child_env(),
+                         timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["backend"] == "jax" and result["finite"] and result["diff"] < 1e-5

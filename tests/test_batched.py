@@ -22,6 +22,7 @@ from mer_lib.batched import Run, forward_macs, step_flops, train_many  # noqa: E
 from mer_lib.errors import UserInputError  # noqa: E402
 from mer_lib.models import cnn_rnn, two_stream  # noqa: E402
 from mer_lib.train import augment, augmentation_draws, epoch_augmentation, epoch_order, train  # noqa: E402
+from tests.jax_child import jax_child_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install jax)")
 @pytest.mark.parametrize("module", sorted(p.name for p in (ROOT / "tests" / "jax").glob("test_*.py")))
 def test_the_batched_trainer_on_the_jax_backend(module, tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-           # the tests compile the same programs several times (Keras' loop once per seed, a batch and its resumed
-           # copy): XLA's persistent cache, new for this run, compiles each once (measured: 80 s down to 55 s)
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
-           # JAX's default (partitionable) Threefry compiles dropout on the networks' 5-D tensors very slowly on a
-           # CPU (50 s for one draw, against 3 s): both trainers draw with the other, as the equivalence needs
-           "JAX_THREEFRY_PARTITIONABLE": "false",
-           "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    # jax_child_env: the JAX backend on the CPU, XLA's fast compilation (tests/jax_child.py)
+    env = jax_child_env(
+        # the tests compile the same programs several times (Keras' loop once per seed, a batch and its resumed
+        # copy): XLA's persistent cache, new for this run, compiles each once (measured: 80 s down to 55 s)
+        JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla-cache"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+        # JAX's default (partitionable) Threefry compiles dropout on the networks' 5-D tensors very slowly on a
+        # CPU (50 s for one draw, against 3 s): both trainers draw with the other, as the equivalence needs
+        JAX_THREEFRY_PARTITIONABLE="false")
     # -n 0: one process (pyproject's addopts start two pytest-xdist workers; this test already runs in one of them)
     done = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "jax" / module), "-q",
                            "-p", "no:cacheprovider", "-n", "0", "-W", "ignore::UserWarning"],

@@ -13,6 +13,8 @@ from keras import layers  # noqa: E402
 
 from mer_lib import attribution as at  # noqa: E402
 from mer_lib.errors import UserInputError  # noqa: E402
+from tests.jax_child import jax_child_env  # noqa: E402
+
 from ._models import linear_softmax, small_conv_net, two_input_model  # noqa: E402
 
 
@@ -178,7 +180,9 @@ def test_attribution_runs_under_jax_as_under_tensorflow(tmp_path):
     results = {}
     for backend in ("tensorflow", "jax"):
         out = tmp_path / f"{backend}.npz"
-        env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join(sys.path))
+        path = os.pathsep.join(sys.path)
+        env = jax_child_env(PYTHONPATH=path) if backend == "jax" else dict(os.environ, KERAS_BACKEND=backend,
+                                                                                 PYTHONPATH=path)
         run = subprocess.run([sys.executable, "-c", f"OUT = {str(out)!r}\n" + script], env=env,
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
