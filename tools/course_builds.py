@@ -2,8 +2,6 @@
 
 Usage: python tools/course_builds.py student    [--out DIR] [--branch NAME] [--html]
        python tools/course_builds.py instructor [--out DIR] [--branch NAME] [--html]
-       python tools/course_builds.py exercises RESULTS.json NOTEBOOK...   (tests/test_student.py:
-           run each notebook in this process up to its last exercise, per-cell results to JSON)
 
 Student edition (default ``_build/student/``): every chapter as a notebook
 ``book/NN_name.ipynb`` with each cell tagged ``solution`` replaced by a short
@@ -458,69 +456,9 @@ def solution_only_names(nb) -> list[tuple[int, str]]:
     return missing
 
 
-def execute_in_process(nb, stop_after: int | None = None) -> list[dict]:
-    """Run a notebook's code cells in order in this process, as a student runs the edition.
-
-    Every cell runs, whatever the previous ones did: an error is recorded, not
-    raised. For fast checks of the editions (``MER_FAST=1``, ``MER_BOOK_BUILD=1``
-    and a non-interactive matplotlib are set by the caller); the book itself is
-    executed by its kernel-based executor.
-
-    Parameters
-    ----------
-    nb : NotebookNode
-    stop_after : int, optional
-        The index of the last cell to run (all when None).
-
-    Returns
-    -------
-    list of dict
-        Per code cell: ``index``, ``error`` (the exception's type name, or
-        None), ``message`` and ``stdout``.
-    """
-    import contextlib
-    import io
-
-    namespace = {"__name__": "__main__"}
-    results = []
-    for i, cell in enumerate(nb.cells):
-        if stop_after is not None and i > stop_after:
-            break
-        if cell.cell_type != "code":
-            continue
-        out, error, message = io.StringIO(), None, ""
-        try:
-            with contextlib.redirect_stdout(out):
-                exec(compile(cell.source, f"<cell {i}>", "exec"), namespace)
-        except Exception as err:  # recorded: the caller decides which errors a student may see
-            error, message = type(err).__name__, str(err)
-        results.append({"index": i, "error": error, "message": message, "stdout": out.getvalue()})
-        try:
-            import matplotlib.pyplot as plt
-            plt.close("all")
-        except ImportError:
-            pass
-    return results
-
-
 def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["exercises"]:   # exercises JSON NOTEBOOK...: run each up to its last exercise
-        import json
-        import os
-
-        os.environ.setdefault("MPLBACKEND", "Agg")
-        os.environ["MER_BOOK_BUILD"] = "1"
-        results = {}
-        for path in argv[2:]:
-            nb = nbformat.read(path, as_version=4)
-            found = exercises(nb)
-            last = max((e["checker"] if e["checker"] is not None else e["index"] for e in found), default=-1)
-            os.chdir(Path(path).parent)
-            results[Path(path).stem] = execute_in_process(nb, stop_after=last)
-        Path(argv[1]).write_text(json.dumps(results))
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("edition", choices=("student", "instructor"))
     parser.add_argument("--out", type=Path)
