@@ -188,6 +188,22 @@ def test_mcnemar_power_equals_the_rejection_rate_of_simulated_test_sets():
         assert abs(rejected - power) < 4 * np.sqrt(power * (1 - power) / draws) + 1e-3, (n, rejected, power)
 
 
+@pytest.mark.parametrize("n, pa, pb, alpha", [(33, 0.20, 0.10, 0.05), (120, 0.05, 0.25, 0.05), (60, 0.3, 0.3, 0.01),
+                                              (25, 0.0, 0.4, 0.05), (40, 0.5, 0.5, 0.2)])
+def test_mcnemar_power_is_the_sum_over_every_outcome_the_exact_test_rejects(n, pa, pb, alpha):
+    """The power by its definition: every (discordant clips m, A's share b) weighted by its probability, kept when
+    McNemar's exact two-sided p-value is below alpha (the library sums two binomial tails per m instead)."""
+    from scipy import stats
+
+    q = pa + pb
+    total = 0.0
+    for m in range(n + 1):
+        b = np.arange(m + 1)
+        p_values = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, m - b), m, 0.5))
+        total += stats.binom.pmf(m, n, q) * stats.binom.pmf(b[p_values < alpha], m, pa / q).sum()
+    assert evaluate.mcnemar_power(n, pa, pb, alpha) == pytest.approx(total, abs=1e-12)
+
+
 def test_mcnemar_power_is_at_most_alpha_without_a_difference_and_grows_with_the_test_set():
     assert evaluate.mcnemar_power(40, 0.1, 0.1) <= 0.05
     assert evaluate.mcnemar_power(50, 0.0, 0.0) == 0.0
