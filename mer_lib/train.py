@@ -584,13 +584,16 @@ def release_training_memory():
     bookkeeping) and TensorFlow caches kernels and graphs for every model a
     process builds: without this, each in-process training of a plan kept
     about 180 MB (issue 21). Calls ``keras.backend.clear_session()`` and the
-    garbage collector, keeping the global precision policy (which
-    ``clear_session`` would reset). Models still referenced keep working;
+    garbage collector (:func:`mer_lib.env.collect_garbage`: a full collection one call in 25), keeping the global
+    precision policy (which ``clear_session`` would reset). Models still referenced keep working;
     :func:`train` calls it before each training, the experiments' runner after
     each fold.
     """
     import keras
 
+    from mer_lib.env import collect_garbage
+
     policy = keras.mixed_precision.global_policy()
-    keras.backend.clear_session(free_memory=True)
+    keras.backend.clear_session(free_memory=False)
+    collect_garbage()
     keras.mixed_precision.set_global_policy(policy)

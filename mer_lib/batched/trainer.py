@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import time
@@ -13,6 +12,7 @@ import numpy as np
 
 from mer_lib.batched.arithmetic import precision_for_device
 from mer_lib.batched.program import Run, _model_inputs, _prepare, _Program
+from mer_lib.env import collect_garbage
 from mer_lib.errors import UserInputError
 
 __all__ = ["train_many", "CHECKPOINT_NAME"]
@@ -183,7 +183,7 @@ def train_many(build_model, runs, *, data=None, n_classes=3, epochs=100, batch_s
                                 checkpoint_every, keep_models, verbose, device, shortened, list(notes), policy, why)
             for i, result in zip(chosen, done):
                 results[i] = result
-            gc.collect()
+            collect_garbage()
     finally:
         keras.mixed_precision.set_global_policy(previous)
     for i, (run, result) in enumerate(zip(runs, results)):
