@@ -73,22 +73,6 @@ def test_progress_bar_is_live_in_a_notebook_kernel(monkeypatch):
     assert env.progress_mode() == "summary"
 
 
-def test_importing_tensorflow_after_quiet_tensorflow_prints_no_start_up_noise():
-    import subprocess
-    import sys
-
-    import pytest
-
-    pytest.importorskip("tensorflow")
-    code = "import mer_lib.env; mer_lib.env.quiet_tensorflow(); import tensorflow as tf; print(int(tf.constant(2) + 1))"
-    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env=clean)
-    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr
-    for word in ("cudart_stub", "oneDNN", "absl", "cuda"):
-        assert word not in out.stderr, out.stderr
-
-
 # --- bounded threads ------------------------------------------------------------------------------------------
 
 def test_usable_cores_are_the_affinity_mask_s():
@@ -166,6 +150,7 @@ def test_the_pre_processing_starts_the_context_s_number_of_processes(monkeypatch
 
 TF_SCRIPT = """
 import json, os
+import mer_lib
 from mer_lib import env
 {before}
 with env.bounded_threads(tf_intra_op=1, tf_inter_op=2):
@@ -177,18 +162,27 @@ print(json.dumps({{"pools": env.tensorflow_pools(), "env": os.environ.get("TF_NU
 """
 
 
-@pytest.mark.parametrize("before", ["", "import tensorflow"], ids=["imported-in-the-block", "imported-before"])
+@pytest.mark.parametrize("before", ["", "mer_lib.env.quiet_tensorflow(); import tensorflow"],
+                         ids=["imported-in-the-block", "imported-before-after-quiet-tensorflow"])
 def test_tensorflow_s_pools_are_set_by_the_block_in_which_its_runtime_starts_and_then_stay(before):
+    """Also: TensorFlow imported after quiet_tensorflow, and its runtime started, print no start-up noise (each
+    TensorFlow start costs 12 s of CPU on 2 cores, so the second case checks both)."""
     import json
     import subprocess
     import sys
 
     pytest.importorskip("tensorflow")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_") and k != "TF_CPP_MIN_LOG_LEVEL"}
     out = subprocess.run([sys.executable, "-c", TF_SCRIPT.format(before=before)], capture_output=True, text=True,
-                         timeout=600, env={k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")})
+                         timeout=600, env=clean)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"pools": {"intra_op": 1, "inter_op": 2, "set_by": "bounded_threads"}, "env": None}
+    if "quiet_tensorflow" in before:
+        for word in ("cudart_stub", "oneDNN", "absl", "cuda"):
+            assert word not in out.stderr, out.stderr
+
+
 def test_importing_the_library_changes_nothing_in_the_interpreter():
     import subprocess
     import sys
@@ -211,3 +205,42 @@ def test_the_tensorflow_log_level_is_restored_after_the_block():
     with env.tensorflow_log_level("ERROR"):
         assert logger.level == 40
     assert logger.level == 20
+
+
+# --- garbage collection between trainings ---------------------------------------------------------------------------
+
+class _Cycle:
+    """An object in a reference cycle: only the cyclic garbage collector frees it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_collect_garbage_frees_new_cycles_every_call_and_frozen_ones_at_the_next_full_call(monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setattr(env, "_collections", [0])
+    try:
+        held = _Cycle()                                   # alive at the first (full) call: frozen with the survivors
+        assert env.collect_garbage(full_every=3) is True
+        old = weakref.ref(held)
+        del held                                          # now garbage, but frozen: the partial calls skip it
+        new = _Cycle()
+        made_after = weakref.ref(new)
+        del new                                           # garbage made after the freeze
+        assert env.collect_garbage(full_every=3) is False
+        assert made_after() is None, "a cycle made since the last full call outlived a partial one"
+        assert old() is not None
+        assert env.collect_garbage(full_every=3) is False and old() is not None
+        assert env.collect_garbage(full_every=3) is True      # the fourth call: one in 3, the first included
+        assert old() is None, "a frozen cycle outlived the next full collection"
+    finally:
+        gc.unfreeze()
+
+
+def test_collect_garbage_refuses_a_count_that_is_not_positive():
+    from mer_lib.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="full_every: expected a positive number of calls, got 0"):
+        env.collect_garbage(full_every=0)
