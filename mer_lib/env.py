@@ -29,7 +29,7 @@ import sys
 __all__ = ["fast_mode", "pick", "gpu_names", "has_gpu", "print_setup", "live_widgets",
            "progress_bar", "progress_mode", "quiet_tensorflow", "tensorflow_log_level", "usable_cores",
            "ThreadSettings", "thread_settings", "current_threads", "bounded_threads", "tensorflow_pools",
-           "seed_keras", "collect_garbage"]
+           "seed_keras", "collect_garbage", "keras_backend", "package_version"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -361,6 +361,56 @@ def print_setup() -> None:
 # The thread settings live in mer_lib.threads; the chapters and the mer command read them from here.
 from mer_lib.threads import (ThreadSettings, bounded_threads, current_threads, tensorflow_pools,  # noqa: E402
                              thread_settings, usable_cores)
+
+
+def keras_backend() -> str:
+    """The backend Keras uses in this process, or will use once imported, without importing it.
+
+    Importing Keras imports its backend's framework (TensorFlow: 12 s of a
+    2-core machine's CPU and about 1 GB of memory), which a process that only
+    hands trainings to worker processes does not need. Before the import this
+    follows Keras' own rule: ``KERAS_BACKEND`` when set and not empty, else the
+    ``backend`` of ``keras.json`` in ``$KERAS_HOME`` (default ``~/.keras``, or
+    ``/tmp/.keras`` where the home folder is not writable), else "tensorflow".
+
+    Returns
+    -------
+    str
+        "tensorflow", "jax", "torch" or "numpy".
+    """
+    import json
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    backend = "tensorflow"
+    if "KERAS_HOME" in os.environ:
+        home = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        with open(os.path.expanduser(os.path.join(home, "keras.json"))) as f:
+            config = json.load(f)
+        if isinstance(config, dict) and config.get("backend"):
+            backend = str(config["backend"])
+    except (OSError, ValueError):
+        pass
+    return os.environ.get("KERAS_BACKEND") or backend
+
+
+def package_version(module: str) -> str | None:
+    """The version of the package that provides ``module``: its ``__version__`` once imported, else its installed
+    distribution's (no import); None when it is not installed."""
+    import importlib.metadata as metadata
+
+    if module in sys.modules:
+        return getattr(sys.modules[module], "__version__", None)
+    for name in [module] + metadata.packages_distributions().get(module, []):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def seed_keras(seed):

@@ -244,3 +244,44 @@ def test_collect_garbage_refuses_a_count_that_is_not_positive():
 
     with pytest.raises(UserInputError, match="full_every: expected a positive number of calls, got 0"):
         env.collect_garbage(full_every=0)
+
+
+# --- Keras' backend and versions without importing them ---------------------------------------------------------------
+
+def test_keras_backend_follows_keras_rule_before_keras_is_imported(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.delitem(sys.modules, "keras", raising=False)           # as in a process that never imported it
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "none"))
+    assert env.keras_backend() == "tensorflow"                        # no configuration: Keras' default
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "numpy"}))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert env.keras_backend() == "numpy"                             # the configuration file
+    monkeypatch.setenv("KERAS_BACKEND", "")
+    assert env.keras_backend() == "numpy"                             # an empty variable changes nothing
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert env.keras_backend() == "jax"                               # the variable wins
+    monkeypatch.delenv("KERAS_BACKEND")
+    # and Keras itself agrees (its NumPy backend: no framework to import), with nothing imported before the answer
+    code = ("import sys; from mer_lib.env import keras_backend; ours = keras_backend(); before = 'keras' in sys.modules; "
+            "import keras; print(ours, before, keras.backend.backend())")
+    clean = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**clean, "KERAS_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == ["numpy", "False", "numpy"]
+
+
+def test_package_version_reads_the_installed_version_without_importing():
+    import importlib.metadata
+    import sys
+
+    import numpy
+
+    assert env.package_version("numpy") == numpy.__version__
+    assert env.package_version("pytest") == importlib.metadata.version("pytest")
+    assert env.package_version("no_such_module_here") is None
+    assert "no_such_module_here" not in sys.modules

@@ -64,10 +64,8 @@ def provenance(**extra):
         library, Keras, backend, NumPy and Python versions, ``platform``,
         ``device``, ``date`` (UTC, ISO 8601), and ``extra``.
     """
-    import keras
-
     import mer_lib
-    from mer_lib.env import gpu_names
+    from mer_lib.env import gpu_names, keras_backend, package_version
 
     root = Path(mer_lib.__file__).resolve().parent.parent
     if os.environ.get("MER_COMMIT"):
@@ -76,14 +74,11 @@ def provenance(**extra):
         commit, clean = os.environ["MER_COMMIT"], os.environ.get("MER_TREE_CLEAN") == "1"
     else:
         commit, clean = _git_state(root)
-    backend = keras.backend.backend()
-    try:
-        backend_version = __import__(backend).__version__
-    except (ImportError, AttributeError):
-        backend_version = None
+    backend = keras_backend()           # neither is imported for this: a parent of worker processes has neither
     gpus = gpu_names()
     info = {"commit": commit, "tree_clean": clean, "library_version": mer_lib.__version__,
-            "keras_version": keras.__version__, "keras_backend": backend, "backend_version": backend_version,
+            "keras_version": package_version("keras"), "keras_backend": backend,
+            "backend_version": package_version(backend),
             "numpy_version": np.__version__, "python_version": platform.python_version(),
             "platform": platform.platform(), "device": f"GPU: {', '.join(gpus)}" if gpus else "CPU",
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

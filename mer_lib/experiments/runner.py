@@ -384,10 +384,9 @@ def _reused(reuse, plan, jobs, out, progress):
 
 def _choose_trainer(trainer, max_batch):
     """("fit" or "batched", the folds per program) from reproduce's arguments, checked."""
-    import keras
+    from mer_lib.env import gpu_names, keras_backend
 
-    from mer_lib.env import gpu_names
-
+    backend = keras_backend()       # without importing Keras: a parent of worker processes trains nothing itself
     if trainer not in ("auto", "fit", "batched"):
         raise UserInputError(f"trainer must be 'auto', 'fit' or 'batched', got {trainer!r}")
     if trainer == "auto" and os.environ.get("MER_TRAINER"):
@@ -395,10 +394,10 @@ def _choose_trainer(trainer, max_batch):
         if trainer not in ("fit", "batched"):
             raise UserInputError(f"the environment variable MER_TRAINER must be 'fit' or 'batched', got {trainer!r}")
     if trainer == "auto":
-        trainer = "batched" if keras.backend.backend() == "jax" else "fit"
-    if trainer == "batched" and keras.backend.backend() != "jax":
+        trainer = "batched" if backend == "jax" else "fit"
+    if trainer == "batched" and backend != "jax":
         raise UserInputError("trainer='batched' trains on Keras' JAX backend: set KERAS_BACKEND=jax before Keras is "
-                             f"imported (this process uses {keras.backend.backend()!r})")
+                             f"imported (this process uses {backend!r})")
     if max_batch == "auto":
         max_batch = 64 if gpu_names() else 8
     _positive_int("max_batch", max_batch)
