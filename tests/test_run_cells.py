@@ -43,3 +43,9 @@ def test_bad_arguments_and_files_are_one_line_errors(tmp_path):
     (tmp_path / "x.ipynb").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"x\.ipynb: not a notebook"):
         run_cells.code_cells(tmp_path / "x.ipynb")
+    for name in ("x.ipynb", "missing.ipynb"):
+        done = subprocess.run([sys.executable, str(ROOT / "tools" / "run_cells.py"), str(tmp_path / "r.json"),
+                               str(tmp_path / name), "3"], capture_output=True, text=True)
+        assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("run_cells: error:") and name in done.stderr
+        assert not (tmp_path / "r.json").exists()

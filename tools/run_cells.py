@@ -78,7 +78,11 @@ def main(argv=None) -> int:
     out, path, last = Path(argv[0]).resolve(), Path(argv[1]).resolve(), int(argv[2])
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["MER_BOOK_BUILD"] = "1"
-    cells = code_cells(path)
+    try:
+        cells = code_cells(path)
+    except (OSError, ValueError) as err:       # no file, not JSON, not a notebook: one line, no traceback
+        print(f"run_cells: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     os.chdir(path.parent)
     out.write_text(json.dumps(execute_in_process(cells, stop_after=None if last < 0 else last)))
     return 0
