@@ -487,9 +487,10 @@ def collect_garbage(full_every: int | None = None) -> bool:
         Whether this call was a full collection.
     """
     import gc
+    import numbers
 
-    full_every = FULL_COLLECTION_EVERY if full_every is None else int(full_every)
-    if full_every < 1:
+    full_every = FULL_COLLECTION_EVERY if full_every is None else full_every
+    if isinstance(full_every, bool) or not isinstance(full_every, numbers.Integral) or full_every < 1:
         from mer_lib.errors import UserInputError
 
         raise UserInputError(f"full_every: expected a positive number of calls, got {full_every!r}")

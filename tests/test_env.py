@@ -244,6 +244,8 @@ def test_collect_garbage_refuses_a_count_that_is_not_positive():
 
     with pytest.raises(UserInputError, match="full_every: expected a positive number of calls, got 0"):
         env.collect_garbage(full_every=0)
+    with pytest.raises(UserInputError, match="full_every: expected a positive number of calls, got 2.5"):
+        env.collect_garbage(full_every=2.5)
 
 
 # --- Keras' backend and versions without importing them ---------------------------------------------------------------
