@@ -60,3 +60,22 @@ def test_the_first_steps_are_recorded_layer_by_layer():
     assert first["loss"].iloc[0] == pytest.approx(diagnostics.initial_loss(_model(), x, y), rel=1e-5)
     norms = diagnostics.gradient_norms(model, {k: v[:4] for k, v in x.items()}, keras.utils.to_categorical(y[:4], 3))
     assert set(norms) >= {"dense_1", "dense_2", "softmax"} and all(v >= 0 for v in norms.values())
+
+
+def test_the_diagnosed_steps_run_eagerly_train_as_the_compiled_steps_and_leave_the_model_compiled():
+    x, y = _data()
+    diagnosed, compiled = _model(), _model()
+    traced = []
+    steps = diagnostics.step_diagnostics(diagnosed, x, y, steps=2, batch_size=4, seed=3)
+    order = np.random.default_rng(3).permutation(len(y))
+    for step in range(2):       # the same batches and gradients (which draw dropout masks), Keras' traced step
+        batch = order[step * 4:][:4]
+        xb, yb = {k: v[batch] for k, v in x.items()}, keras.utils.to_categorical(y[batch], 3)
+        diagnostics.gradient_norms(compiled, xb, yb)
+        compiled.train_on_batch(xb, yb)
+        traced.append(compiled.train_function)
+    assert traced[0] is not None and not diagnosed.run_eagerly and diagnosed.train_function is None
+    for a, b in zip(diagnosed.get_weights(), compiled.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    probe = diagnostics.initial_loss(compiled, x, y)
+    assert steps["loss"].iloc[-1] == pytest.approx(probe, rel=1e-5)    # the last row: after the two steps
