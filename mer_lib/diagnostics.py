@@ -40,7 +40,9 @@ def initial_loss(model, inputs, labels, n_classes=3, batch_size=64):
     float
         ln K when the model predicts uniformly.
     """
-    probs = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+    from mer_lib.models import predict
+
+    probs = np.asarray(predict(model, inputs, batch_size), dtype=np.float64)
     labels = np.asarray(labels, dtype=int)
     if probs.shape != (len(labels), n_classes):
         raise ValueError(f"the model gives predictions of shape {probs.shape}, expected {(len(labels), n_classes)}")
@@ -129,7 +131,7 @@ def dead_fraction(model, inputs, batch_size=64):
     layers, probe = _probe(model)
     if not layers:
         return {}
-    outs = probe.predict(inputs, batch_size=batch_size, verbose=0)
+    outs = _outputs(probe, inputs, batch_size)
     return _dead(layers, outs[:-1])
 
 
@@ -198,16 +200,12 @@ def _steps_run_eagerly(model):
         model.run_eagerly, model.train_function = before, function
 
 
-def _eager_outputs(model, inputs, batch_size):
-    """A model's outputs (a list, one array per output) called eagerly, ``batch_size`` examples at a time."""
-    n = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
-    parts = []
-    for start in range(0, n, batch_size):
-        batch = ({k: v[start:start + batch_size] for k, v in inputs.items()} if isinstance(inputs, dict)
-                 else inputs[start:start + batch_size])
-        out = model(batch, training=False)
-        parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
-    return [np.concatenate(column) for column in zip(*parts)]
+def _outputs(model, inputs, batch_size):
+    """Every output of a model (a list, one array per output), called eagerly (:func:`mer_lib.models.predict`)."""
+    from mer_lib.models import predict
+
+    out = predict(model, inputs, batch_size)
+    return out if isinstance(out, list) else [out]
 
 
 def step_diagnostics(model, inputs, labels, n_classes=3, steps=17, batch_size=8, seed=0, probe=None):
@@ -264,7 +262,7 @@ def step_diagnostics(model, inputs, labels, n_classes=3, steps=17, batch_size=8,
     relu_layers, probe_model = _probe(model)
     with _steps_run_eagerly(model):
         for step in range(steps + 1):
-            outs = _eager_outputs(probe_model, probe_x, batch_size=64)
+            outs = _outputs(probe_model, probe_x, 64)
             probs = np.asarray(outs[-1], dtype=np.float64)
             logp = np.log(np.clip(probs, 1e-12, 1.0))
             loss = float(-np.mean(logp[np.arange(len(probe_y)), np.asarray(probe_y, int)]))

@@ -472,6 +472,7 @@ def _train(run):
     import keras
 
     from mer_lib import diagnostics
+    from mer_lib.models import predict
 
     strategy = None
     if len(run.gpus) > 1 and keras.backend.backend() == "tensorflow":
@@ -567,7 +568,7 @@ def _train(run):
             best_epoch = epochs
         elif best_weights is not None and best_epoch != epochs:
             model.set_weights(best_weights)
-        train_pred = np.argmax(model.predict(run.fit_inputs, batch_size=64, verbose=0), axis=1)
+        train_pred = np.argmax(predict(model, run.fit_inputs), axis=1)
     result_warnings += diagnostics.detect_collapse(history, run.n_classes, train_pred)
     for message in result_warnings:
         warnings.warn(message, CollapseWarning, stacklevel=3)
@@ -582,12 +583,11 @@ def release_training_memory():
 
     Keras keeps a global state (layer names, the functional API's
     bookkeeping) and TensorFlow caches kernels and graphs for every model a
-    process builds: without this, each in-process training of a plan kept
-    about 180 MB (issue 21). Calls ``keras.backend.clear_session()`` and the
-    garbage collector (:func:`mer_lib.env.collect_garbage`: a full collection one call in 25), keeping the global
-    precision policy (which ``clear_session`` would reset). Models still referenced keep working;
-    :func:`train` calls it before each training, the experiments' runner after
-    each fold.
+    process builds: without this, each in-process training of a plan kept about 180 MB (issue 21). Calls
+    ``keras.backend.clear_session()`` and the garbage collector (:func:`mer_lib.env.collect_garbage`: a full
+    collection one call in 25), keeping the global precision policy (which ``clear_session`` would reset). Models
+    still referenced keep working; :func:`train` calls it before each training, the experiments' runner after each
+    fold.
     """
     import keras
 

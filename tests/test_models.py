@@ -5,7 +5,7 @@ keras = pytest.importorskip("keras")
 
 from mer_lib.errors import UserInputError
 from mer_lib.models import (CNN_RNN_INPUTS, TABLE1, TABLE1_PARAMS, OnsetRelative, cnn_rnn, compile_model,
-                            one_stream_3dcnn, two_stream)
+                            one_stream_3dcnn, predict, two_stream)
 
 
 def _shapes(model):
@@ -64,6 +64,10 @@ def test_two_stream_compiles_predicts_and_trains_one_step(variant):
     model = compile_model(two_stream(variant), jit_compile=False)
     probs = model.predict({"frames": frames, "flow": flow}, verbose=0)
     assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    # called batch by batch (3 + 1 clips), without Keras' compiled step: the same outputs
+    np.testing.assert_allclose(predict(model, {"frames": frames, "flow": flow}, batch_size=3), probs, atol=1e-6)
+    with pytest.raises(UserInputError, match="batch_size must be a positive integer, got 0"):
+        predict(model, {"frames": frames, "flow": flow}, batch_size=0)
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch({"frames": frames, "flow": flow}, y)
     assert np.all(np.isfinite(loss))
@@ -75,7 +79,9 @@ def test_baselines_compile_predict_and_train_one_step(build):
     rng = np.random.default_rng(1)
     frames, _, y = _small_batch(rng)
     model = compile_model(build(), jit_compile=False)
-    assert model.predict(frames, verbose=0).shape == (4, 3)
+    probs = model.predict(frames, verbose=0)
+    assert probs.shape == (4, 3)
+    np.testing.assert_allclose(predict(model, frames, batch_size=3), probs, atol=1e-6)
     before = [w.copy() for w in model.get_weights()]
     assert np.all(np.isfinite(model.train_on_batch(frames, y)))
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

@@ -102,6 +102,7 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
     with no clip on the training side is recorded in ``data_warnings`` (and
     warned as :class:`mer_lib.train.DataWarning`)."""
     from mer_lib.env import tensorflow_log_level
+    from mer_lib.models import predict
     from mer_lib.train import CollapseWarning, DeviceNotice, get_recipe, train
 
     recipe = get_recipe(recipe)
@@ -118,7 +119,7 @@ def _train_fold(row, recipe, frames, flows, labels, subjects, train_idx, test_id
                        groups=np.asarray(subjects)[train_idx] if protocol == "loso" else None,
                        checkpoint_dir=checkpoint_dir, verbose=verbose,
                        cpu_epochs=cpu_epochs, trainer=trainer)
-        probs = result.model.predict(row_inputs(row, frames, flows, test_idx, seed), batch_size=32, verbose=0)
+        probs = predict(result.model, row_inputs(row, frames, flows, test_idx, seed), batch_size=32)
     return fold_record(result, probs, labels, test_idx, time.perf_counter() - t0)
 
 
