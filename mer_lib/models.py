@@ -409,11 +409,11 @@ def predict(model, inputs, batch_size=64):
     ndarray, shape (N, ...), or list of ndarray
         One array per output of the model (a list when it has several).
     """
-    if int(batch_size) != batch_size or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UserInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
     parts = []
-    for start in range(0, max(n, 1), int(batch_size)):
+    for start in range(0, max(n, 1), int(batch_size)):     # no clips: one empty batch, outputs of length 0
         batch = ({k: v[start:start + batch_size] for k, v in inputs.items()} if isinstance(inputs, dict)
                  else inputs[start:start + batch_size])
         out = model(batch, training=False)

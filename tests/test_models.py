@@ -66,8 +66,9 @@ def test_two_stream_compiles_predicts_and_trains_one_step(variant):
     assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     # called batch by batch (3 + 1 clips), without Keras' compiled step: the same outputs
     np.testing.assert_allclose(predict(model, {"frames": frames, "flow": flow}, batch_size=3), probs, atol=1e-6)
-    with pytest.raises(UserInputError, match="batch_size must be a positive integer, got 0"):
-        predict(model, {"frames": frames, "flow": flow}, batch_size=0)
+    for bad in (0, 2.5, "eight"):
+        with pytest.raises(UserInputError, match=f"batch_size must be a positive integer, got {bad!r}"):
+            predict(model, {"frames": frames, "flow": flow}, batch_size=bad)
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch({"frames": frames, "flow": flow}, y)
     assert np.all(np.isfinite(loss))
