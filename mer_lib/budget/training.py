@@ -289,8 +289,9 @@ class StepRun:
 
         Measured on a 2-core CPU (two-stream network, batch 8, 12 probe
         clips): a diagnosed step took 3.7 compiled steps at 32 x 32 and 3.6
-        at 64 x 64, and this counts 3.7 and 3.6. The set-up is the compiled step's (its
-        tracing), which the eager diagnosis does not pay: an over-estimate.
+        at 64 x 64, what this sum gives there. The set-up is the compiled
+        step's (its tracing), which the eager diagnosis does not pay: an
+        over-estimate.
         """
         return cls(label, cost.setup_s, 3 * cost.step_s + n_probe * cost.predict_s)
 
