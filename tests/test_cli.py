@@ -36,17 +36,29 @@ def test_end_to_end_on_a_tiny_synthme(tmp_path, keras_steps_eager):
                  "--model", "one_stream"]) == 0
     scores = pd.read_csv(out / "evaluate" / "one_stream-frames-paper-loso-k3-s0-e1-b8" / "scores.csv")
     assert scores["folds"].item() == 3 and 0 <= scores["UF1"].item() <= 1
-    assert main(["reproduce", "--table", "3", "--dataset", "synth", "--out", str(out), "--fast"]) == 0
+    # one run a row (--fast's default of two: test_fast_reproduces_two_runs_of_one_epoch_a_row)
+    assert main(["reproduce", "--table", "3", "--dataset", "synth", "--out", str(out), "--fast", "--repeats", "1"]) == 0
     table = pd.read_csv(out / "table3" / "table3.csv")
     assert list(table["method"]) == ["CNN_RNN", "One stream 3D CNN", "Our method"]
     assert table["paper accuracy"].tolist() == [0.58, 0.57, 0.66]
-    assert table["runs"].tolist() == [2, 2, 2]           # --fast: two runs of the paper's split
+    assert table["runs"].tolist() == [1, 1, 1]
     from mer_lib.experiments import validate_results
     prov = validate_results(out / "table3")
-    assert prov["command"] == f"mer reproduce --table 3 --dataset synth --out {out} --fast"
+    assert prov["command"] == f"mer reproduce --table 3 --dataset synth --out {out} --fast --repeats 1"
     assert (out / "table3" / "confusion" / "paper-paper.png").exists()
     assert json.loads((out / "table3" / "load_report.json").read_text())["n_clips"] == 10
     assert not list(out.rglob(".mer.lock")) and not list(out.rglob(".tmp-*"))
+
+
+@pytest.mark.parametrize("extra, repeats, protocol", [([], 2, "paper"), (["--all"], 2, "both"),
+                                                        (["--repeats", "3"], 3, "paper")])
+def test_fast_reproduces_two_runs_of_one_epoch_a_row(extra, repeats, protocol, tmp_path):
+    from mer_lib.cli import _check_args, _parser
+
+    base = ["reproduce", "--dataset", "synth", "--out", str(tmp_path), "--fast"]
+    args = _parser().parse_args(base + (extra if "--all" in extra else ["--table", "3", *extra]))
+    _check_args(args)
+    assert (args.repeats, args.epochs, args.protocol) == (repeats, 1, protocol)
 
 
 @pytest.mark.parametrize("args, needle", [
