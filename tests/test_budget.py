@@ -224,13 +224,19 @@ def test_training_within_a_budget_keeps_the_plan_when_on_time():
     assert ran.notes[-1].startswith("ran in ")
 
 
-def test_training_cost_measures_a_small_network():
+def test_training_cost_measures_a_small_network_predicting_as_train_does(monkeypatch):
     keras = pytest.importorskip("keras")
+    from mer_lib.train import train
 
     def build():
         return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
 
+    def compiled_predict(*args, **kwargs):
+        raise AssertionError("model.predict traces a prediction step that train does not pay")
+
     x = np.random.default_rng(0).normal(size=(12, 4)).astype("float32")
+    monkeypatch.setattr(keras.Model, "predict", compiled_predict)
+    train(build, x, np.arange(12) % 3, recipe="paper", epochs=1, batch_size=4, verbose=0)   # the premise
     cost = bd.training_cost(build, x, np.arange(12) % 3, recipe="paper", steps=2, label="tiny")
     assert cost.setup_s > 0 and cost.step_s > 0 and cost.predict_s > 0 and cost.label == "tiny"
     with pytest.raises(ValueError, match="steps"):

@@ -18,12 +18,13 @@ class TrainingCost:
     Attributes
     ----------
     setup_s : float
-        Building and compiling the model, the first optimiser step and the
-        first prediction (both traced by TensorFlow).
+        Building and compiling the model, the first optimiser step (traced
+        by TensorFlow) and the first prediction.
     step_s : float
         One optimiser step of ``batch_size`` clips.
     predict_s : float
-        Predicting one clip.
+        Predicting one clip, as :func:`mer_lib.train.train` predicts (the
+        model called batch by batch: :func:`mer_lib.models.predict`).
     batch_size : int
     label : str
     """
@@ -68,6 +69,9 @@ def training_cost(build_model, inputs, labels, *, recipe="stable", n_classes=3, 
     Builds and compiles the model as :func:`mer_lib.train.train` does (no
     XLA, float32: the CPU settings), takes one step (traced: part of the
     set-up), then ``steps`` more, timed; the median is the step's cost.
+    Predictions are made as ``train`` makes them (:func:`mer_lib.models.predict`,
+    no traced prediction step, no ``tf.data`` pipeline), so the set-up and the
+    prediction's cost are those of the run being planned.
 
     Parameters
     ----------
@@ -89,6 +93,7 @@ def training_cost(build_model, inputs, labels, *, recipe="stable", n_classes=3, 
     import keras
 
     from mer_lib.env import tensorflow_log_level
+    from mer_lib.models import predict
     from mer_lib.train import compile_with_recipe, get_recipe, set_seeds
 
     if not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -105,7 +110,7 @@ def training_cost(build_model, inputs, labels, *, recipe="stable", n_classes=3, 
         model = compile_with_recipe(build_model(), get_recipe(recipe), max(1, math.ceil(len(labels) / batch_size)),
                                     100, jit_compile=False)
         model.train_on_batch(x, y)
-        model.predict(x, batch_size=batch_size, verbose=0)
+        predict(model, x, batch_size=batch_size)
         setup = time.perf_counter() - t0
         times = []
         for _ in range(steps):
@@ -113,10 +118,10 @@ def training_cost(build_model, inputs, labels, *, recipe="stable", n_classes=3, 
             model.train_on_batch(x, y)
             times.append(time.perf_counter() - t)
         t = time.perf_counter()
-        model.predict(x, batch_size=batch_size, verbose=0)
-        predict = (time.perf_counter() - t) / len(batch)
+        predict(model, x, batch_size=batch_size)
+        predict_s = (time.perf_counter() - t) / len(batch)
     del model
-    return TrainingCost(setup, float(np.median(times)), predict, int(batch_size), label)
+    return TrainingCost(setup, float(np.median(times)), predict_s, int(batch_size), label)
 
 
 @dataclass(frozen=True)
