@@ -94,8 +94,12 @@ def _stop_preprocessing(tmp_path, send):
     from mer_lib._io import load_npz
 
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "mer_lib.cli", "preprocess", "--dataset", "synth", "--out", str(out),
-           "--jobs", "2"]
+    # `mer` as a terminal's foreground command starts it: SIGINT at its default (KeyboardInterrupt). A test run
+    # started in the background (`cmd &`, nohup, some CI runners) hands its children SIGINT ignored, and Python
+    # leaves it ignored, as it should for a background job: Ctrl-C would then never reach the command.
+    foreground = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                  "sys.argv[0] = 'mer'; runpy.run_module('mer_lib.cli', run_name='__main__')")
+    cmd = [sys.executable, "-c", foreground, "preprocess", "--dataset", "synth", "--out", str(out), "--jobs", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
