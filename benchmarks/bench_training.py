@@ -171,7 +171,8 @@ SPEED_SETTINGS = {
     "quick": {"size": 8, "epochs": 2, "n_runs": (1, 4), "workers": (1,), "worker_runs": 2, "ragged_runs": 4},
 }
 #: The plan of issue 21, item 6: every row of mer_lib.experiments.FULL_ROWS, both recipes, the paper's split with
-#: 10 seeds and leave-one-subject-out (one fold per subject) with 1 seed, 100 epochs each.
+#: 10 seeds and leave-one-subject-out (one fold per subject) with 1 seed, 100 epochs each. The plan the results
+#: folder gets, `mer reproduce --all` (mer_lib.experiments.FULL_PLAN), holds it and adds issue 23's controls.
 PLAN = {"repeats": 10, "loso_seeds": 1, "epochs": 100, "recipes": ("paper", "stable")}
 #: A representative row of each model (its inputs).
 MODEL_ROWS = {"two_stream": "pbvm", "two_stream_corrected": "pbvm", "one_stream": None, "cnn_rnn": None,
@@ -425,41 +426,89 @@ def speed(settings_name, models, budget):
             keras.backend.clear_session()
         if model_name == models[0]:     # the extras right after the first model: a short budget keeps them
             extras(model_name)
-    report["plan"] = _plan_estimate(report, labels, subjects)
+    # the plan the results folder gets (`mer reproduce --all`), then issue 21's item 6, which it contains
+    report["plan"] = _plan_estimate(report, subjects, {**ex.FULL_PLAN, "epochs": PLAN["epochs"]})
+    report["plan_issue21"] = _plan_estimate(report, subjects)
     report["seconds"] = time.perf_counter() - t_start
     return report
 
 
-def _plan_estimate(report, labels, subjects):
-    """Wall time of the plan of issue 21 (item 6) with each path, from the rates measured above (an estimate)."""
+def _plan_trainings(plan, n_subjects):
+    """Trainings of a plan by (model, recipe): the groups the batched trainer compiles apart.
+
+    Parameters
+    ----------
+    plan : dict
+        As :func:`mer_lib.experiments.count_trainings` takes it (Rows in ``rows``).
+    n_subjects : int
+        Subjects of the dataset (the folds of leave-one-subject-out).
+
+    Returns
+    -------
+    dict
+        (model name, recipe name) -> trainings; the nested choice's inner
+        trainings count under the grid recipe each of them trains.
+    """
+    from mer_lib import experiments as ex
+
+    grid = tuple(plan.get("nested") or ())
+    out = {}
+    for row in plan["rows"]:
+        for part, n in ex.count_trainings({**plan, "rows": [row]}, n_subjects)["by_part"].items():
+            what = part.split(", ", 1)[1]
+            shares = {r: n // len(grid) for r in grid} if what == "nested choice" else {what: n}
+            for recipe, k in shares.items():
+                out[(row.model, recipe)] = out.get((row.model, recipe), 0) + k
+    return out
+
+
+def _plan_estimate(report, subjects, plan=None):
+    """Wall time of a plan with each path, from the rates measured above (an estimate, not a run).
+
+    Parameters
+    ----------
+    report : dict
+        The speed report so far (``models``, ``workers``, the peaks).
+    subjects : array of shape (n_clips,)
+        Each clip's subject (the folds of leave-one-subject-out).
+    plan : dict, optional
+        As :func:`mer_lib.experiments.count_trainings` takes it, with
+        ``epochs``; default: issue 21's item 6 (:data:`PLAN` over
+        ``mer_lib.experiments.FULL_ROWS``).
+
+    Returns
+    -------
+    dict
+        ``trainings``, ``epochs``, ``rows``, ``recipes``, ``missing_models``
+        (models of the plan the report did not measure, left out of every
+        path), ``paths`` (path -> seconds) and ``peak_used`` (FLOP/s).
+    """
     from mer_lib import experiments as ex
     from mer_lib.evaluate import loso_splits
 
-    n_loso = len(list(loso_splits(subjects)))
-    per_row = len(PLAN["recipes"]) * (PLAN["repeats"] + PLAN["loso_seeds"] * n_loso)
-    rows_of = {}
-    for row in ex.FULL_ROWS:
-        rows_of[row.model] = rows_of.get(row.model, 0) + 1
+    if plan is None:
+        plan = dict(rows=ex.FULL_ROWS, recipes=PLAN["recipes"], protocols=("paper", "loso"), repeats=PLAN["repeats"],
+                    loso_seeds=PLAN["loso_seeds"], n_folds=None, epochs=PLAN["epochs"])
+    epochs = plan["epochs"]
+    groups = _plan_trainings(plan, len(list(loso_splits(subjects))))
     measured = report["models"]
-    missing = sorted(set(rows_of) - set(measured))
-    est = {"trainings": per_row * sum(rows_of.values()), "epochs": PLAN["epochs"], "rows": sum(rows_of.values()),
-           "missing_models": missing, "paths": {}}
+    est = {"trainings": sum(groups.values()), "epochs": epochs, "rows": len(plan["rows"]),
+           "recipes": sorted({r for _, r in groups}),
+           "missing_models": sorted({m for m, _ in groups} - set(measured)), "paths": {}}
     fit = batched = limit = 0.0
     peak = report.get("peak_flops_datasheet") or report["peak_flops_measured"]
-    for model, n_rows in rows_of.items():
+    for (model, _), trainings in groups.items():
         if model not in measured:
             continue
         m = measured[model]
-        trainings = per_row * n_rows
-        fit += trainings * (PLAN["epochs"] * m["fit"]["steady_epoch_s"] + m["fit"]["overhead_s"])
-        limit += trainings * PLAN["epochs"] * m["flops_per_run_epoch"] / peak
+        fit += trainings * (epochs * m["fit"]["steady_epoch_s"] + m["fit"]["overhead_s"])
+        limit += trainings * epochs * m["flops_per_run_epoch"] / peak
         if m["batched"]:
-            # one batch per recipe (a recipe's normalisation changes the architecture), in chunks of the largest N
+            # one program per model and recipe (a recipe's normalisation and precision change it), in chunks of
+            # the largest N measured
             n_max = max(int(k) for k in m["batched"])
             best = m["batched"][str(n_max)]
-            per_recipe = trainings // len(PLAN["recipes"])
-            chunks = -(-per_recipe // n_max) * len(PLAN["recipes"])
-            batched += (chunks * (best["compile_s"] + PLAN["epochs"] * best["steady_epoch_s"])
+            batched += (-(-trainings // n_max) * (best["compile_s"] + epochs * best["steady_epoch_s"])
                         + trainings * best["host_s_per_run"])
     est["paths"]["train, one run at a time (Keras fit)"] = fit
     if report.get("workers"):
@@ -467,10 +516,11 @@ def _plan_estimate(report, labels, subjects):
         rate = report["workers"][w]["run_epochs_per_s"]
         two = measured.get("two_stream", next(iter(measured.values())))
         # the measured rate is the two-stream network's; other models are scaled by their single-run epoch times
-        scale = sum(per_row * n * measured[m]["fit"]["steady_epoch_s"] for m, n in rows_of.items() if m in measured) / (
-            sum(per_row * n for m, n in rows_of.items() if m in measured) * two["fit"]["steady_epoch_s"])
+        counted = {k: n for k, n in groups.items() if k[0] in measured}
+        scale = sum(n * measured[m]["fit"]["steady_epoch_s"] for (m, _), n in counted.items()) / (
+            sum(counted.values()) * two["fit"]["steady_epoch_s"])
         est["paths"][f"reproduce --workers {w} (Keras fit in each)"] = (
-            est["trainings"] * PLAN["epochs"] / rate * scale)
+            sum(counted.values()) * epochs / rate * scale)
     est["paths"]["batched trainer"] = batched
     est["paths"]["physical limit (the steps' FLOPs at the peak)"] = limit
     est["peak_used"] = peak
@@ -527,16 +577,26 @@ def _speed_markdown(report, device):
                   "compilation and start-up included): " + "; ".join(
                       f"{w} worker(s) {v['run_epochs_per_s']:.3g} run-epochs/s ({v['trainings']} trainings of "
                       f"{v['epochs']} epochs in {v['wall_s']:.0f} s)" for w, v in report["workers"].items()), ""]
+    plans = {"`mer reproduce --all`": report["plan"], "issue 21, item 6": report.get("plan_issue21")}
+    plans = {k: p for k, p in plans.items() if p}
     p = report["plan"]
-    lines += [f"## The plan of issue 21 (item 6): {p['trainings']} trainings of {p['epochs']} epochs "
-              f"({p['rows']} rows, both recipes, 10 seeds of the paper's split, leave-one-subject-out)", "",
-              "Estimated from the rates above, not run"
-              + (f" (models not measured here, left out: {', '.join(p['missing_models'])})" if p["missing_models"]
-                 else "") + ":", "", "| path | wall time |", "|---|---|"]
-    lines += [f"| {k} | {v / 60:.1f} min |" for k, v in p["paths"].items()]
+    lines += ["## The plans' wall time", "", "Estimated from the rates above, not run. `mer reproduce --all` is the "
+              "plan of the results folder (`mer_lib.experiments.FULL_PLAN`); issue 21's item 6 is its part without "
+              "issue 23's controls (the rows of `FULL_ROWS`, both recipes, no nested choice, no float32 control).", ""]
+    for name, q in plans.items():
+        lines.append(f"- {name}: {q['trainings']} trainings of {q['epochs']} epochs ({q['rows']} rows; recipes "
+                     f"{', '.join(q['recipes'])})" + (f"; models not measured here, left out of every path: "
+                                                        f"{', '.join(q['missing_models'])}" if q["missing_models"]
+                                                        else ""))
+    lines += ["", "| path | " + " | ".join(plans) + " |", "|---|" + "---|" * len(plans)]
+    lines += [f"| {k} | " + " | ".join(f"{q['paths'][k] / 60:.1f} min" if k in q["paths"] else "" for q in
+                                       plans.values()) + " |" for k in p["paths"]]
     lines += ["", f"The physical limit uses {p['peak_used'] / 1e9:,.0f} GFLOP/s "
               + ("(the card's data sheet)." if report.get("peak_flops_datasheet") else
                  f"(a {report['peak_dtype']} matrix product measured here).")]
+    if "paper-float32" in p["recipes"]:
+        lines += ["The float32 control's trainings are counted at the measured rates, those of the precision the "
+                  "benchmark trained in."]
     if report.get("skipped"):
         lines += ["", "Skipped (time budget): " + "; ".join(report["skipped"])]
     return "\n".join(lines) + "\n"
