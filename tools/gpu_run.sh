@@ -9,11 +9,15 @@
 # `run` installs the wheels to /tmp/site and, with Keras on JAX (where `train` is the batched trainer,
 # mer_lib.batched), runs under one deadline (MER_GPU_SECONDS, default 720: a 15-minute slot less the
 # machine's start):
-#   1. the plan of issue 21 (`mer reproduce` on SynthME: on JAX it trains through the batched trainer,
-#      the folds of one architecture many at once in one compiled program) in stages, most important
-#      first, each leaving a complete results folder:
-#        A  every row, both recipes, the paper's split with 10 seeds
-#        B  A + true leave-one-subject-out (one fold per subject), 1 seed, every row, both recipes
+#   1. the plan of `mer reproduce --all` (on SynthME: on JAX it trains through the batched trainer, the
+#      folds of one architecture many at once in one compiled program) in stages, most important first,
+#      each extending the folder of the one before and leaving a complete results folder:
+#        A2, A5  every row, every recipe and the nested choice, the paper's split with 2, then 5 seeds
+#        A       the same with 10 seeds
+#        B       A + true leave-one-subject-out (one fold per subject), 1 seed
+#      (2,000 trainings in all, 680 of them in A: the command prints the count of each stage's plan. Nobody
+#      has timed the batched trainer on a GPU, so the small stages make sure that a slot slower than hoped
+#      still brings back a folder of repeated runs.)
 #      A stage that runs out of time is dropped whole: its finished folds go to $OUT/partial/, not into
 #      the results, which are then the last finished stage's (the library sets aside every record outside
 #      the plan the folder last summarised). The folder comes back as $OUT/full.tgz.
@@ -71,12 +75,12 @@ case "${1:-}" in
     if [ "${MER_FAST:-0}" = 1 ]; then      # a rehearsal: the fast SynthME, one epoch, a few rows and folds
       plan=(--table 3 --dataset synth --fast --out "$work" --recipe both --epochs 1 --workers 1)
       results="$work/table3"
-      seeds_a=(--repeats 2) ; seeds_b=(--repeats 2 --loso-seeds 1 --folds 2)
+      seeds_small=(2) ; seeds_a=(--repeats 3) ; seeds_b=(--repeats 3 --loso-seeds 1 --folds 2)
       bench=(--settings quick --model two_stream --note "MER_FAST=1 rehearsal")
     else
       plan=(--all --dataset synth --out "$work" --recipe both --workers "${MER_GPU_WORKERS:-1}")
       results="$work/results"
-      seeds_a=(--repeats 10) ; seeds_b=(--repeats 10 --loso-seeds 1)
+      seeds_small=(2 5) ; seeds_a=(--repeats 10) ; seeds_b=(--repeats 10 --loso-seeds 1)
       bench=(--settings gpu --note "tools/gpu_run.sh, after the plan")
     fi
     stage() {   # stage NAME ARGS...: 0 when it finished before the deadline less the benchmark's share
@@ -92,13 +96,16 @@ case "${1:-}" in
       fi
     }
     # each stage's plan contains the one before, so a finished stage leaves a complete results folder
-    a=0; b=0
-    stage A --protocol paper "${seeds_a[@]}" "$@" && a=1
+    a=0; b=0; small=""; go=1
+    for n in "${seeds_small[@]}"; do
+      if stage "A$n" --protocol paper --repeats "$n" "$@"; then small="$small A$n"; else go=0; break; fi
+    done
+    if [ $go = 1 ]; then stage A --protocol paper "${seeds_a[@]}" "$@" && a=1; fi
     if [ $a = 1 ]; then stage B --protocol both "${seeds_b[@]}" "$@" && b=1; fi
     # the records of a stage that did not finish are set aside, not reported: the library moves every
     # record outside the plan the folder last summarised (that of the last finished stage) to partial/
     if [ -d "$results/runs" ]; then $PY tools/summarize_results.py "$results" --set-aside "$OUT/partial"; fi
-    echo "stages A B finished: $a $b; plan wall time $(( $(date +%s) - start )) s"
+    echo "stages finished:${small:- none of the small ones}; A $a, B $b; plan wall time $(( $(date +%s) - start )) s"
     # one archive: the tool that brings $OUT back limits the number of files
     if [ -f "$results/provenance.json" ]; then
       tar czf "$OUT/full.tgz" -C "$results" --exclude=./checkpoints --exclude=./inputs.npz .
