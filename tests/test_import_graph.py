@@ -28,7 +28,7 @@ RANKS = {
     "cli": 8, "exercises": 8, "budget": 8,                                           # what the user runs
 }
 #: Inside the experiments package: each module imports only the ones before it.
-EXPERIMENTS = ["rows", "folds", "batched_runs", "nested", "controls", "plan", "comparisons", "results", "folder",
+EXPERIMENTS = ["rows", "folds", "nested", "batched_runs", "controls", "plan", "comparisons", "results", "folder",
                "runner", "__init__"]
 #: The longest a module may be.
 MAX_LINES = 600

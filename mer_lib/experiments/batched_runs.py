@@ -10,11 +10,21 @@ per-run path writes (its identity included), plus the trainer, the size of
 its batch and the precision; it is written as soon as its batch ends, so an
 interrupted reproduction keeps every finished batch, and a batch interrupted
 midway resumes from its checkpoint (a folder named by its folds).
+
+A nested job (the recipe chosen by nested validation,
+:mod:`mer_lib.experiments.nested`) is one inner training per recipe of the
+grid, on the inner split of its fold's training side: each joins the batches
+of its program like any fold, its inner score is kept under
+``checkpoints/nested/`` as soon as its batch ends, and the job's record is
+written once every recipe of its grid has one (the choice
+:func:`~mer_lib.experiments.choose_recipe` would make, trained as a batch).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import shutil
 import time
 import warnings
@@ -23,7 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from mer_lib.experiments.folds import _folds, fold_record
+from mer_lib.experiments.nested import NESTED, choice_of, inner_score, inner_split
 from mer_lib.experiments.rows import MODELS, build, row_inputs
+from mer_lib._io import atomic_write_text
 
 __all__ = ["batched_groups", "run_batched"]
 
@@ -34,6 +46,8 @@ def batched_groups(jobs, plan, frames, flows, max_batch):
     Parameters
     ----------
     jobs : sequence of Job
+        Or anything with a job's ``row``, ``recipe`` and ``job_id`` (a nested
+        job's inner trainings).
     plan : dict
     frames : ndarray, shape (N, T, H, W, 1)
     flows : dict of str to ndarray, shape (N, 2T, H, W, 1)
@@ -59,17 +73,62 @@ def batched_groups(jobs, plan, frames, flows, max_batch):
             for i in range(0, len(members), max_batch)]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    """One inner training of a nested job: the fold's ``row`` under ``recipe``, on the inner split."""
+
+    job: object
+    recipe: str
+    fit_index: np.ndarray
+    val_index: np.ndarray
+
+    @property
+    def row(self):
+        return self.job.row
+
+    @property
+    def job_id(self):
+        return f"{self.job.job_id}__inner-{self.recipe}"
+
+
+def _inner_trainings(job, plan, labels, subjects, kept):
+    """The inner trainings of a nested job still to train (those with no score in ``kept``)."""
+    train_idx, _ = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)[job.fold]
+    fit_index, val_index = inner_split(labels, subjects, train_idx, job.seed)
+    return [_Inner(job, name, fit_index, val_index) for name in plan["nested"]
+            if not (kept / f"{job.job_id}__inner-{name}.json").is_file()]
+
+
+def _nested_record(job, plan, labels, subjects, kept):
+    """A nested job's record from the inner scores under ``kept``, or None while one of its grid is missing."""
+    paths = {name: kept / f"{job.job_id}__inner-{name}.json" for name in plan["nested"]}
+    if not all(path.is_file() for path in paths.values()):
+        return None
+    inner = {name: json.loads(path.read_text()) for name, path in paths.items()}
+    train_idx, test_idx = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)[job.fold]
+    fit_index, val_index = inner_split(labels, subjects, train_idx, job.seed)
+    choice = choice_of(plan["nested"], {name: v["score"] for name, v in inner.items()}, fit_index, val_index)
+    return {"nested": choice, "test_index": [int(i) for i in test_idx], "warnings": [],
+            "device": inner[plan["nested"][0]]["device"], "seconds": sum(v["seconds"] for v in inner.values()),
+            "epochs": plan["epochs"], "trainer": " and ".join(sorted({v["trainer"] for v in inner.values()})),
+            "batch_runs": max(v["batch_runs"] for v in inner.values()),
+            "precision": " and ".join(sorted({v["precision"] for v in inner.values()}))}
+
+
 def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, write_record, done=None):
     """Train the jobs in batches (:func:`batched_groups`) and write each fold's record with ``write_record``.
 
     Parameters
     ----------
     todo : list of Job
+        Folds, and nested jobs (``recipe`` :data:`~mer_lib.experiments.NESTED`),
+        whose inner trainings are batched with the folds of their programs.
     plan : dict
     frames, flows, labels, subjects
         As :func:`mer_lib.experiments.reproduce`.
     out : Path
-        The results folder (checkpoints go to ``out/checkpoints/batch-<digest>``).
+        The results folder (checkpoints go to ``out/checkpoints/batch-<digest>``, the inner scores of nested jobs
+        to ``out/checkpoints/nested``).
     max_batch : int
     write_record : callable
         ``write_record(job, record)``: completes and writes a fold's record.
@@ -80,19 +139,42 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
     from mer_lib.train import CollapseWarning, DeviceNotice, release_training_memory
 
     subjects = np.asarray(subjects)
+    kept = Path(out) / "checkpoints" / "nested"
+    nested = [job for job in todo if job.recipe == NESTED]
+    items = [job for job in todo if job.recipe != NESTED]
+    for job in nested:
+        items += _inner_trainings(job, plan, labels, subjects, kept)
+    pending = list(nested)
+
+    def finish_nested():
+        for job in list(pending):
+            record = _nested_record(job, plan, labels, subjects, kept)
+            if record is not None:
+                write_record(job, record)
+                pending.remove(job)
+                for name in plan["nested"]:
+                    (kept / f"{job.job_id}__inner-{name}.json").unlink(missing_ok=True)
+                if done is not None:
+                    done(job)
+
+    finish_nested()                  # nested jobs whose inner trainings all ended before an interruption
     for (model, normalization, frames_shape, flow_shape, precision), batch in batched_groups(
-            todo, plan, frames, flows, max_batch):
+            items, plan, frames, flows, max_batch):
         # a recipe that fixes its precision (the float32 control) is trained so; "auto": bfloat16 where the GPU has it
         mixed = {"float32": False, "mixed_float16": True}.get(precision, "auto")
         make = build(model, frames_shape, flow_shape, plan["n_classes"], normalization)
         runs, tests = [], []
-        for job in batch:
-            train_idx, test_idx = _folds(job.protocol, labels, subjects, job.split_seed,
-                                         job.subject_folds)[job.fold]
-            runs.append(Run(inputs=row_inputs(job.row, frames, flows, train_idx, job.seed), labels=labels[train_idx],
-                            seed=job.seed, recipe=job.recipe,
-                            groups=subjects[train_idx] if job.protocol == "loso" else None,
-                            predict=row_inputs(job.row, frames, flows, test_idx, job.seed), name=job.job_id))
+        for item in batch:
+            if isinstance(item, _Inner):      # the inner split, as choose_recipe trains it (subjects held out)
+                train_idx, test_idx, seed, protocol = item.fit_index, item.val_index, item.job.seed, "loso"
+            else:
+                train_idx, test_idx = _folds(item.protocol, labels, subjects, item.split_seed,
+                                             item.subject_folds)[item.fold]
+                seed, protocol = item.seed, item.protocol
+            runs.append(Run(inputs=row_inputs(item.row, frames, flows, train_idx, seed), labels=labels[train_idx],
+                            seed=seed, recipe=item.recipe,
+                            groups=subjects[train_idx] if protocol == "loso" else None,
+                            predict=row_inputs(item.row, frames, flows, test_idx, seed), name=item.job_id))
             tests.append(test_idx)
         digest = hashlib.blake2b("\n".join(j.job_id for j in batch).encode(), digest_size=8).hexdigest()
         ckpt = Path(out) / "checkpoints" / f"batch-{digest}"
@@ -107,10 +189,18 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
                                  mixed_precision=mixed)
         seconds = (time.perf_counter() - t0) / len(batch)
         del runs
-        for job, result, test_idx in zip(batch, results, tests):
-            write_record(job, fold_record(result, result.predictions, labels, test_idx, seconds))
+        for item, result, test_idx in zip(batch, results, tests):
+            record = fold_record(result, result.predictions, labels, test_idx, seconds)
+            if isinstance(item, _Inner):
+                kept.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(kept / f"{item.job_id}.json", json.dumps(
+                    {"score": inner_score(record, plan["n_classes"]),
+                     **{k: record[k] for k in ("device", "seconds", "trainer", "batch_runs", "precision")}}))
+                continue
+            write_record(item, record)
             if done is not None:
-                done(job)
+                done(item)
+        finish_nested()
         shutil.rmtree(ckpt, ignore_errors=True)          # the records are what resuming needs now
         del results
         release_training_memory()

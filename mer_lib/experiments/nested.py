@@ -30,7 +30,8 @@ import numpy as np
 from mer_lib import evaluate, splits
 from mer_lib.errors import UserInputError
 
-__all__ = ["NESTED_GRID", "NESTED", "INNER_FRACTION", "choose_recipe", "compose_nested"]
+__all__ = ["NESTED_GRID", "NESTED", "INNER_FRACTION", "choose_recipe", "compose_nested", "inner_split",
+           "inner_score", "choice_of"]
 
 #: The recipes nested validation chooses from (at least the paper's and the library's).
 NESTED_GRID = ("paper", "stable")
@@ -71,7 +72,9 @@ def choose_recipe(row, frames, flows, labels, subjects, train_index, *, grid=NES
         ``chosen`` (a recipe name), ``grid``, ``metric`` ("uf1"), ``scores``
         (recipe -> inner validation ``uf1``, ``accuracy``, ``final_loss``,
         ``warnings``), ``inner_fit_index`` and ``inner_validation_index``
-        (clip indices, both inside ``train_index``), ``fraction``.
+        (clip indices, both inside ``train_index``), ``fraction``, and
+        ``trained_by`` (``trainer``, ``batch_runs``, ``precision`` of the
+        inner trainings: what a nested record says of them).
 
     Raises
     ------
@@ -85,30 +88,101 @@ def choose_recipe(row, frames, flows, labels, subjects, train_index, *, grid=NES
     grid = tuple(grid)
     if not grid:
         raise UserInputError("grid: expected at least one recipe name to choose from")
-    train_index = np.asarray(train_index, dtype=int)
-    subjects = np.asarray(subjects)
-    if len(np.unique(subjects[train_index])) < 2:
-        raise UserInputError("nested validation holds out whole subjects: the training side needs at least 2, got "
-                             f"{len(np.unique(subjects[train_index]))}")
-    fit_index, val_index = splits.validation_split(train_index, labels, subjects=subjects, fraction=fraction,
-                                                   seed=seed)
-    scores = {}
+    fit_index, val_index = inner_split(labels, subjects, train_index, seed, fraction)
+    scores, trained_by = {}, []
     for name in grid:
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name
         record = _train_fold(row, name, frames, flows, labels, subjects, fit_index, val_index, epochs=epochs,
                              batch_size=batch_size, seed=seed, n_classes=n_classes, checkpoint_dir=ckpt,
                              verbose=verbose, protocol="loso", cpu_epochs=cpu_epochs)
-        y_true, y_pred = np.asarray(record["y_true"]), np.asarray(record["y_pred"])
-        losses = record["history"].get("loss", [])
-        scores[name] = {"uf1": evaluate.uf1(y_true, y_pred, n_classes),
-                        "accuracy": evaluate.accuracy(y_true, y_pred),
-                        "final_loss": float(np.mean(losses[-5:])) if losses else float("nan"),
-                        "warnings": list(record["warnings"])}
+        scores[name] = inner_score(record, n_classes)
+        trained_by.append(record)
+    return {**choice_of(grid, scores, fit_index, val_index, fraction), "trained_by": _trained_by(trained_by)}
+
+
+def inner_split(labels, subjects, train_index, seed, fraction=INNER_FRACTION):
+    """The inner split of a fold's training side: whole subjects held out for validation.
+
+    Parameters
+    ----------
+    labels, subjects : array_like, shape (N,)
+        Of every clip.
+    train_index : array_like of int, shape (M,)
+        The fold's training side.
+    seed : int
+    fraction : float, default :data:`INNER_FRACTION`
+
+    Returns
+    -------
+    (ndarray of int, ndarray of int)
+        The inner fitting side and the inner validation side, both inside
+        ``train_index``.
+
+    Raises
+    ------
+    UserInputError
+        A training side with fewer than 2 subjects.
+    """
+    train_index = np.asarray(train_index, dtype=int)
+    subjects = np.asarray(subjects)
+    if len(np.unique(subjects[train_index])) < 2:
+        raise UserInputError("nested validation holds out whole subjects: the training side needs at least 2, got "
+                             f"{len(np.unique(subjects[train_index]))}")
+    return splits.validation_split(train_index, labels, subjects=subjects, fraction=fraction, seed=seed)
+
+
+def inner_score(record, n_classes):
+    """What the choice keeps of one inner training: its validation scores, last loss and warnings.
+
+    Parameters
+    ----------
+    record : dict
+        A fold record (:func:`mer_lib.experiments.fold_record`) of a training
+        on the inner fitting side, tested on the inner validation side.
+    n_classes : int
+
+    Returns
+    -------
+    dict
+        ``uf1``, ``accuracy``, ``final_loss`` (the mean of the last 5
+        epochs' training loss) and ``warnings``.
+    """
+    y_true, y_pred = np.asarray(record["y_true"]), np.asarray(record["y_pred"])
+    losses = record["history"].get("loss", [])
+    return {"uf1": evaluate.uf1(y_true, y_pred, n_classes), "accuracy": evaluate.accuracy(y_true, y_pred),
+            "final_loss": float(np.mean(losses[-5:])) if losses else float("nan"),
+            "warnings": list(record["warnings"])}
+
+
+def choice_of(grid, scores, fit_index, val_index, fraction=INNER_FRACTION):
+    """The recipe of the grid with the highest inner UF1 (ties: the first in the grid's order).
+
+    Parameters
+    ----------
+    grid : sequence of str
+    scores : dict of str to dict
+        Recipe -> :func:`inner_score`.
+    fit_index, val_index : array_like of int
+        The inner split (:func:`inner_split`).
+    fraction : float
+
+    Returns
+    -------
+    dict
+        As :func:`choose_recipe` returns it, without ``trained_by``.
+    """
     best = max(scores[name]["uf1"] for name in grid)
     chosen = next(name for name in grid if scores[name]["uf1"] == best)
-    return {"chosen": chosen, "grid": list(grid), "metric": "uf1", "scores": scores,
+    return {"chosen": chosen, "grid": list(grid), "metric": "uf1", "scores": {name: scores[name] for name in grid},
             "inner_fit_index": [int(i) for i in fit_index], "inner_validation_index": [int(i) for i in val_index],
             "fraction": float(fraction)}
+
+
+def _trained_by(records):
+    """The trainer, the largest batch and the precision of a choice's inner trainings (a nested record's)."""
+    return {"trainer": " and ".join(sorted({r.get("trainer", "keras fit") for r in records})),
+            "batch_runs": max((int(r.get("batch_runs", 1)) for r in records), default=1),
+            "precision": " and ".join(sorted({str(r.get("precision", "unknown")) for r in records}))}
 
 
 def compose_nested(records):

@@ -75,9 +75,10 @@ def _run_job(task):
                                epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
                                n_classes=plan["n_classes"], checkpoint_dir=ckpt)
         gpus = gpu_names()
+        trained_by = choice.pop("trained_by")
         record = {"nested": choice, "test_index": [int(i) for i in test_idx], "warnings": [],
                   "device": f"GPU: {', '.join(gpus)}" if gpus else "CPU", "seconds": time.perf_counter() - t0,
-                  "epochs": plan["epochs"]}
+                  "epochs": plan["epochs"], **trained_by}
     else:
         record = _train_fold(job.row, job.recipe, frames, flows, labels, subjects, train_idx, test_idx,
                              epochs=plan["epochs"], batch_size=plan["batch_size"], seed=job.seed,
@@ -335,12 +336,8 @@ def reproduce(out, frames, flows, labels, subjects, *, rows=FULL_ROWS, recipes=(
         if todo:
             atomic_save_npz(inputs_path, frames=frames, labels=labels, subjects=subjects,
                             **{f"flow_{k}": flows[k] for k in kinds})
-        if trainer == "batched":        # a nested job trains its inner splits one by one, as Keras' fit does
-            inner = [j for j in todo if j.recipe == NESTED]
-            _run_batched([j for j in todo if j.recipe != NESTED], plan, frames, flows, labels, subjects, out,
-                         max_batch, progress, len(jobs) - len(inner))
-            if inner:
-                _run_jobs(inner, plan, inputs_path, out, 1, progress, len(inner), trainings_per_process)
+        if trainer == "batched":        # a nested job's inner trainings join the batches of their programs
+            _run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, progress, len(jobs))
         else:
             _run_jobs(todo, plan, inputs_path, out, workers, progress, len(jobs), trainings_per_process)
         inputs_path.unlink(missing_ok=True)

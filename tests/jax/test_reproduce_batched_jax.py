@@ -92,3 +92,61 @@ def test_an_interrupted_batched_reproduction_trains_only_the_batch_it_lost(tmp_p
     assert after[lost]["identity"] == before[lost]["identity"]
     np.testing.assert_allclose(after[lost]["probabilities"], before[lost]["probabilities"], atol=1e-4)
     ex.validate_results(out)
+
+
+def test_nested_choices_train_in_the_batches_of_their_programs_and_an_interruption_loses_none(tmp_path, monkeypatch):
+    """Each recipe of the nested grid is one inner training, batched with the folds of its program; the inner score
+    of a finished batch is kept, so a reproduction interrupted between the two programs trains only the second."""
+    import mer_lib.batched
+
+    frames, flows, labels, subjects = _tiny()
+    plan = {**PLAN, "rows": (ex.CONTROLS[1],), "recipes": ("paper", "stable"), "protocols": ("paper",),
+            "repeats": 1, "epochs": 1, "nested": ex.NESTED_GRID}
+    batches = []
+    real_groups, real_train = batched_runs.batched_groups, mer_lib.batched.train_many
+
+    def counting(jobs, *args, **kwargs):
+        found = real_groups(jobs, *args, **kwargs)
+        batches.extend(sorted(j.job_id for j in members) for _, members in found)
+        return found
+
+    monkeypatch.setattr(batched_runs, "batched_groups", counting)
+    whole = tmp_path / "whole"
+    ex.reproduce(whole, frames, flows, labels, subjects, **plan)
+    key = ex.CONTROLS[1].key
+    nested_job = f"{key}__nested__paper__r0__f0"
+    # one program per recipe (the stable recipe's batch normalisation changes it), each with its inner training
+    assert batches == [sorted([f"{key}__paper__paper__r0__f0", f"{nested_job}__inner-paper"]),
+                       sorted([f"{key}__stable__paper__r0__f0", f"{nested_job}__inner-stable"])]
+    prov = ex.validate_results(whole)
+    assert (prov["trainer"], prov["batch_runs"]) == ("batched", 2)
+    rec = _records(whole)
+    assert (rec[nested_job]["trainer"], rec[nested_job]["batch_runs"]) == ("batched", 2)
+    choice = rec[nested_job]["nested"]
+    assert choice["chosen"] in ex.NESTED_GRID and set(choice["scores"]) == set(ex.NESTED_GRID)
+
+    calls = []
+
+    def stopped_at_the_second_program(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt          # the runtime disconnects between the two programs
+        return real_train(*args, **kwargs)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(mer_lib.batched, "train_many", stopped_at_the_second_program)
+    with pytest.raises(KeyboardInterrupt):
+        ex.reproduce(part, frames, flows, labels, subjects, **plan)
+    assert sorted(_records(part)) == [f"{key}__paper__paper__r0__f0"]
+    assert [p.name for p in (part / "checkpoints" / "nested").iterdir()] == [f"{nested_job}__inner-paper.json"]
+    monkeypatch.setattr(mer_lib.batched, "train_many", real_train)
+    batches.clear()
+    ex.reproduce(part, frames, flows, labels, subjects, **plan)
+    assert batches == [sorted([f"{key}__stable__paper__r0__f0", f"{nested_job}__inner-stable"])]
+    again = _records(part)
+    assert sorted(again) == sorted(rec)
+    assert again[nested_job]["nested"]["chosen"] == choice["chosen"]
+    for recipe in ex.NESTED_GRID:
+        assert again[nested_job]["nested"]["scores"][recipe]["final_loss"] == pytest.approx(
+            choice["scores"][recipe]["final_loss"], rel=1e-4)
+    assert not (part / "checkpoints").exists()
