@@ -132,3 +132,19 @@ def test_gpu_run_run_needs_its_output_folder():
     done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_run.sh"), "run"], env={
         k: v for k, v in os.environ.items() if k != "OUT"}, capture_output=True, text=True)
     assert done.returncode != 0 and "OUT" in done.stderr
+
+
+def test_an_inner_score_kept_under_other_settings_is_not_reused(tmp_path):
+    """A nested job's inner score (kept under checkpoints/nested/ between batches) counts only for the identity it
+    was kept with: a folder interrupted before its first record and restarted with other settings trains again."""
+    import json
+
+    from mer_lib.experiments.batched_runs import _kept_score
+
+    ident = {"row_key": "frames_stream-frames", "epochs": 100, "data": "abc"}
+    (tmp_path / "job__inner-paper.json").write_text(json.dumps({"identity": ident, "score": {"uf1": 0.5}}))
+    (tmp_path / "job__inner-stable.json").write_text("{not json")
+    assert _kept_score(tmp_path, "job__inner-paper", ident)["score"] == {"uf1": 0.5}
+    assert _kept_score(tmp_path, "job__inner-paper", {**ident, "epochs": 1}) is None
+    assert _kept_score(tmp_path, "job__inner-stable", ident) is None          # damaged: trained again
+    assert _kept_score(tmp_path, "job__inner-other", ident) is None           # never kept

@@ -15,8 +15,9 @@ A nested job (the recipe chosen by nested validation,
 :mod:`mer_lib.experiments.nested`) is one inner training per recipe of the
 grid, on the inner split of its fold's training side: each joins the batches
 of its program like any fold, its inner score is kept under
-``checkpoints/nested/`` as soon as its batch ends, and the job's record is
-written once every recipe of its grid has one (the choice
+``checkpoints/nested/`` (with the job's identity: a score kept under other
+settings is trained again, never reused) as soon as its batch ends, and the
+job's record is written once every recipe of its grid has one (the choice
 :func:`~mer_lib.experiments.choose_recipe` would make, trained as a batch).
 """
 
@@ -32,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_lib._io import atomic_write_text, make_folder
 from mer_lib.experiments.folds import _folds, fold_record
-from mer_lib.experiments.nested import NESTED, choice_of, inner_score, inner_split
+from mer_lib.experiments.nested import NESTED, _trained_by, choice_of, inner_score, inner_split
 from mer_lib.experiments.rows import MODELS, build, row_inputs
-from mer_lib._io import atomic_write_text
 
 __all__ = ["batched_groups", "run_batched"]
 
@@ -91,31 +92,19 @@ class _Inner:
         return f"{self.job.job_id}__inner-{self.recipe}"
 
 
-def _inner_trainings(job, plan, labels, subjects, kept):
-    """The inner trainings of a nested job still to train (those with no score in ``kept``)."""
-    train_idx, _ = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)[job.fold]
-    fit_index, val_index = inner_split(labels, subjects, train_idx, job.seed)
-    return [_Inner(job, name, fit_index, val_index) for name in plan["nested"]
-            if not (kept / f"{job.job_id}__inner-{name}.json").is_file()]
-
-
-def _nested_record(job, plan, labels, subjects, kept):
-    """A nested job's record from the inner scores under ``kept``, or None while one of its grid is missing."""
-    paths = {name: kept / f"{job.job_id}__inner-{name}.json" for name in plan["nested"]}
-    if not all(path.is_file() for path in paths.values()):
+def _kept_score(kept, inner_id, identity):
+    """The inner score kept as ``kept/<inner_id>.json`` when it was kept under ``identity``; else None."""
+    path = Path(kept) / f"{inner_id}.json"
+    if not path.is_file():
         return None
-    inner = {name: json.loads(path.read_text()) for name, path in paths.items()}
-    train_idx, test_idx = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)[job.fold]
-    fit_index, val_index = inner_split(labels, subjects, train_idx, job.seed)
-    choice = choice_of(plan["nested"], {name: v["score"] for name, v in inner.items()}, fit_index, val_index)
-    return {"nested": choice, "test_index": [int(i) for i in test_idx], "warnings": [],
-            "device": inner[plan["nested"][0]]["device"], "seconds": sum(v["seconds"] for v in inner.values()),
-            "epochs": plan["epochs"], "trainer": " and ".join(sorted({v["trainer"] for v in inner.values()})),
-            "batch_runs": max(v["batch_runs"] for v in inner.values()),
-            "precision": " and ".join(sorted({v["precision"] for v in inner.values()}))}
+    try:
+        found = json.loads(path.read_text())
+    except ValueError:                 # a damaged file: the training runs again and rewrites it
+        return None
+    return found if isinstance(found, dict) and found.get("identity") == identity else None
 
 
-def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, write_record, done=None):
+def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, write_record, done=None, *, identity):
     """Train the jobs in batches (:func:`batched_groups`) and write each fold's record with ``write_record``.
 
     Parameters
@@ -134,28 +123,41 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
         ``write_record(job, record)``: completes and writes a fold's record.
     done : callable, optional
         Called with each job once its record is written.
+    identity : callable
+        ``identity(job)``: the job's identity (:func:`mer_lib.experiments.job_identity`), kept with each inner
+        score of a nested job; a score kept under another identity is trained again.
     """
     from mer_lib.batched import Run, train_many
     from mer_lib.train import CollapseWarning, DeviceNotice, release_training_memory
 
     subjects = np.asarray(subjects)
     kept = Path(out) / "checkpoints" / "nested"
-    nested = [job for job in todo if job.recipe == NESTED]
-    items = [job for job in todo if job.recipe != NESTED]
-    for job in nested:
-        items += _inner_trainings(job, plan, labels, subjects, kept)
-    pending = list(nested)
+    items, pending = [job for job in todo if job.recipe != NESTED], {}
+    for job in todo:
+        if job.recipe == NESTED:       # its inner split (of the training side only), computed once
+            train_idx, test_idx = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)[job.fold]
+            fit_index, val_index = inner_split(labels, subjects, train_idx, job.seed)
+            pending[job.job_id] = (job, fit_index, val_index, test_idx, json.loads(json.dumps(identity(job))))
+            items += [_Inner(job, name, fit_index, val_index) for name in plan["nested"]
+                      if _kept_score(kept, f"{job.job_id}__inner-{name}", pending[job.job_id][4]) is None]
 
     def finish_nested():
-        for job in list(pending):
-            record = _nested_record(job, plan, labels, subjects, kept)
-            if record is not None:
-                write_record(job, record)
-                pending.remove(job)
-                for name in plan["nested"]:
-                    (kept / f"{job.job_id}__inner-{name}.json").unlink(missing_ok=True)
-                if done is not None:
-                    done(job)
+        """Write the record of every nested job whose grid is complete (the choice of choose_recipe)."""
+        for job_id, (job, fit_index, val_index, test_idx, ident) in list(pending.items()):
+            inner = {name: _kept_score(kept, f"{job_id}__inner-{name}", ident) for name in plan["nested"]}
+            if any(v is None for v in inner.values()):
+                continue
+            choice = choice_of(plan["nested"], {name: v["score"] for name, v in inner.items()}, fit_index,
+                               val_index)
+            write_record(job, {"nested": choice, "test_index": [int(i) for i in test_idx], "warnings": [],
+                               "device": inner[plan["nested"][0]]["device"],
+                               "seconds": sum(v["seconds"] for v in inner.values()), "epochs": plan["epochs"],
+                               **_trained_by(list(inner.values()))})
+            del pending[job_id]
+            for name in plan["nested"]:
+                (kept / f"{job_id}__inner-{name}.json").unlink(missing_ok=True)
+            if done is not None:
+                done(job)
 
     finish_nested()                  # nested jobs whose inner trainings all ended before an interruption
     for (model, normalization, frames_shape, flow_shape, precision), batch in batched_groups(
@@ -192,9 +194,8 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
         for item, result, test_idx in zip(batch, results, tests):
             record = fold_record(result, result.predictions, labels, test_idx, seconds)
             if isinstance(item, _Inner):
-                kept.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(kept / f"{item.job_id}.json", json.dumps(
-                    {"score": inner_score(record, plan["n_classes"]),
+                atomic_write_text(make_folder(kept) / f"{item.job_id}.json", json.dumps(
+                    {"identity": pending[item.job.job_id][4], "score": inner_score(record, plan["n_classes"]),
                      **{k: record[k] for k in ("device", "seconds", "trainer", "batch_runs", "precision")}}))
                 continue
             write_record(item, record)

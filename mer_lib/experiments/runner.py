@@ -423,7 +423,8 @@ def _run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, pr
     try:
         run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch,
                     lambda job, record: _write_record(job, plan, out, record),
-                    None if bar is None else (lambda job: bar.update()))
+                    None if bar is None else (lambda job: bar.update()),
+                    identity=lambda job: job_identity(job, plan))
     finally:
         if bar is not None:
             bar.close()
