@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from mer_lib import experiments as ex  # noqa: E402
 from mer_lib import splits  # noqa: E402
+from mer_lib.errors import UserInputError  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,3 +80,13 @@ def test_reproduce_records_the_choice_per_fold_and_summarises_the_chosen_recipes
     with pytest.raises(ValueError, match="nested"):
         ex.reproduce(tmp_path / "bad", frames, flows, labels, subjects, rows=rows, recipes=("paper",),
                      nested=ex.NESTED_GRID, epochs=1, progress=False)
+
+
+def test_the_choice_is_the_best_inner_uf1_first_in_the_grid_on_a_tie_and_a_missing_score_is_refused():
+    scores = {"paper": {"uf1": 0.4}, "stable": {"uf1": 0.6}}
+    assert ex.nested.choice_of(("paper", "stable"), scores, [0, 1], [2])["chosen"] == "stable"
+    assert ex.nested.choice_of(("stable", "paper"), {**scores, "paper": {"uf1": 0.6}}, [0], [1])["chosen"] == "stable"
+    with pytest.raises(UserInputError, match="'stable'"):
+        ex.nested.choice_of(("paper", "stable"), {"paper": {"uf1": 0.4}}, [0], [1])
+    with pytest.raises(UserInputError, match="grid"):
+        ex.nested.choice_of((), scores, [0], [1])

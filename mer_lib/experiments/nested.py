@@ -170,7 +170,23 @@ def choice_of(grid, scores, fit_index, val_index, fraction=INNER_FRACTION):
     -------
     dict
         As :func:`choose_recipe` returns it, without ``trained_by``.
+
+    Raises
+    ------
+    UserInputError
+        An empty grid, or a recipe of the grid with no score.
+
+    Examples
+    --------
+    >>> choice_of(("paper", "stable"), {"paper": {"uf1": 0.5}, "stable": {"uf1": 0.5}}, [0, 1], [2])["chosen"]
+    'paper'
     """
+    grid = tuple(grid)
+    if not grid:
+        raise UserInputError("grid: expected at least one recipe name to choose from")
+    missing = [name for name in grid if name not in scores]
+    if missing:
+        raise UserInputError(f"scores: no inner score for the recipe {missing[0]!r} of the grid")
     best = max(scores[name]["uf1"] for name in grid)
     chosen = next(name for name in grid if scores[name]["uf1"] == best)
     return {"chosen": chosen, "grid": list(grid), "metric": "uf1", "scores": {name: scores[name] for name in grid},
