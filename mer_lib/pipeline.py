@@ -46,8 +46,8 @@ from mer_lib._pool import run_in_processes
 from mer_lib.env import current_threads
 from mer_lib.errors import UserInputError
 
-__all__ = ["preprocess", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs", "NetworkInputs",
-           "MAGNIFIERS", "FLOWS", "EIGHTH", "INPUT_SETTINGS"]
+__all__ = ["preprocess", "cached_clips", "process_clip", "network_inputs", "dataset_inputs", "DatasetInputs",
+           "NetworkInputs", "MAGNIFIERS", "FLOWS", "EIGHTH", "INPUT_SETTINGS"]
 
 #: Magnifier names (None: no magnification), read from :data:`mer_lib.magnify.METHODS`.
 MAGNIFIERS = tuple(_magnify.METHODS) + (None,)
@@ -223,6 +223,57 @@ def _as_clips(clips):
     return arr, None
 
 
+def _settings(magnify, alpha, flow, size, eighth, magnify_kwargs, flow_kwargs):
+    return dict(magnify=magnify, alpha=float(alpha), flow=flow, size=int(size), eighth=eighth,
+                magnify_kwargs=magnify_kwargs or {}, flow_kwargs=flow_kwargs or {})
+
+
+def _cache_folder(cache_dir, settings):
+    tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(cache_dir) / f"{settings['magnify'] or 'none'}-{settings['flow']}-{settings['size']}-{tag}"
+
+
+def _clip_path(folder, clip, apex):
+    digest = hashlib.sha1(np.ascontiguousarray(clip).tobytes() + str(apex).encode()).hexdigest()[:16]
+    return folder / f"{digest}.npz"
+
+
+def cached_clips(clips, cache_dir, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex=None, eighth="apex",
+                 magnify_kwargs=None, flow_kwargs=None):
+    """Which clips :func:`preprocess` would read from ``cache_dir`` instead of computing.
+
+    Parameters
+    ----------
+    clips : Dataset, SynthME, or ndarray of shape (N, T, H, W)
+    cache_dir : str or Path
+    magnify, alpha, flow, size, apex, eighth, magnify_kwargs, flow_kwargs
+        As for :func:`preprocess`: the same settings name the same cache.
+
+    Returns
+    -------
+    ndarray of bool, shape (N,)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mer_lib.data import synthetic_dataset
+    >>> clips = synthetic_dataset(seed=0, counts=(1, 1, 0), n_subjects=2, size=32)
+    >>> settings = dict(magnify=None, flow="horn_schunck", size=16)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = preprocess(clips.frames[:1], apex=clips.apex[:1], cache_dir=folder, n_jobs=1, progress=False,
+    ...                    **settings)
+    ...     cached_clips(clips, folder, **settings).tolist()
+    [True, False]
+    """
+    _check_choices(magnify, flow, eighth)
+    array, apexes = _as_clips(clips)
+    if apex is not None:
+        apexes = np.asarray(apex)
+    folder = _cache_folder(cache_dir, _settings(magnify, alpha, flow, size, eighth, magnify_kwargs, flow_kwargs))
+    return np.array([_clip_path(folder, clip, None if apexes is None else int(apexes[i])).exists()
+                     for i, clip in enumerate(array)], dtype=bool)
+
+
 def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex=None, eighth="apex",
                magnify_kwargs=None, flow_kwargs=None, cache_dir=None, n_jobs=None, progress=True):
     """Pre-process clips into the two network inputs (magnify, flow, resize, normalise).
@@ -291,22 +342,16 @@ def preprocess(clips, magnify="phase", alpha=20.0, flow="tvl1", size=64, *, apex
         if len(bad):
             raise ValueError(f"apex must be the index of a frame after the onset, 1 to {t - 1}: clip {bad[0]} has "
                              f"{apexes[bad[0]]}")
-    settings = dict(magnify=magnify, alpha=float(alpha), flow=flow, size=int(size), eighth=eighth,
-                    magnify_kwargs=magnify_kwargs or {}, flow_kwargs=flow_kwargs or {})
-    tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    settings = _settings(magnify, alpha, flow, size, eighth, magnify_kwargs, flow_kwargs)
     folder = None
     if cache_dir is not None:
-        folder = Path(cache_dir) / f"{magnify or 'none'}-{flow}-{size}-{tag}"
+        folder = _cache_folder(cache_dir, settings)
         make_folder(folder)
         atomic_write_text(folder / "settings.json", json.dumps(settings, sort_keys=True, indent=1))
     jobs = []
     for i, clip in enumerate(array):
         a = None if apexes is None else int(apexes[i])
-        path = None
-        if folder is not None:
-            digest = hashlib.sha1(np.ascontiguousarray(clip).tobytes() + str(a).encode()).hexdigest()[:16]
-            path = folder / f"{digest}.npz"
-        jobs.append((i, clip, a, settings, path))
+        jobs.append((i, clip, a, settings, None if folder is None else _clip_path(folder, clip, a)))
     frames = np.empty((len(array), t, size, size), np.float32)
     flows = np.empty((len(array), 2 * t, size, size), np.float32)
     n_jobs = current_threads().processes if n_jobs is None else int(n_jobs)

@@ -422,6 +422,34 @@ def test_the_minimum_is_a_floor_for_both_calls_even_after_a_quick_cached_first_h
     assert not p.fits and seen == [5, 5] and len(index) == 10
 
 
+def test_a_later_chapter_reuses_the_cached_prefix_of_an_earlier_one_whatever_its_own_plan(monkeypatch, tmp_path):
+    from mer_lib.pipeline import cached_clips, preprocess
+
+    data = _tiny_clips()
+    order = bd.stratified_order(np.arange(10) % 3)
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: 1.0)
+    first, _, _ = bd.preprocess_within(bd.Budget(4.5, clock=FakeClock()), data, order=order, minimum=2, n_jobs=1,
+                                       cache_dir=tmp_path, progress=False, **SETTINGS)
+    def n_cached(**settings):
+        return cached_clips(data.frames, tmp_path, apex=data.apex, **settings).sum()
+
+    assert len(first) == 4 and n_cached(**SETTINGS) == 4
+    # the later chapter's budget would plan 7 clips; with reuse_cache it takes exactly the earlier 4, measuring none
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: pytest.fail("measured a clip"))
+    again, inputs, p = bd.preprocess_within(bd.Budget(7.5, clock=FakeClock()), data, order=order, minimum=2,
+                                            n_jobs=1, cache_dir=tmp_path, progress=False, reuse_cache=True, **SETTINGS)
+    assert np.array_equal(again, first) and p["clips"] == 4 and "in the cache" in p.describe()
+    full = preprocess(data.frames[first], apex=data.apex[first], n_jobs=1, progress=False, **SETTINGS)
+    assert np.array_equal(inputs.flow, full.flow)
+    assert n_cached(**SETTINGS) == 4                                          # nothing added
+    # a cached prefix shorter than the minimum, or other settings, are planned as usual
+    monkeypatch.setattr(bd.clips, "clip_seconds", lambda *a, **k: 1.0)
+    more, _, p = bd.preprocess_within(bd.Budget(7.5, clock=FakeClock()), data, order=order, minimum=5, n_jobs=1,
+                                      cache_dir=tmp_path, progress=False, reuse_cache=True, **SETTINGS)
+    assert len(more) == 7 and "one clip took" in p.describe()
+    assert n_cached(**SETTINGS) == 7 and n_cached(**dict(SETTINGS, size=6)) == 0
+
+
 def test_the_book_s_budgets_are_named_and_leave_every_cell_far_below_the_timeout(monkeypatch):
     import yaml
 

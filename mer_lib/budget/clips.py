@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from mer_lib.budget.core import POOL_START_S, plan
+from mer_lib.budget.core import POOL_START_S, Plan, plan
 
 
 def stratified_order(labels, groups=None, seed=0):
@@ -86,7 +86,7 @@ def clip_seconds(clip, apex=None, **settings):
 
 
 def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=None, n_jobs=None, progress=True,
-                      **settings):
+                      reuse_cache=False, **settings):
     """Pre-process as many clips as fit the budget, taken in ``order``; the rest are left out, and said so.
 
     Measures one clip (:func:`clip_seconds`), plans how many clips the
@@ -109,6 +109,12 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
     cache_dir, n_jobs, progress
         As for :func:`mer_lib.pipeline.preprocess` (``n_jobs`` default: the
         thread context's process count).
+    reuse_cache : bool, default False
+        When ``cache_dir`` already holds the first ``k >= minimum`` clips of
+        ``order`` with these settings (an earlier run's prefix, say another
+        chapter's), take exactly those ``k``, read, with no measurement and no
+        new clip: a later chapter then uses the clips an earlier one chose,
+        whatever this machine's speed now. Otherwise plan as usual.
     **settings
         ``magnify``, ``alpha``, ``flow``, ``size``... as for
         :func:`mer_lib.pipeline.preprocess`.
@@ -135,6 +141,19 @@ def preprocess_within(budget, clips, *, order, apex=None, minimum=1, cache_dir=N
         raise ValueError(f"order must be a permutation of the {n_all} clips' indices")
     if not 1 <= minimum <= n_all:
         raise ValueError(f"minimum must be between 1 and the {n_all} clips, got {minimum!r}")
+    if reuse_cache and cache_dir is not None:
+        from mer_lib.pipeline import cached_clips
+
+        cached = cached_clips(frames[order], cache_dir, apex=None if apex is None else apex[order], **settings)
+        k = len(cached) if cached.all() else int(np.argmin(cached))          # the cached prefix of ``order``
+        if k >= minimum:
+            taken = np.sort(order[:k])
+            inputs = preprocess(frames[taken], apex=None if apex is None else apex[taken], cache_dir=cache_dir,
+                                n_jobs=n_jobs, progress=progress, **settings)
+            return taken, inputs, Plan({"clips": k}, 0.0, budget.left(), True,
+                                       f"the first {k} of the {n_all} clips in this order were in the cache with "
+                                       "these settings, pre-processed by an earlier run: read, none added (more: "
+                                       "that run with more time, or an empty cache)", total_s=budget.seconds)
     processes = current_threads().processes if n_jobs is None else int(n_jobs)
     first = int(order[0])
     per_clip = clip_seconds(frames[first], None if apex is None else int(apex[first]), **settings)
