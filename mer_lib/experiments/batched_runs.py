@@ -132,19 +132,22 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
 
     subjects = np.asarray(subjects)
     kept = Path(out) / "checkpoints" / "nested"
-    items, pending = [job for job in todo if job.recipe != NESTED], {}
+    items, pending, scores = [job for job in todo if job.recipe != NESTED], {}, {}   # scores: inner id -> kept
     for job in todo:
         if job.recipe == NESTED:       # its inner split (of the training side only), computed once
             train_idx, test_idx = _folds(job.protocol, labels, subjects, job.split_seed, job.subject_folds)[job.fold]
             fit_index, val_index = inner_split(labels, subjects, train_idx, job.seed)
             pending[job.job_id] = (job, fit_index, val_index, test_idx, json.loads(json.dumps(identity(job))))
-            items += [_Inner(job, name, fit_index, val_index) for name in plan["nested"]
-                      if _kept_score(kept, f"{job.job_id}__inner-{name}", pending[job.job_id][4]) is None]
+            for name in plan["nested"]:
+                inner_id = f"{job.job_id}__inner-{name}"
+                scores[inner_id] = _kept_score(kept, inner_id, pending[job.job_id][4])
+                if scores[inner_id] is None:
+                    items.append(_Inner(job, name, fit_index, val_index))
 
     def finish_nested():
         """Write the record of every nested job whose grid is complete (the choice of choose_recipe)."""
-        for job_id, (job, fit_index, val_index, test_idx, ident) in list(pending.items()):
-            inner = {name: _kept_score(kept, f"{job_id}__inner-{name}", ident) for name in plan["nested"]}
+        for job_id, (job, fit_index, val_index, test_idx, _) in list(pending.items()):
+            inner = {name: scores[f"{job_id}__inner-{name}"] for name in plan["nested"]}
             if any(v is None for v in inner.values()):
                 continue
             choice = choice_of(plan["nested"], {name: v["score"] for name, v in inner.items()}, fit_index,
@@ -193,10 +196,13 @@ def run_batched(todo, plan, frames, flows, labels, subjects, out, max_batch, wri
         del runs
         for item, result, test_idx in zip(batch, results, tests):
             record = fold_record(result, result.predictions, labels, test_idx, seconds)
-            if isinstance(item, _Inner):
-                atomic_write_text(make_folder(kept) / f"{item.job_id}.json", json.dumps(
-                    {"identity": pending[item.job.job_id][4], "score": inner_score(record, plan["n_classes"]),
-                     **{k: record[k] for k in ("device", "seconds", "trainer", "batch_runs", "precision")}}))
+            if isinstance(item, _Inner):     # kept on disk (a resumed run reads it) and here, as read back
+                text = json.dumps({"identity": pending[item.job.job_id][4],
+                                   "score": inner_score(record, plan["n_classes"]),
+                                   **{k: record[k] for k in ("device", "seconds", "trainer", "batch_runs",
+                                                             "precision")}})
+                atomic_write_text(make_folder(kept) / f"{item.job_id}.json", text)
+                scores[item.job_id] = json.loads(text)
                 continue
             write_record(item, record)
             if done is not None:
